@@ -1,0 +1,1 @@
+"""cachefront: a cache-first backend in front of slow, rate-limited, costly upstream APIs."""

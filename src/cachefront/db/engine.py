@@ -1,0 +1,37 @@
+"""Async SQLAlchemy engine for the configured PostgreSQL, with URL normalisation."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = ["async_url", "create_engine", "sync_url"]
+
+
+def _with_driver(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"only PostgreSQL URLs are supported, got {parsed.get_backend_name()!r}")
+    # psycopg 3 serves both the async engine and Alembic's sync one, and procrastinate.
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def async_url(url: str) -> str:
+    """The URL for SQLAlchemy's async engine (psycopg 3 driver)."""
+    return _with_driver(url)
+
+
+def sync_url(url: str) -> str:
+    """The URL for synchronous use (Alembic); psycopg 3 does both."""
+    return _with_driver(url)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine; ``pool_pre_ping`` so a restarted server does not fail the next query."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )

@@ -1,0 +1,98 @@
+"""The cachefront error tree: every domain error the server raises, and when.
+
+    CachefrontError
+    ├── ConfigurationError        settings that cannot work (bad URL, unknown provider)
+    ├── NotReadyError             a resource used before the app's lifespan opened it
+    ├── InvalidInputError         a caller asked for something malformed (HTTP 422)
+    │   └── RangeTooLargeError    a range query past the configured row bound
+    ├── NotFoundError             the thing asked for does not exist (HTTP 404)
+    └── UpstreamError             an upstream could not answer (HTTP 503 when nothing else can)
+        ├── UpstreamTimeoutError  the per-request deadline passed
+        ├── UpstreamStatusError   the upstream answered with an error status
+        ├── UpstreamFormatError   the upstream answered something we cannot parse
+        ├── CircuitOpenError      the provider's breaker is open: not even tried
+        └── BudgetExhaustedError  the outbound budget has no room for this call
+
+Domain code raises these; one handler in ``cachefront.http.problems`` maps them to
+RFC 9457 problem+json. Driver errors (httpx, redis, the database) are translated into
+these at the module that talks to the driver, with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExhaustedError",
+    "CachefrontError",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "InvalidInputError",
+    "NotFoundError",
+    "NotReadyError",
+    "RangeTooLargeError",
+    "UpstreamError",
+    "UpstreamFormatError",
+    "UpstreamStatusError",
+    "UpstreamTimeoutError",
+]
+
+
+class CachefrontError(Exception):
+    """Base of every error cachefront raises on purpose."""
+
+
+class ConfigurationError(CachefrontError):
+    """Raised at start when the settings cannot work; the message names the setting."""
+
+
+class NotReadyError(CachefrontError):
+    """Raised when a pool, client or store is used before it was opened."""
+
+
+class InvalidInputError(CachefrontError):
+    """Raised when a caller's input is malformed; ``field`` names what was wrong."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class RangeTooLargeError(InvalidInputError):
+    """Raised when a range query would return more rows than allowed."""
+
+
+class NotFoundError(CachefrontError):
+    """Raised when the thing asked for does not exist."""
+
+
+class UpstreamError(CachefrontError):
+    """Raised when an upstream provider could not give an answer."""
+
+    def __init__(self, provider: str, detail: str) -> None:
+        super().__init__(f"{provider}: {detail}")
+        self.provider = provider
+        self.detail = detail
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """Raised when an upstream call ran past its deadline (after retries)."""
+
+
+class UpstreamStatusError(UpstreamError):
+    """Raised when an upstream answered with an error status (after retries)."""
+
+    def __init__(self, provider: str, status_code: int, detail: str = "") -> None:
+        super().__init__(provider, f"HTTP {status_code} {detail}".strip())
+        self.status_code = status_code
+
+
+class UpstreamFormatError(UpstreamError):
+    """Raised when an upstream's answer cannot be parsed, or reports an error of its own."""
+
+
+class CircuitOpenError(UpstreamError):
+    """Raised without calling when the provider's circuit breaker is open."""
+
+
+class BudgetExhaustedError(UpstreamError):
+    """Raised when the provider's outbound budget has no room left for this call."""
