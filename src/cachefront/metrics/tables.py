@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, SmallInteger, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    Table,
+    Text,
+)
 
 from cachefront.db.base import metadata
 
@@ -11,7 +22,7 @@ __all__ = ["request_metrics", "upstream_calls"]
 request_metrics = Table(
     "request_metrics",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("id", BigInteger, Identity(), primary_key=True),
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("method", Text, nullable=False),
     Column("route", Text, nullable=False),
@@ -26,7 +37,7 @@ request_metrics = Table(
 upstream_calls = Table(
     "upstream_calls",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("id", BigInteger, Identity(), primary_key=True),
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("provider", Text, nullable=False),
     Column("method", Text, nullable=False),
