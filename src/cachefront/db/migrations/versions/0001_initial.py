@@ -44,9 +44,7 @@ def upgrade() -> None:
         sa.Column("upstream_calls", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_request_metrics"),
     )
-    op.create_index(
-        "ix_request_metrics_ts", "request_metrics", ["ts"], postgresql_using="brin"
-    )
+    op.create_index("ix_request_metrics_ts", "request_metrics", ["ts"], postgresql_using="brin")
     op.create_table(
         "upstream_calls",
         sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),

@@ -1,0 +1,83 @@
+"""Cache-hit throughput of GET /v1/ephemeris/{body} against nginx serving the same JSON.
+
+Both run on this machine in one run, each measured with wrk (-c64, 2 threads), so the
+ratio is what matters. cachefront answers from its memory tier with metrics and cache
+headers applied; nginx serves the identical bytes as a static file.
+
+    python benchmarks/hit_throughput.py [--seconds 10] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from harness import bench_database, cachefront, free_port, simulator, wrk
+
+NGINX_CONF = """
+worker_processes {workers};
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ root {root}; default_type application/json; }}
+    }}
+}}
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    at = "2026-11-24T12:00:00Z"
+    with simulator() as sim, bench_database() as db:
+        env = {"CACHEFRONT_DATABASE_URL": db, "CACHEFRONT_HORIZONS_URL": sim + "/api/horizons.api"}
+        with cachefront(env, workers=args.workers) as base:
+            url = f"{base}/v1/ephemeris/mars?at={at}"
+            # Warm every worker's memory tier: repeat until hits show up plenty of times.
+            body = b""
+            for _ in range(200):
+                response = httpx.get(url)
+                body = response.content
+            assert httpx.get(url).headers["x-cache"] == "memory"
+
+            with tempfile.TemporaryDirectory() as tmp:
+                root = Path(tmp)
+                root.chmod(0o755)
+                (root / "mars.json").write_bytes(body)
+                port = free_port()
+                conf = root / "nginx.conf"
+                conf.write_text(NGINX_CONF.format(workers=args.workers, root=root, port=port))
+                nginx = subprocess.Popen(["nginx", "-c", str(conf)])
+                try:
+                    time.sleep(0.5)
+                    nginx_result = wrk(f"http://127.0.0.1:{port}/mars.json", seconds=args.seconds)
+                finally:
+                    nginx.terminate()
+                    nginx.wait()
+            ours = wrk(url, seconds=args.seconds)
+
+    ratio = ours.requests_per_second / nginx_result.requests_per_second
+    print("| server | req/s | p50 ms | p99 ms | non-2xx |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in (("nginx static file", nginx_result), ("cachefront memory hit", ours)):
+        print(
+            f"| {name} | {r.requests_per_second:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {r.non_2xx} |"
+        )
+    print(f"\nratio cachefront / nginx: {ratio:.2f}x (workers={args.workers})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""Allows `python -m cachefront`."""
+
+from cachefront.cli import main
+
+main()

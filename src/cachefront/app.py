@@ -1,0 +1,185 @@
+"""The application factory: wires settings, storage, cache, upstreams and services together.
+
+``create_app(settings)`` returns the ASGI application. Its outermost layer is the
+fast path, which answers fresh memory hits without entering the framework; all other
+requests pass through request metrics into FastAPI. Pools, clients and stores open in
+the lifespan and close with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp
+
+from cachefront.cache import CachePolicy, MemoryStore, TieredCache, build_cache
+from cachefront.config import Settings
+from cachefront.db.embedded import start_embedded_postgres
+from cachefront.db.engine import create_engine
+from cachefront.db.migrate import upgrade
+from cachefront.errors import ConfigurationError
+from cachefront.http.fastpath import FastPathApp
+from cachefront.http.middleware import RequestMetricsMiddleware
+from cachefront.http.problems import install_problem_handlers
+from cachefront.metrics.recorder import MetricsRecorder
+from cachefront.metrics.routes import admin_router, health_router
+from cachefront.services.ephemeris.fastpath import EphemerisFastRoute
+from cachefront.services.ephemeris.providers import (
+    EphemerisProvider,
+    HorizonsProvider,
+    LocalProvider,
+)
+from cachefront.services.ephemeris.routes import router as ephemeris_router
+from cachefront.services.ephemeris.service import EphemerisService
+from cachefront.upstream import UpstreamClient, build_upstream_client
+
+__all__ = ["Resources", "create_app", "resolve_database_url"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    """Everything the lifespan opened, closed in reverse order at shutdown."""
+
+    engine: AsyncEngine
+    cache: TieredCache
+    recorder: MetricsRecorder
+    upstreams: dict[str, UpstreamClient] = field(default_factory=dict)
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The configured database URL, or the embedded PostgreSQL's (started if need be)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return start_embedded_postgres(settings.data_dir)
+
+
+def ephemeris_policy(settings: Settings) -> CachePolicy:
+    # Positions of the past and near future do not change, so they stay fresh for
+    # weeks; the long stale window lets an outage be ridden out on old answers.
+    return CachePolicy(
+        fresh_for=timedelta(days=settings.ephemeris_fresh_days),
+        stale_for=timedelta(days=settings.ephemeris_stale_days),
+        negative_for=timedelta(minutes=1),
+    )
+
+
+def _ephemeris_providers(
+    settings: Settings, upstreams: dict[str, UpstreamClient]
+) -> list[EphemerisProvider]:
+    providers: list[EphemerisProvider] = []
+    for name in settings.ephemeris_providers:
+        if name == "horizons":
+            providers.append(HorizonsProvider(upstreams["horizons"], settings.horizons_url))
+        elif name == "local":
+            providers.append(LocalProvider())
+        else:
+            raise ConfigurationError(
+                f"CACHEFRONT_EPHEMERIS_PROVIDERS: unknown provider {name!r} "
+                "(known: horizons, local)"
+            )
+    return providers
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+) -> ASGIApp:
+    """Build the cachefront ASGI application from ``settings`` (default: the environment)."""
+    settings = settings or Settings()
+    memory = MemoryStore(
+        max_bytes=settings.memory_cache_bytes,
+        max_entry_bytes=settings.memory_cache_max_entry_bytes,
+    )
+    recorder = MetricsRecorder(
+        None, flush_seconds=settings.metrics_flush_seconds, buffer_max=settings.metrics_buffer_max
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = resolve_database_url(settings)
+        if settings.migrate_on_start:
+            upgrade(url)
+        engine = create_engine(url, pool_size=settings.database_pool_size)
+        cache = build_cache(settings, engine, memory=memory)
+        await cache.open()
+        recorder.attach(engine)
+        await recorder.start()
+        resources = Resources(engine=engine, cache=cache, recorder=recorder)
+        try:
+            if "horizons" in settings.ephemeris_providers:
+                client = build_upstream_client(
+                    "horizons",
+                    settings,
+                    budget_limit=settings.horizons_budget,
+                    recorder=recorder.record_upstream,
+                    transport=upstream_transport,
+                )
+                await client.open()
+                resources.upstreams["horizons"] = client
+            app.state.ephemeris = EphemerisService(
+                cache,
+                _ephemeris_providers(settings, resources.upstreams),
+                grid_step=timedelta(minutes=settings.ephemeris_grid_minutes),
+                batch_steps=settings.ephemeris_batch_steps,
+                max_rows=settings.ephemeris_max_rows,
+                policy=ephemeris_policy(settings),
+            )
+            app.state.resources = resources
+            log.info(
+                "cachefront ready (pid %d, redis %s)",
+                os.getpid(),
+                "on" if settings.redis_url else "off",
+                extra={"action": "app.ready"},
+            )
+            yield
+        finally:
+            service = getattr(app.state, "ephemeris", None)
+            for provider in service.providers if service is not None else ():
+                if isinstance(provider, LocalProvider):
+                    provider.close()
+            for client in resources.upstreams.values():
+                await client.aclose()
+            await recorder.aclose()
+            await cache.aclose()
+            await engine.dispose()
+
+    api = FastAPI(
+        title="cachefront",
+        version="0.1.0",
+        summary="Cache-first API in front of slow, rate-limited, costly upstreams.",
+        lifespan=lifespan,
+    )
+    api.state.settings = settings
+    install_problem_handlers(api)
+    api.include_router(health_router)
+    api.include_router(ephemeris_router)
+    api.include_router(admin_router)
+
+    inner: ASGIApp = RequestMetricsMiddleware(api, recorder)
+    if settings.cors_origins:
+        inner = CORSMiddleware(
+            inner,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "apikey"],
+            expose_headers=["ETag", "Age", "X-Cache", "Cache-Control"],
+        )
+    return FastPathApp(
+        inner,
+        memory=memory,
+        recorder=recorder,
+        routes=[EphemerisFastRoute(grid_seconds=settings.ephemeris_grid_minutes * 60)],
+        cors_origins=settings.cors_origins,
+    )

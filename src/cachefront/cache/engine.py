@@ -1,0 +1,481 @@
+"""The tiered read-through cache: memory, Redis, PostgreSQL, then one fetch per key.
+
+A read walks the tiers of the namespace's policy from the cheapest down, refilling the
+tiers above with what a lower one had (original timestamps kept, so ``Age`` stays
+true), and lets ``policy.decide`` say what to do with the best entry found: serve it,
+answer "not found", serve it stale and revalidate in the background, or fetch. Fetches
+go through ``SingleFlight`` so that concurrent misses of one key fetch once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cachefront.cache.entry import Cached, CacheEntry, Tier, make_entry, tier_rank
+from cachefront.cache.memory import MemoryStore
+from cachefront.cache.policy import (
+    CachePolicy,
+    Decision,
+    Freshness,
+    classify,
+    decide,
+    usable_if_error,
+)
+from cachefront.cache.postgres_store import PostgresStore
+from cachefront.cache.redis_store import RedisStore
+from cachefront.cache.singleflight import Outcome, SingleFlight
+from cachefront.cache.store import BatchStore, EntryStore
+from cachefront.config import Settings
+from cachefront.errors import NotFoundError, NotReadyError, UpstreamError
+from cachefront.metrics.context import current_tally, note_cache_tier
+
+__all__ = ["Fetch", "FetchMany", "TieredCache", "build_cache"]
+
+logger = logging.getLogger(__name__)
+
+Fetch = Callable[[], Awaitable[bytes]]
+"""Fetch one value from upstream: its serialized bytes, or raise NotFoundError/UpstreamError."""
+
+FetchMany = Callable[[list[str]], Awaitable[Mapping[str, bytes]]]
+"""Fetch many keys at once; a key left out of the answer is taken as not found."""
+
+_Found = dict[str, tuple[CacheEntry, Tier]]
+
+
+def _single(key: str, fetch: Fetch) -> FetchMany:
+    async def fetch_many(keys: list[str]) -> Mapping[str, bytes]:
+        return {key: await fetch()}
+
+    return fetch_many
+
+
+def _not_found(ns: str, key: str, entry: CacheEntry) -> NotFoundError:
+    # A negative entry keeps the detail of the original NotFoundError as its value.
+    detail = entry.value.decode("utf-8", "replace") or f"{ns}/{key} was not found"
+    return NotFoundError(detail)
+
+
+def _worse(current: Tier | None, tier: Tier) -> Tier:
+    return tier if current is None or tier_rank(tier) > tier_rank(current) else current
+
+
+class TieredCache:
+    """Read-through cache over the memory, Redis and PostgreSQL tiers.
+
+    Use it between ``open()`` and ``aclose()``, or as ``async with cache:``. It owns the
+    Redis store (closed by ``aclose``) but not the database engine.
+    """
+
+    def __init__(
+        self,
+        *,
+        memory: MemoryStore,
+        redis: RedisStore | None = None,
+        db: PostgresStore | None = None,
+        locks: SingleFlight | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.memory = memory
+        self.redis = redis
+        self.db = db
+        self._locks = locks if locks is not None else SingleFlight(redis=redis, db=db)
+        self._clock = clock
+        self._open = False
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Make the cache usable; an unreachable Redis is logged, and skipped until it answers."""
+        if self.redis is not None:
+            await self.redis.ping()
+        self._open = True
+
+    async def aclose(self) -> None:
+        """Cancel background revalidations and fills, wait for them, close Redis."""
+        self._open = False
+        await self._locks.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def __aenter__(self) -> TieredCache:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _ready(self) -> None:
+        if not self._open:
+            raise NotReadyError(
+                "the cache is not open: call `await cache.open()` (or `async with cache:`) "
+                "in the application lifespan before using it"
+            )
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def get(
+        self, ns: str, key: str, policy: CachePolicy, *, revalidate: Fetch | None = None
+    ) -> Cached | None:
+        """The cached answer for ``key`` without fetching, or None when absent or expired.
+
+        A stale entry is returned with ``tier=STALE``; given ``revalidate``, a background
+        fetch refreshes it. A remembered "not found" raises NotFoundError.
+        """
+        self._ready()
+        now = self._clock()
+        entry, tier = (await self._lookup(ns, [key], policy, now)).get(key, (None, Tier.MEMORY))
+        decision = decide(entry, now)
+        if entry is None or decision is Decision.FETCH:
+            return None
+        if decision is Decision.SERVE_STALE:
+            if revalidate is not None:
+                self._revalidate(ns, {key: entry}, _single(key, revalidate), policy)
+            tier = Tier.STALE
+        note_cache_tier(tier)
+        if decision is Decision.NOT_FOUND:
+            raise _not_found(ns, key, entry)
+        return Cached(entry, tier)
+
+    async def get_or_fetch(self, ns: str, key: str, fetch: Fetch, policy: CachePolicy) -> Cached:
+        """The answer for ``key``: from the first tier that has it fresh, else fetched once.
+
+        Stale entries are served at once and revalidated in the background. A fetch that
+        raises NotFoundError is remembered for ``policy.negative_for``; one that raises
+        UpstreamError is answered by a stale entry when one is within its window.
+        """
+        self._ready()
+        now = self._clock()
+        if "memory" in policy.tiers:
+            # The common case, without the walk's bookkeeping.
+            hit = self.memory.peek(ns, key)
+            if hit is not None and not hit.negative and now < hit.fresh_until:
+                note_cache_tier(Tier.MEMORY)
+                return Cached(hit, Tier.MEMORY)
+        entry, tier = (await self._lookup(ns, [key], policy, now)).get(key, (None, Tier.MEMORY))
+        decision = decide(entry, now)
+        if entry is not None and decision is not Decision.FETCH:
+            if decision is Decision.SERVE_STALE:
+                self._revalidate(ns, {key: entry}, _single(key, fetch), policy)
+                tier = Tier.STALE
+            note_cache_tier(tier)
+            if decision is Decision.NOT_FOUND:
+                raise _not_found(ns, key, entry)
+            return Cached(entry, tier)
+
+        fetch_many = _single(key, fetch)
+        futures = self._locks.run(
+            ns, [key], lambda keys: self._fill(ns, keys, fetch_many, policy, {}, background=False)
+        )
+        cached = await asyncio.shield(futures[key])
+        note_cache_tier(cached.tier)
+        if cached.entry.negative:
+            raise _not_found(ns, key, cached.entry)
+        return cached
+
+    async def get_many_or_fetch(
+        self, ns: str, keys: Sequence[str], fetch_many: FetchMany, policy: CachePolicy
+    ) -> dict[str, Cached]:
+        """Answers for ``keys`` (those not found left out), with one fetch for all misses.
+
+        Keys another caller is already filling, here or in another process, are awaited
+        rather than fetched again. If the fetch fails, its error is raised unless every
+        failed key has a stale entry to answer with.
+        """
+        self._ready()
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        now = self._clock()
+        found = await self._lookup(ns, wanted, policy, now)
+        answers: dict[str, Cached] = {}
+        worst: Tier | None = None
+        missing: list[str] = []
+        stale: dict[str, CacheEntry] = {}
+        for key in wanted:
+            entry, tier = found.get(key, (None, Tier.MEMORY))
+            decision = decide(entry, now)
+            if entry is None or decision is Decision.FETCH:
+                missing.append(key)
+                continue
+            if decision is Decision.SERVE_STALE:
+                stale[key] = entry
+                tier = Tier.STALE
+            worst = _worse(worst, tier)
+            if decision is not Decision.NOT_FOUND:
+                answers[key] = Cached(entry, tier)
+        if stale:
+            self._revalidate(ns, stale, fetch_many, policy)
+
+        if missing:
+            futures = self._locks.run(
+                ns,
+                missing,
+                lambda keys: self._fill(ns, keys, fetch_many, policy, {}, background=False),
+            )
+            outcomes = await asyncio.gather(
+                *(asyncio.shield(futures[key]) for key in missing), return_exceptions=True
+            )
+            failure: BaseException | None = None
+            for key, outcome in zip(missing, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    failure = failure or outcome
+                    continue
+                worst = _worse(worst, outcome.tier)
+                if not outcome.entry.negative:
+                    answers[key] = outcome
+            if failure is not None:
+                raise failure
+        if worst is not None:
+            note_cache_tier(worst)
+        return {key: answers[key] for key in wanted if key in answers}
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def put_many(self, ns: str, items: Mapping[str, bytes], policy: CachePolicy) -> None:
+        """Store fetched values in every tier of the policy, one round trip per tier."""
+        self._ready()
+        now = self._clock()
+        entries = {key: make_entry(value, policy, now=now) for key, value in items.items()}
+        await self._store(ns, entries, policy, None)
+
+    async def invalidate(
+        self, ns: str, key: str | None = None, *, prefix: str | None = None
+    ) -> int:
+        """Forget ``key``, or every key starting with ``prefix``, or the whole namespace.
+
+        Returns how many entries the fullest tier held. A fill already running for a key
+        still stores its result afterwards.
+        """
+        self._ready()
+        if key is not None and prefix is not None:
+            raise ValueError("invalidate takes a key or a prefix, not both")
+        stores: list[EntryStore] = [self.memory]
+        stores += [store for store in (self.redis, self.db) if store is not None]
+        counts = []
+        for store in stores:
+            if key is not None:
+                counts.append(await store.delete(ns, key))
+            else:
+                counts.append(await store.delete_prefix(ns, prefix or ""))
+        return max(counts)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _shared_tiers(
+        self, policy: CachePolicy, db: BatchStore | None = None
+    ) -> list[tuple[Tier, BatchStore]]:
+        tiers: list[tuple[Tier, BatchStore]] = []
+        if self.redis is not None and "redis" in policy.tiers:
+            tiers.append((Tier.REDIS, self.redis))
+        store = db if db is not None else self.db
+        if store is not None and "db" in policy.tiers:
+            tiers.append((Tier.DB, store))
+        return tiers
+
+    async def _lookup(
+        self,
+        ns: str,
+        keys: Sequence[str],
+        policy: CachePolicy,
+        now: float,
+        db: BatchStore | None = None,
+    ) -> _Found:
+        """The best unexpired entry of each key: the first fresh one, else the newest stale.
+
+        What a lower tier had is written to the tiers above it that lacked it.
+        """
+        best: _Found = {}
+        unsettled = list(keys)  # keys without a fresh entry yet
+        above: list[BatchStore] = []
+        if "memory" in policy.tiers:
+            unsettled = []
+            for key in keys:
+                entry = self.memory.peek(ns, key)
+                if entry is not None:
+                    best[key] = (entry, Tier.MEMORY)
+                if entry is None or now >= entry.fresh_until:
+                    unsettled.append(key)
+            above.append(self.memory)
+        for tier, store in self._shared_tiers(policy, db):
+            if not unsettled:
+                break
+            found = await store.get_many(ns, unsettled)
+            better: dict[str, CacheEntry] = {}
+            still: list[str] = []
+            for key in unsettled:
+                entry = found.get(key)
+                freshness = Freshness.EXPIRED if entry is None else classify(entry, now)
+                if entry is not None and freshness is not Freshness.EXPIRED:
+                    current = best.get(key)
+                    if current is None or entry.stored_at > current[0].stored_at:
+                        best[key] = (entry, tier)
+                        better[key] = entry
+                if freshness is not Freshness.FRESH:
+                    still.append(key)
+            for upper in above:
+                if better:
+                    await upper.set_many(ns, better)
+            above.append(store)
+            unsettled = still
+        return best
+
+    async def _fetch(
+        self, ns: str, keys: list[str], fetch_many: FetchMany, policy: CachePolicy
+    ) -> dict[str, CacheEntry]:
+        try:
+            values = await fetch_many(keys)
+        except NotFoundError as exc:
+            detail = str(exc).encode()
+            now = self._clock()
+            return {key: make_entry(detail, policy, now=now, negative=True) for key in keys}
+        now = self._clock()
+        entries: dict[str, CacheEntry] = {}
+        for key in keys:
+            value = values.get(key)
+            if value is None:
+                entries[key] = make_entry(b"", policy, now=now, negative=True)
+            else:
+                entries[key] = make_entry(value, policy, now=now)
+        return entries
+
+    async def _store(
+        self,
+        ns: str,
+        entries: Mapping[str, CacheEntry],
+        policy: CachePolicy,
+        db: BatchStore | None,
+    ) -> None:
+        if not entries:
+            return
+        # Bottom up: PostgreSQL is the record, then what other processes read first.
+        for _, store in reversed(self._shared_tiers(policy, db)):
+            await store.set_many(ns, entries)
+        if "memory" in policy.tiers:
+            for key, entry in entries.items():
+                self.memory.put(ns, key, entry)
+
+    async def _fill(
+        self,
+        ns: str,
+        keys: list[str],
+        fetch_many: FetchMany,
+        policy: CachePolicy,
+        stale: dict[str, CacheEntry],
+        *,
+        background: bool,
+    ) -> dict[str, Outcome]:
+        """One fill of ``keys``: recheck, fetch the rest once, store; stale on upstream error."""
+
+        async def recheck(wanted: list[str], db: BatchStore | None) -> dict[str, Cached]:
+            now = self._clock()
+            fresh: dict[str, Cached] = {}
+            for key, (entry, tier) in (await self._lookup(ns, wanted, policy, now, db)).items():
+                if classify(entry, now) is Freshness.FRESH:
+                    fresh[key] = Cached(entry, tier)
+                elif key not in stale or entry.stored_at > stale[key].stored_at:
+                    stale[key] = entry
+            return fresh
+
+        async def produce(wanted: list[str], db: BatchStore | None) -> dict[str, Cached]:
+            entries = await self._fetch(ns, wanted, fetch_many, policy)
+            await self._store(ns, entries, policy, db)
+            return {key: Cached(entry, Tier.UPSTREAM) for key, entry in entries.items()}
+
+        outcomes = await self._locks.fill(
+            ns, keys, recheck=recheck, produce=produce, shared=bool(self._shared_tiers(policy))
+        )
+        self._report(ns, outcomes, stale, background=background)
+        return outcomes
+
+    def _report(
+        self,
+        ns: str,
+        outcomes: dict[str, Outcome],
+        stale: dict[str, CacheEntry],
+        *,
+        background: bool,
+    ) -> None:
+        """Answer upstream errors with stale entries where allowed; log the fill's failures."""
+        now = self._clock()
+        failed: dict[str, Exception] = {}
+        for key, outcome in outcomes.items():
+            if not isinstance(outcome, Exception):
+                continue
+            failed[key] = outcome
+            entry = stale.get(key)
+            if (
+                isinstance(outcome, UpstreamError)
+                and entry is not None
+                and usable_if_error(entry, now)
+            ):
+                outcomes[key] = Cached(entry, Tier.STALE)
+        if not failed:
+            return
+        served_stale = sum(1 for key in failed if isinstance(outcomes[key], Cached))
+        if background or served_stale:
+            error = next(iter(failed.values()))
+            logger.warning(
+                "cache fill of %d key(s) in %s failed (%s); %d served stale",
+                len(failed),
+                ns,
+                error,
+                served_stale,
+                extra={
+                    "action": "cache.revalidate_failed" if background else "cache.stale_if_error",
+                    "namespace": ns,
+                    "keys": len(failed),
+                    "served_stale": served_stale,
+                },
+            )
+
+    def _revalidate(
+        self, ns: str, stale: dict[str, CacheEntry], fetch_many: FetchMany, policy: CachePolicy
+    ) -> None:
+        """Refresh stale keys in the background; a key already being filled is left to it."""
+        # Background work reports to no request: the fetch's upstream calls are not the
+        # current request's.
+        context = contextvars.copy_context()
+        context.run(current_tally.set, None)
+        self._locks.run(
+            ns,
+            list(stale),
+            lambda keys: self._fill(
+                ns, keys, fetch_many, policy, {k: stale[k] for k in keys}, background=True
+            ),
+            context=context,
+        )
+
+
+def build_cache(
+    settings: Settings, engine: AsyncEngine | None, *, memory: MemoryStore | None = None
+) -> TieredCache:
+    """The cache the settings describe: memory always, Redis if configured, PostgreSQL if given.
+
+    Pass ``memory`` when something else (the HTTP fast path) must hold the same store
+    before the cache itself is built.
+    """
+    if memory is None:
+        memory = MemoryStore(
+            max_bytes=settings.memory_cache_bytes,
+            max_entry_bytes=settings.memory_cache_max_entry_bytes,
+        )
+    redis = (
+        RedisStore.from_url(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix)
+        if settings.redis_url is not None
+        else None
+    )
+    db = PostgresStore(engine) if engine is not None else None
+    locks = SingleFlight(redis=redis, db=db, lock_seconds=settings.singleflight_lock_seconds)
+    return TieredCache(memory=memory, redis=redis, db=db, locks=locks)

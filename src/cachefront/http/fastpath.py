@@ -1,0 +1,119 @@
+"""The hot path: answer memory-tier cache hits straight from ASGI, before any framework code.
+
+A hit costs one resolver call (path and query to a cache key), one dictionary lookup
+and one ``send`` of bytes serialized when the entry was stored. Everything else —
+misses, errors, other routes, anything unusual — goes to the full application, which
+answers the same way, only slower. Metrics and cache headers are applied here too, so
+the fast path is not a way around them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Protocol
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cachefront.cache import MemoryStore
+from cachefront.metrics.recorder import MetricsRecorder
+
+__all__ = ["FastPathApp", "FastRoute"]
+
+
+class FastRoute(Protocol):
+    """A GET route whose answers are whole cache entries, servable without the framework."""
+
+    prefix: str  # the path prefix that selects this route, e.g. "/v1/ephemeris/"
+    template: str  # the route's name in metrics, e.g. "/v1/ephemeris/{body}"
+
+    def resolve(self, path: str, query: bytes, now: float) -> tuple[str, str] | None:
+        """The (namespace, key) answering this request, or None to let the app decide."""
+
+
+_JSON = (b"content-type", b"application/json")
+_VARY = (b"vary", b"Origin")
+
+
+class FastPathApp:
+    """ASGI app in front of the full application that serves fresh memory hits itself."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        memory: MemoryStore,
+        recorder: MetricsRecorder,
+        routes: Iterable[FastRoute],
+        cors_origins: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.memory = memory
+        self.recorder = recorder
+        self.routes = tuple(routes)
+        origins = tuple(cors_origins)
+        self.cors_any = "*" in origins
+        self.cors_origins = frozenset(o.encode() for o in origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path: str = scope["path"]
+            for route in self.routes:
+                if path.startswith(route.prefix):
+                    if await self._serve(route, scope, send):
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+    async def _serve(self, route: FastRoute, scope: Scope, send: Send) -> bool:
+        started = time.perf_counter()
+        now = time.time()
+        resolved = route.resolve(scope["path"], scope["query_string"], now)
+        if resolved is None:
+            return False
+        entry = self.memory.peek(*resolved)
+        if entry is None or entry.negative or entry.fresh_until <= now:
+            return False  # misses and stale entries take the full path (revalidation, metrics)
+
+        if_none_match = origin = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value
+            elif name == b"origin":
+                origin = value
+        etag = entry.etag.encode()
+        headers = [
+            (b"etag", etag),
+            (b"age", b"%d" % max(0, int(now - entry.stored_at))),
+            (b"cache-control", b"public, max-age=%d" % int(entry.fresh_until - now)),
+            (b"x-cache", b"memory"),
+        ]
+        if origin is not None and (self.cors_any or origin in self.cors_origins):
+            headers.append((b"access-control-allow-origin", b"*" if self.cors_any else origin))
+            headers.append(_VARY)
+        if if_none_match is not None and _etag_listed(if_none_match, etag):
+            status, body = 304, b""
+        else:
+            status, body = 200, entry.value
+            headers.append(_JSON)
+            headers.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.recorder.request(
+            (
+                now,
+                "GET",
+                route.template,
+                status,
+                (time.perf_counter() - started) * 1000.0,
+                "memory",
+                0,
+            )
+        )
+        return True
+
+
+def _etag_listed(if_none_match: bytes, etag: bytes) -> bool:
+    if if_none_match == etag or if_none_match.strip() == b"*":
+        return True
+    return any(c.strip().removeprefix(b"W/") == etag for c in if_none_match.split(b","))

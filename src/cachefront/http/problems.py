@@ -1,0 +1,132 @@
+"""RFC 9457 problem+json: the one shape of every error response, and the handlers that make it."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from cachefront.errors import (
+    CachefrontError,
+    InvalidInputError,
+    NotFoundError,
+    NotReadyError,
+    UpstreamError,
+)
+
+__all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response"]
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://cachefront.dev/problems/"
+# RFC 9110 renamed 422; Python's http module still has the older phrase.
+_TITLES = {422: "Unprocessable Content"}
+
+
+def problem_body(status: int, detail: str, *, type_: str | None = None, **extra: Any) -> bytes:
+    """The JSON bytes of a problem document; ``type`` defaults to a slug of the status."""
+    title = _TITLES.get(status) or HTTPStatus(status).phrase
+    doc: dict[str, Any] = {
+        "type": type_ or PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    doc.update(extra)
+    return orjson.dumps(doc)
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    type_: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    return Response(
+        problem_body(status, detail, type_=type_, **extra),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        out.append(
+            {
+                "field": ".".join(location[1:]) or ".".join(location),
+                "in": location[0] if location else None,
+                "message": error.get("msg", "invalid"),
+            }
+        )
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map domain errors, validation errors and everything unexpected to problem+json."""
+
+    async def on_invalid_input(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InvalidInputError)
+        errors = [{"field": exc.field, "message": exc.detail}] if exc.field else []
+        return problem_response(422, exc.detail, errors=errors)
+
+    async def on_not_found(_: Request, exc: Exception) -> Response:
+        return problem_response(404, str(exc) or "not found")
+
+    async def on_upstream(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, UpstreamError)
+        return problem_response(
+            503,
+            f"no provider could answer: {exc.detail}",
+            provider=exc.provider,
+            headers={"Retry-After": "30"},
+        )
+
+    async def on_not_ready(_: Request, exc: Exception) -> Response:
+        return problem_response(503, str(exc), headers={"Retry-After": "5"})
+
+    async def on_domain(_: Request, exc: Exception) -> Response:
+        log.error("unhandled domain error: %r", exc, extra={"action": "http.domain_error"})
+        return problem_response(500, "internal error")
+
+    async def on_validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = _validation_errors(exc)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+        return problem_response(422, detail, errors=errors)
+
+    async def on_http(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # The client learns only that it failed; the log has the cause and traceback.
+        log.exception(
+            "unexpected error on %s %s",
+            request.method,
+            request.url.path,
+            exc_info=exc,
+            extra={"action": "http.unexpected"},
+        )
+        return problem_response(500, "internal error")
+
+    app.add_exception_handler(InvalidInputError, on_invalid_input)
+    app.add_exception_handler(NotFoundError, on_not_found)
+    app.add_exception_handler(UpstreamError, on_upstream)
+    app.add_exception_handler(NotReadyError, on_not_ready)
+    app.add_exception_handler(CachefrontError, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

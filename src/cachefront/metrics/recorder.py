@@ -1,0 +1,166 @@
+"""Buffers request and upstream-call records in memory and flushes them to PostgreSQL in batches.
+
+Recording is a list append, so the hot path never waits on the database. A
+background task flushes every ``flush_seconds``; when the database is unreachable
+the records stay buffered (up to ``buffer_max``, oldest dropped first) and go out
+with the next successful flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cachefront.metrics.records import RequestRecord, UpstreamCallRecord
+from cachefront.metrics.tables import request_metrics, upstream_calls
+
+__all__ = ["MetricsRecorder", "RequestRow"]
+
+log = logging.getLogger(__name__)
+
+# (ts, method, route, status, latency_ms, cache_tier, upstream_calls): a plain tuple,
+# because building it is the only cost the hot path pays for being measured.
+RequestRow = tuple[float, str, str, int, float, str | None, int]
+
+
+class MetricsRecorder:
+    """In-memory buffer of metrics with a periodic batch flush to PostgreSQL."""
+
+    def __init__(
+        self, engine: AsyncEngine | None, *, flush_seconds: float = 2.0, buffer_max: int = 100_000
+    ) -> None:
+        self._engine = engine
+        self._flush_seconds = flush_seconds
+        self._buffer_max = buffer_max
+        self._requests: list[RequestRow] = []
+        self._upstream: list[UpstreamCallRecord] = []
+        self._task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self.dropped = 0
+
+    # --- recording (synchronous, O(1)) --------------------------------------------
+    def request(self, row: RequestRow) -> None:
+        """Record one answered request (see ``RequestRow`` for the fields)."""
+        self._requests.append(row)
+        if len(self._requests) > self._buffer_max:
+            self._drop_oldest(self._requests)
+
+    def record_request(self, record: RequestRecord) -> None:
+        self.request(
+            (
+                record.ts,
+                record.method,
+                record.route,
+                record.status,
+                record.latency_ms,
+                record.cache_tier,
+                record.upstream_calls,
+            )
+        )
+
+    def record_upstream(self, record: UpstreamCallRecord) -> None:
+        """Record one upstream call; passed to upstream clients as their recorder."""
+        self._upstream.append(record)
+        if len(self._upstream) > self._buffer_max:
+            self._drop_oldest(self._upstream)
+
+    def _drop_oldest(self, buffer: list[Any]) -> None:
+        excess = len(buffer) - self._buffer_max
+        del buffer[:excess]
+        self.dropped += excess
+
+    def attach(self, engine: AsyncEngine) -> None:
+        """Give the recorder its database once the lifespan has opened it."""
+        self._engine = engine
+
+    @property
+    def pending(self) -> int:
+        return len(self._requests) + len(self._upstream)
+
+    # --- lifecycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._engine is not None and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="metrics-flush")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_seconds)
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Write everything buffered; returns how many records were written."""
+        if self._engine is None:
+            return 0
+        async with self._flush_lock:
+            requests, self._requests = self._requests, []
+            upstream, self._upstream = self._upstream, []
+            if not requests and not upstream:
+                return 0
+            try:
+                async with self._engine.begin() as conn:
+                    if requests:
+                        await conn.execute(
+                            insert(request_metrics), [_request_params(r) for r in requests]
+                        )
+                    if upstream:
+                        await conn.execute(
+                            insert(upstream_calls), [_upstream_params(u) for u in upstream]
+                        )
+            except (SQLAlchemyError, OSError) as exc:
+                # Keep them for the next flush: a database blip must not lose metrics.
+                self._requests[:0] = requests
+                self._upstream[:0] = upstream
+                log.warning(
+                    "metrics flush failed, will retry: %s",
+                    exc,
+                    extra={"action": "metrics.flush_failed"},
+                )
+                return 0
+            return len(requests) + len(upstream)
+
+
+def _ts(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _request_params(row: RequestRow) -> dict[str, Any]:
+    ts, method, route, status, latency_ms, tier, calls = row
+    return {
+        "ts": _ts(ts),
+        "method": method,
+        "route": route,
+        "status": status,
+        "latency_ms": latency_ms,
+        "cache_tier": tier,
+        "upstream_calls": calls,
+    }
+
+
+def _upstream_params(record: UpstreamCallRecord) -> dict[str, Any]:
+    return {
+        "ts": _ts(record.ts),
+        "provider": record.provider,
+        "method": record.method,
+        "url": record.url,
+        "status": record.status,
+        "latency_ms": record.latency_ms,
+        "attempts": record.attempts,
+        "outcome": record.outcome,
+        "priority": record.priority,
+        "error": record.error,
+    }

@@ -1,0 +1,85 @@
+"""Operational routes: liveness, readiness, and request statistics for operators."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.responses import Response
+
+from cachefront.db.migrate import head_revision
+from cachefront.errors import NotReadyError
+from cachefront.http.problems import problem_response
+from cachefront.metrics.stats import Stats, load_stats
+
+__all__ = ["admin_router", "health_router"]
+
+health_router = APIRouter(tags=["health"])
+admin_router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+_bearer = HTTPBearer(auto_error=False, description="CACHEFRONT_SERVICE_KEY, when it is set")
+
+
+def require_service_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Admin routes need the service key as a bearer token whenever one is configured."""
+    expected = request.app.state.settings.service_key
+    if expected is None:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise HTTPException(
+            401, "a valid service key is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+@health_router.get("/health", summary="Liveness: the process answers")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health_router.get(
+    "/ready",
+    summary="Readiness: the database answers and its schema is current",
+    responses={503: {"description": "Not ready", "content": {"application/problem+json": {}}}},
+)
+async def ready(request: Request) -> Response:
+    resources = getattr(request.app.state, "resources", None)
+    if resources is None:
+        raise NotReadyError("starting up")
+    head = head_revision()
+    try:
+        async with resources.engine.connect() as conn:
+            current = (
+                await conn.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one_or_none()
+    except SQLAlchemyError as exc:
+        return problem_response(503, f"database unreachable: {type(exc).__name__}")
+    if current != head:
+        return problem_response(503, f"database schema at {current}, expected {head}")
+    return Response(
+        b'{"status":"ready","schema":"%s"}' % (current or "").encode(),
+        media_type="application/json",
+    )
+
+
+@admin_router.get(
+    "/stats",
+    summary="Requests, hit rate, latency percentiles, errors and upstream calls",
+    dependencies=[Depends(require_service_key)],
+    response_model=Stats,
+)
+async def stats(
+    request: Request,
+    hours: Annotated[float, Query(gt=0, le=24 * 366, description="Window, in hours")] = 24,
+) -> Stats:
+    resources = request.app.state.resources
+    # Include what is still buffered, so the numbers cover the requests just made.
+    await resources.recorder.flush()
+    return await load_stats(resources.engine, hours)

@@ -1,0 +1,179 @@
+"""Ephemeris domain logic: positions on the time grid, read through the tiered cache.
+
+A single position is looked up by its own key; on a miss the whole aligned chunk of
+grid steps around it is fetched in one provider call (range batching) and stored, so
+the neighbouring hours a client asks for next are already there. Providers are tried
+in the configured order: when Horizons fails or its breaker is open, the local
+ephemeris answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cachefront.cache import Cached, CachePolicy, Tier, TieredCache
+from cachefront.errors import RangeTooLargeError, UpstreamError
+from cachefront.services.ephemeris.bodies import Body
+from cachefront.services.ephemeris.grid import chunk_of, grid_range, snap
+from cachefront.services.ephemeris.keys import NAMESPACE, instant_of, record_key
+from cachefront.services.ephemeris.models import EphemerisRecord, record_to_json_bytes
+from cachefront.services.ephemeris.providers import EphemerisProvider
+
+__all__ = ["EphemerisService", "RangeResult"]
+
+log = logging.getLogger(__name__)
+
+# Worst first: the tier reported for a set of rows is the slowest that answered any.
+_TIER_RANK = {Tier.UPSTREAM: 0, Tier.STALE: 1, Tier.DB: 2, Tier.REDIS: 3, Tier.MEMORY: 4}
+
+
+@dataclass(frozen=True, slots=True)
+class RangeResult:
+    """Rows of a range query, in time order then in the order the bodies were asked."""
+
+    rows: list[Cached]
+    tier: Tier
+
+
+class EphemerisService:
+    def __init__(
+        self,
+        cache: TieredCache,
+        providers: Sequence[EphemerisProvider],
+        *,
+        grid_step: timedelta,
+        batch_steps: int,
+        max_rows: int,
+        policy: CachePolicy,
+    ) -> None:
+        if not providers:
+            raise ValueError("at least one ephemeris provider is needed")
+        self.cache = cache
+        self.providers = tuple(providers)
+        self.grid_step = grid_step
+        self.batch_steps = batch_steps
+        self.max_rows = max_rows
+        self.policy = policy
+
+    # --- reads -------------------------------------------------------------------------
+    async def position(self, body: Body, at: datetime) -> Cached:
+        """The record of ``body`` at the grid instant nearest ``at``."""
+        instant = snap(at, self.grid_step)
+        key = record_key(body, instant)
+        cached = await self.cache.get(NAMESPACE, key, self.policy)
+        if cached is not None and cached.tier is not Tier.STALE:
+            return cached
+        first, last = chunk_of(instant, self.grid_step, self.batch_steps)
+        chunk = [record_key(body, t) for t in grid_range(first, last, self.grid_step)]
+        found = await self.cache.get_many_or_fetch(
+            NAMESPACE, chunk, self._fetcher(body, self.grid_step, "user"), self.policy
+        )
+        return found[key]
+
+    async def positions(
+        self, bodies: Sequence[Body], start: datetime, stop: datetime, step: timedelta
+    ) -> RangeResult:
+        """Rows for every body at every instant of ``step`` from ``start`` to ``stop``."""
+        instants = grid_range(start, stop, step)
+        total = len(instants) * len(bodies)
+        if total > self.max_rows:
+            raise RangeTooLargeError(
+                f"{len(bodies)} bodies x {len(instants)} instants = {total} rows, "
+                f"more than the limit of {self.max_rows}; narrow the range or widen the step",
+                field="stop",
+            )
+        per_body = await asyncio.gather(
+            *(
+                self.cache.get_many_or_fetch(
+                    NAMESPACE,
+                    [record_key(body, t) for t in instants],
+                    self._fetcher(body, step, "user"),
+                    self.policy,
+                )
+                for body in bodies
+            )
+        )
+        rows = [
+            found[record_key(body, t)]
+            for t in instants
+            for body, found in zip(bodies, per_body, strict=True)
+        ]
+        tier = min((row.tier for row in rows), key=_TIER_RANK.__getitem__, default=Tier.MEMORY)
+        return RangeResult(rows=rows, tier=tier)
+
+    async def precompute(
+        self, bodies: Sequence[Body], start: datetime, stop: datetime
+    ) -> dict[Body, int]:
+        """Fill the cache for ``bodies`` over a window at background priority.
+
+        Returns how many rows were missing per body; at most one provider call per body,
+        none when everything is already cached.
+        """
+        instants = grid_range(start, stop, self.grid_step)
+        missing: dict[Body, int] = {}
+        for body in bodies:
+            keys = [record_key(body, t) for t in instants]
+            counter = _CountingFetcher(self._fetcher(body, self.grid_step, "background"))
+            await self.cache.get_many_or_fetch(NAMESPACE, keys, counter, self.policy)
+            missing[body] = counter.keys_fetched
+        return missing
+
+    # --- fetching ----------------------------------------------------------------------
+    def _fetcher(self, body: Body, step: timedelta, priority: str) -> _RowFetcher:
+        return _RowFetcher(self, body, step, priority)
+
+    async def fetch_records(
+        self, body: Body, start: datetime, stop: datetime, step: timedelta, priority: str
+    ) -> list[EphemerisRecord]:
+        """Ask the providers in order; the first that answers wins."""
+        failures: list[str] = []
+        for provider in self.providers:
+            try:
+                return await provider.positions(body, start, stop, step, priority=priority)
+            except UpstreamError as exc:
+                failures.append(f"{provider.name}: {exc.detail}")
+                log.warning(
+                    "ephemeris provider %s failed for %s, trying the next: %s",
+                    provider.name,
+                    body,
+                    exc.detail,
+                    extra={"action": "ephemeris.provider_failed"},
+                )
+        raise UpstreamError("ephemeris", "; ".join(failures))
+
+
+@dataclass(slots=True)
+class _RowFetcher:
+    """Fetches the records behind a set of missing keys of one body in one provider call."""
+
+    service: EphemerisService
+    body: Body
+    step: timedelta
+    priority: str
+
+    async def __call__(self, keys: list[str]) -> Mapping[str, bytes]:
+        instants = sorted(instant_of(key) for key in keys)
+        start, stop = instants[0], instants[-1]
+        service = self.service
+        if self.step == service.grid_step:
+            # Widen to whole aligned chunks: a sliding window ("the next 48 hours") then
+            # costs one call per chunk as it advances, not one per hour. Everything
+            # fetched is returned, so the cache keeps the neighbours too.
+            start = chunk_of(start, service.grid_step, service.batch_steps)[0]
+            stop = chunk_of(stop, service.grid_step, service.batch_steps)[1]
+        records = await service.fetch_records(self.body, start, stop, self.step, self.priority)
+        return {record_key(self.body, r.at): record_to_json_bytes(r) for r in records}
+
+
+@dataclass(slots=True)
+class _CountingFetcher:
+    inner: _RowFetcher
+    keys_fetched: int = 0
+
+    async def __call__(self, keys: list[str]) -> Mapping[str, bytes]:
+        self.keys_fetched += len(keys)
+        return await self.inner(keys)

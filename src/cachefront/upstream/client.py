@@ -1,0 +1,268 @@
+"""UpstreamClient: the one way cachefront calls an upstream provider.
+
+A request goes down a chain of httpx transports, each wrapping the next::
+
+    UpstreamClient.request          deadline, error translation, one record per call
+      └─ BreakerTransport           refuse while open; one verdict per logical call
+          └─ RetryTransport         attempts, backoff, Retry-After, per-attempt timeout
+              └─ BudgetTransport    one unit of the outbound budget per attempt
+                  └─ transport      the network (or a test server / MockTransport)
+
+The breaker sits above the retries so that one logical call counts once towards
+opening it; the budget sits below them because every attempt is a request the
+upstream counts. httpx errors become ``cachefront.errors`` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from cachefront.config import Settings
+from cachefront.errors import (
+    BudgetExhaustedError,
+    CircuitOpenError,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
+)
+from cachefront.metrics.context import note_upstream_call
+from cachefront.metrics.records import Outcome, UpstreamCallRecord
+from cachefront.upstream._context import CONTEXT_KEY, CallContext, Priority
+from cachefront.upstream.breaker import (
+    DEFAULT_BREAKER,
+    BreakerPolicy,
+    BreakerTransport,
+    CircuitBreaker,
+)
+from cachefront.upstream.budget import BudgetTransport, OutboundBudget
+from cachefront.upstream.retry import DEFAULT_RETRY, RetryPolicy, RetryTransport
+
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "Recorder", "UpstreamClient", "build_upstream_client"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+Recorder = Callable[[UpstreamCallRecord], None]
+
+
+def _public_url(url: httpx.URL) -> str:
+    """The URL as it may be stored: no query string, fragment or credentials."""
+    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
+
+
+def _outcome_of(error: UpstreamError) -> Outcome:
+    if isinstance(error, UpstreamStatusError):
+        return "http_error"
+    if isinstance(error, UpstreamTimeoutError):
+        return "timeout"
+    if isinstance(error, CircuitOpenError):
+        return "circuit_open"
+    if isinstance(error, BudgetExhaustedError):
+        return "budget_exhausted"
+    return "connect_error"
+
+
+class UpstreamClient:
+    """Calls one provider with a deadline, retries, a circuit breaker and an outbound budget.
+
+    The client owns its budget: ``open()`` (or ``async with``) opens it and
+    ``aclose()`` closes it together with the connection pool.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        breaker: BreakerPolicy = DEFAULT_BREAKER,
+        budget: OutboundBudget | None = None,
+        recorder: Recorder | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self.provider = provider
+        self.timeout = timeout
+        self.retry = retry
+        self.budget = budget
+        self.breaker = CircuitBreaker(provider, breaker)
+        self._recorder = recorder
+        chain: httpx.AsyncBaseTransport = transport or httpx.AsyncHTTPTransport()
+        if budget is not None:
+            chain = BudgetTransport(chain, budget)
+        chain = BreakerTransport(RetryTransport(chain, retry), self.breaker)
+        # trust_env=False: proxy settings from the environment would make httpx route
+        # requests to transports of its own, around the chain above.
+        self._http = httpx.AsyncClient(
+            transport=chain,
+            headers=headers,
+            timeout=timeout,
+            trust_env=False,
+            follow_redirects=False,
+        )
+
+    @property
+    def breaker_open(self) -> bool:
+        """True when a call now would be refused without calling (open, or trial in flight)."""
+        return self.breaker.is_open
+
+    async def open(self) -> None:
+        if self.budget is not None:
+            await self.budget.open()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        if self.budget is not None:
+            await self.budget.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        priority: Priority = "user",
+        deadline: float | None = None,
+    ) -> httpx.Response:
+        """Make one logical call; return the 2xx response with its body read.
+
+        ``deadline`` is in seconds from now (default: the client's ``timeout``) and
+        bounds everything: budget waits, attempts and the sleeps between them.
+        Raises ``UpstreamStatusError``, ``UpstreamTimeoutError``, ``CircuitOpenError``,
+        ``BudgetExhaustedError`` or ``UpstreamError`` (connection failures).
+        """
+        seconds = self.timeout if deadline is None else deadline
+        ctx = CallContext.start(seconds, priority)
+        request = self._http.build_request(
+            method, url, params=params, json=json, headers=headers, extensions={CONTEXT_KEY: ctx}
+        )
+        started_at = time.time()
+        started = time.monotonic()
+        note_upstream_call()
+        try:
+            response = await self._http.send(request)
+        except (httpx.HTTPError, UpstreamError) as exc:
+            error = self._translate(exc)
+            self._record(request, ctx, started_at, started, None, _outcome_of(error), error)
+            if error is exc:
+                raise
+            raise error from exc
+        if not response.is_success:
+            status_error = UpstreamStatusError(
+                self.provider, response.status_code, response.reason_phrase
+            )
+            self._record(
+                request, ctx, started_at, started, response.status_code, "http_error", status_error
+            )
+            raise status_error
+        self._record(request, ctx, started_at, started, response.status_code, "ok", None)
+        return response
+
+    def _translate(self, exc: httpx.HTTPError | UpstreamError) -> UpstreamError:
+        """The one place where httpx errors become cachefront errors."""
+        if isinstance(exc, UpstreamError):
+            return exc  # raised by our own transports (breaker, budget)
+        if isinstance(exc, httpx.TimeoutException):
+            return UpstreamTimeoutError(self.provider, f"no answer within the deadline ({exc})")
+        if isinstance(exc, httpx.TransportError):
+            return UpstreamError(self.provider, f"connection failed: {type(exc).__name__}: {exc}")
+        return UpstreamError(self.provider, f"{type(exc).__name__}: {exc}")
+
+    def _record(
+        self,
+        request: httpx.Request,
+        ctx: CallContext,
+        started_at: float,
+        started: float,
+        status: int | None,
+        outcome: Outcome,
+        error: UpstreamError | None,
+    ) -> None:
+        if self._recorder is None:
+            return
+        record = UpstreamCallRecord(
+            ts=started_at,
+            provider=self.provider,
+            method=request.method,
+            url=_public_url(request.url),
+            status=status,
+            latency_ms=(time.monotonic() - started) * 1000.0,
+            attempts=ctx.attempts,
+            outcome=outcome,
+            priority=ctx.priority,
+            error=None if error is None else str(error),
+        )
+        try:
+            self._recorder(record)
+        except Exception:
+            # Losing one metrics record must not fail a call that already succeeded
+            # or hide the error the caller is about to get.
+            logger.exception(
+                "upstream %s: recorder failed",
+                self.provider,
+                extra={"action": "upstream_record_failed", "provider": self.provider},
+            )
+
+
+def build_upstream_client(
+    provider: str,
+    settings: Settings,
+    *,
+    budget_limit: str,
+    recorder: Recorder | None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    background_share: float | None = None,
+) -> UpstreamClient:
+    """An UpstreamClient configured from ``settings``, with a budget shared via its Redis.
+
+    ``background_share`` defaults to ``settings.horizons_background_share``.
+    """
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    budget = OutboundBudget(
+        budget_limit,
+        name=provider,
+        background_share=(
+            settings.horizons_background_share if background_share is None else background_share
+        ),
+        redis_url=redis_url,
+        key_prefix=settings.redis_prefix,
+    )
+    return UpstreamClient(
+        provider,
+        timeout=settings.upstream_timeout_seconds,
+        retry=RetryPolicy(
+            attempts=settings.upstream_attempts,
+            backoff=settings.upstream_backoff_seconds,
+            backoff_max=settings.upstream_backoff_max_seconds,
+        ),
+        breaker=BreakerPolicy(
+            failure_threshold=settings.breaker_failure_threshold,
+            reset_seconds=settings.breaker_reset_seconds,
+        ),
+        budget=budget,
+        recorder=recorder,
+        transport=transport,
+    )

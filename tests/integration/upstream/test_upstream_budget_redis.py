@@ -1,0 +1,162 @@
+"""The outbound budget shared through a real Redis, and what it does when Redis is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import pytest
+from pydantic import SecretStr
+from upstream_testserver import ScriptedRoute, TcpProxy
+
+from cachefront.config import Settings
+from cachefront.errors import BudgetExhaustedError
+from cachefront.metrics.records import UpstreamCallRecord
+from cachefront.upstream import (
+    OutboundBudget,
+    RetryPolicy,
+    UpstreamClient,
+    build_upstream_client,
+)
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+
+
+def _name() -> str:
+    return f"shared-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.redis
+async def test_two_budgets_share_one_redis_window(
+    redis_url: str, redis_prefix: str, route: ScriptedRoute
+) -> None:
+    name = _name()
+    budgets = [
+        OutboundBudget("3/minute", name=name, redis_url=redis_url, key_prefix=redis_prefix)
+        for _ in range(2)
+    ]
+    clients = [
+        UpstreamClient("shared", retry=RetryPolicy(attempts=1), budget=budget) for budget in budgets
+    ]
+    async with clients[0] as first, clients[1] as second:
+        assert first.budget is not None
+        assert first.budget.using_redis
+        await first.request("GET", route.url)
+        await second.request("GET", route.url)
+        await first.request("GET", route.url)
+        with pytest.raises(BudgetExhaustedError):
+            await second.request("GET", route.url)
+        with pytest.raises(BudgetExhaustedError):
+            await first.request("GET", route.url)
+
+    assert route.hits == 3
+
+
+@pytest.mark.redis
+async def test_background_share_holds_across_processes(redis_url: str, redis_prefix: str) -> None:
+    name = _name()
+    first = OutboundBudget("4/minute", name=name, redis_url=redis_url, key_prefix=redis_prefix)
+    second = OutboundBudget("4/minute", name=name, redis_url=redis_url, key_prefix=redis_prefix)
+    async with first, second:
+        await first.acquire("background", max_wait=0.1)
+        await second.acquire("background", max_wait=0.1)
+        with pytest.raises(BudgetExhaustedError):
+            await first.acquire("background", max_wait=0.1)
+        await second.acquire("user", max_wait=0.1)
+
+
+async def test_unreachable_redis_degrades_to_memory(
+    route: ScriptedRoute, caplog: pytest.LogCaptureFixture
+) -> None:
+    budget = OutboundBudget("3/minute", name=_name(), redis_url=UNREACHABLE_REDIS)
+    records: list[UpstreamCallRecord] = []
+    caplog.set_level(logging.WARNING, logger="cachefront.upstream.budget")
+    async with UpstreamClient(
+        "degraded", retry=RetryPolicy(attempts=1), budget=budget, recorder=records.append
+    ) as client:
+        assert not budget.using_redis
+        for _ in range(3):
+            await client.request("GET", route.url)
+        with pytest.raises(BudgetExhaustedError):
+            await client.request("GET", route.url)
+
+    assert route.hits == 3
+    assert [r.outcome for r in records] == ["ok", "ok", "ok", "budget_exhausted"]
+    down = [r for r in caplog.records if getattr(r, "action", None) == "upstream_budget_redis_down"]
+    assert len(down) == 1
+
+
+@pytest.mark.redis
+async def test_budget_goes_back_to_redis_when_it_returns(
+    redis_proxy: tuple[TcpProxy, str], redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    proxy, proxied_url = redis_proxy
+    name = _name()
+    caplog.set_level(logging.INFO, logger="cachefront.upstream.budget")
+    budget = OutboundBudget(
+        "5/minute",
+        name=name,
+        redis_url=proxied_url,
+        key_prefix=redis_prefix,
+        redis_retry_seconds=0.2,
+    )
+    async with budget:
+        await budget.acquire("user", max_wait=1)
+        assert budget.using_redis
+
+        await proxy.stop()
+        for _ in range(3):
+            await budget.acquire("user", max_wait=1)  # counted in memory, no error
+        assert not budget.using_redis
+
+        await proxy.start()
+        await asyncio.sleep(0.25)
+        await budget.acquire("user", max_wait=1)
+        assert budget.using_redis
+
+    actions = [getattr(r, "action", None) for r in caplog.records]
+    assert actions.count("upstream_budget_redis_down") == 1
+    assert actions.count("upstream_budget_redis_back") == 1
+
+    # Redis saw the units spent while it was up (1 before, 1 after): 3 left.
+    async with OutboundBudget(
+        "5/minute", name=name, redis_url=proxied_url, key_prefix=redis_prefix
+    ) as observer:
+        for _ in range(3):
+            await observer.acquire("user", max_wait=0.1)
+        with pytest.raises(BudgetExhaustedError):
+            await observer.acquire("user", max_wait=0.1)
+
+
+@pytest.mark.redis
+async def test_factory_builds_a_client_sharing_the_settings_redis(
+    redis_url: str, redis_prefix: str, route: ScriptedRoute
+) -> None:
+    settings = Settings(
+        redis_url=SecretStr(redis_url),
+        redis_prefix=redis_prefix,
+        upstream_timeout_seconds=5,
+        upstream_attempts=2,
+        upstream_backoff_seconds=0.01,
+        upstream_backoff_max_seconds=0.02,
+        breaker_failure_threshold=3,
+        breaker_reset_seconds=1,
+        horizons_background_share=0.5,
+    )
+    records: list[UpstreamCallRecord] = []
+    route.script(503, 200)
+    async with build_upstream_client(
+        f"factory-{uuid.uuid4().hex[:8]}",
+        settings,
+        budget_limit="10/minute",
+        recorder=records.append,
+    ) as client:
+        assert client.budget is not None
+        assert client.budget.using_redis
+        assert client.budget.background_amount == 5
+        assert client.breaker.policy.failure_threshold == 3
+        response = await client.request("GET", route.url)
+
+    assert response.status_code == 200
+    assert records[0].attempts == 2
