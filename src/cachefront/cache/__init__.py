@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from cachefront.cache.engine import Fetch, FetchMany, TieredCache, build_cache
+from cachefront.cache.engine import Fetch, FetchMany, TieredCache
 from cachefront.cache.entry import Cached, CacheEntry, Tier, compute_etag, make_entry
+from cachefront.cache.factory import build_cache
 from cachefront.cache.memory import MemoryStore
 from cachefront.cache.policy import CachePolicy, Decision, Freshness, classify, decide
 from cachefront.cache.postgres_store import PostgresStore

