@@ -107,6 +107,10 @@ def cachefront(env: dict[str, str], workers: int = 1) -> Iterator[str]:
     with process(args, {"CACHEFRONT_LOG_LEVEL": "warning", **env}) as proc:
         base = f"http://127.0.0.1:{port}"
         wait_http(base + "/health", proc)
+        if workers > 1:
+            # /health answers as soon as one worker is up; give the others time to
+            # finish starting, or the load goes to the first one alone.
+            time.sleep(3 + workers)
         yield base
 
 

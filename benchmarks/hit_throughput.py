@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from harness import bench_database, cachefront, free_port, simulator, wrk
+from harness import (
+    WrkResult,
+    bench_database,
+    cachefront,
+    free_port,
+    process,
+    simulator,
+    wait_http,
+    wrk,
+)
 
 NGINX_CONF = """
 worker_processes {workers};
@@ -32,6 +42,17 @@ http {{
     }}
 }}
 """
+
+
+def bare_asgi(workers: int, seconds: int) -> WrkResult:
+    """wrk against a bare ASGI app under the same uvicorn options cachefront uses."""
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", "bare_asgi:app", "--port", str(port)]
+    args += ["--workers", str(workers), "--http", "httptools", "--loop", "uvloop"]
+    args += ["--no-access-log", "--log-level", "warning"]
+    with process(args) as proc:
+        wait_http(f"http://127.0.0.1:{port}/", proc)
+        return wrk(f"http://127.0.0.1:{port}/", seconds=seconds)
 
 
 def main() -> None:
@@ -67,16 +88,24 @@ def main() -> None:
                     nginx.terminate()
                     nginx.wait()
             ours = wrk(url, seconds=args.seconds)
+    bare = bare_asgi(args.workers, args.seconds)
 
     ratio = ours.requests_per_second / nginx_result.requests_per_second
     print("| server | req/s | p50 ms | p99 ms | non-2xx |")
     print("|---|---:|---:|---:|---:|")
-    for name, r in (("nginx static file", nginx_result), ("cachefront memory hit", ours)):
+    rows = (
+        ("nginx static file", nginx_result),
+        ("bare ASGI app, pre-built bytes (uvicorn)", bare),
+        ("cachefront memory hit", ours),
+    )
+    for name, r in rows:
         print(
             f"| {name} | {r.requests_per_second:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
             f"| {r.non_2xx} |"
         )
     print(f"\nratio cachefront / nginx: {ratio:.2f}x (workers={args.workers})")
+    bare_ratio = bare.requests_per_second / nginx_result.requests_per_second
+    print(f"ratio bare ASGI / nginx: {bare_ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, Text, any_, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cachefront.cache.entry import CacheEntry
@@ -22,8 +21,10 @@ from cachefront.cache.tables import cache_entries
 
 __all__ = [
     "DELETE_KEY",
+    "DELETE_PREFIX",
     "GET_MANY",
     "LOCK_KEYS_SQL",
+    "UPSERT_SQL",
     "PostgresStore",
 ]
 
@@ -36,6 +37,11 @@ GET_MANY = select(cache_entries).where(
 
 DELETE_KEY = cache_entries.delete().where(
     _t.namespace == bindparam("ns"), _t.key == bindparam("key")
+)
+
+# ``pattern`` is a LIKE pattern with ``\`` as escape: see _like_prefix.
+DELETE_PREFIX = cache_entries.delete().where(
+    _t.namespace == bindparam("ns"), _t.key.like(bindparam("pattern"), escape="\\")
 )
 
 # Waits for the transaction-scoped advisory lock of every key, taken in the order of
@@ -52,40 +58,36 @@ LOCK_KEYS_SQL = text(
     """
 )
 
-# One statement carries at most this many rows: PostgreSQL allows 65535 parameters,
-# and a row takes eight.
-_ROWS_PER_INSERT = 1000
+# Every entry of a batch in one statement and one round trip, whatever the batch size:
+# the rows travel as parallel arrays. A slow writer must not replace what a faster one
+# fetched later, hence the WHERE on stored_at.
+UPSERT_SQL = text(
+    """
+    INSERT INTO cache_entries AS c
+        (namespace, key, value, etag, negative, stored_at, fresh_until, expires_at)
+    SELECT CAST(:ns AS text), r.key, r.value, r.etag, r.negative,
+           to_timestamp(r.stored_at), to_timestamp(r.fresh_until), to_timestamp(r.expires_at)
+    FROM unnest(
+        CAST(:keys AS text[]), CAST(:values AS bytea[]), CAST(:etags AS text[]),
+        CAST(:negatives AS boolean[]), CAST(:stored_at AS float8[]),
+        CAST(:fresh_until AS float8[]), CAST(:expires_at AS float8[])
+    ) AS r (key, value, etag, negative, stored_at, fresh_until, expires_at)
+    ON CONFLICT (namespace, key) DO UPDATE SET
+        value = excluded.value,
+        etag = excluded.etag,
+        negative = excluded.negative,
+        stored_at = excluded.stored_at,
+        fresh_until = excluded.fresh_until,
+        expires_at = excluded.expires_at
+    WHERE c.stored_at <= excluded.stored_at
+    """
+)
 
 
-def _upsert(rows: list[dict[str, Any]]) -> Any:
-    stmt = insert(cache_entries).values(rows)
-    return stmt.on_conflict_do_update(
-        index_elements=[_t.namespace, _t.key],
-        set_={
-            column.name: stmt.excluded[column.name]
-            for column in cache_entries.c
-            if not column.primary_key
-        },
-        # A slow writer must not replace what a faster one fetched later.
-        where=_t.stored_at <= stmt.excluded.stored_at,
-    )
-
-
-def _moment(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def _row(ns: str, key: str, entry: CacheEntry) -> dict[str, Any]:
-    return {
-        "namespace": ns,
-        "key": key,
-        "value": entry.value,
-        "etag": entry.etag,
-        "negative": entry.negative,
-        "stored_at": _moment(entry.stored_at),
-        "fresh_until": _moment(entry.fresh_until),
-        "expires_at": _moment(entry.expires_at),
-    }
+def _like_prefix(prefix: str) -> str:
+    # The caller's prefix matches only itself: its LIKE wildcards are escaped.
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
 
 
 def _entry(row: Row[Any]) -> CacheEntry:
@@ -107,9 +109,22 @@ async def _get_many(conn: AsyncConnection, ns: str, keys: Sequence[str]) -> dict
 
 
 async def _set_many(conn: AsyncConnection, ns: str, entries: Mapping[str, CacheEntry]) -> None:
-    rows = [_row(ns, key, entry) for key, entry in entries.items()]
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        await conn.execute(_upsert(rows[start : start + _ROWS_PER_INSERT]))
+    if not entries:
+        return
+    batch = list(entries.values())
+    await conn.execute(
+        UPSERT_SQL,
+        {
+            "ns": ns,
+            "keys": list(entries),
+            "values": [entry.value for entry in batch],
+            "etags": [entry.etag for entry in batch],
+            "negatives": [entry.negative for entry in batch],
+            "stored_at": [entry.stored_at for entry in batch],
+            "fresh_until": [entry.fresh_until for entry in batch],
+            "expires_at": [entry.expires_at for entry in batch],
+        },
+    )
 
 
 class _LockedStore:
@@ -155,11 +170,8 @@ class PostgresStore:
         return result.rowcount
 
     async def delete_prefix(self, ns: str, prefix: str = "") -> int:
-        stmt = cache_entries.delete().where(_t.namespace == ns)
-        if prefix:
-            stmt = stmt.where(_t.key.startswith(prefix, autoescape=True))
         async with self._engine.begin() as conn:
-            result = await conn.execute(stmt)
+            result = await conn.execute(DELETE_PREFIX, {"ns": ns, "pattern": _like_prefix(prefix)})
         return result.rowcount
 
     @asynccontextmanager

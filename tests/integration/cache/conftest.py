@@ -24,6 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.cache import MemoryStore, PostgresStore, RedisStore, SingleFlight, TieredCache
 
+# Longer than the production timeout: on a loaded test machine a live Redis can take
+# more than 0.25 s to answer, and the store would rightly treat it as gone. The outage
+# tests stop the server, which refuses connections at once whatever the timeout.
+TEST_SOCKET_TIMEOUT = 2.0
+
 
 class CacheFactory(Protocol):
     async def __call__(
@@ -61,7 +66,12 @@ async def make_cache(
             pytest.skip("needs Redis: none answered at CACHEFRONT_TEST_REDIS_URL")
         redis_store = (
             RedisStore.from_url(
-                url, prefix=redis_prefix, clock=clock, backoff_first=0.2, backoff_max=0.4
+                url,
+                prefix=redis_prefix,
+                clock=clock,
+                socket_timeout=TEST_SOCKET_TIMEOUT,
+                backoff_first=0.2,
+                backoff_max=0.4,
             )
             if redis and url is not None
             else None
@@ -85,7 +95,7 @@ async def make_cache(
 
 @pytest.fixture
 async def redis_store(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisStore]:
-    store = RedisStore.from_url(redis_url, prefix=redis_prefix)
+    store = RedisStore.from_url(redis_url, prefix=redis_prefix, socket_timeout=TEST_SOCKET_TIMEOUT)
     yield store
     await store.aclose()
 

@@ -69,7 +69,9 @@ async def test_delete_and_delete_prefix_take_the_prefix_literally(
     assert set(await store.get_many(ns, ["500_c", "other"])) == {"500_c", "other"}
     assert await store.delete(ns, "other") == 1
     assert await store.delete(ns, "other") == 0
-    assert await store.delete_prefix(ns) == 1
+    await store.set_many(ns, {"a\\b1": entry, "a\\b2": entry, "ab": entry})
+    assert await store.delete_prefix(ns, "a\\") == 2
+    assert await store.delete_prefix(ns) == 2
 
 
 async def test_locked_serializes_fills_and_publishes_on_commit(

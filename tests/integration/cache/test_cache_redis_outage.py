@@ -74,7 +74,7 @@ async def test_outage_degrades_silently_and_redis_is_used_again_after_restart(
             other = await make_cache(redis_url=own_redis.url)
             from_db = await other.get_or_fetch(ns, "during", _never, POLICY)
             assert from_db.tier is Tier.DB
-            assert time.monotonic() - started < 2.0  # no stalls on the dead server
+            assert time.monotonic() - started < 5.0  # a stall per call would add up to far more
             assert _actions(caplog).count("cache.redis_down") == 2  # once per store
             assert upstream.calls == 2
 

@@ -20,7 +20,7 @@ async def test_round_trip_with_ttl_to_expiry(
     await redis_store.set(ns, "k", entry)
     assert await redis_store.get(ns, "k") == entry
     ttl_ms = redis_client.pttl(cache_key(redis_store.prefix, ns, "k"))
-    assert 119_000 < ttl_ms <= 120_000
+    assert 110_000 < ttl_ms <= 120_000
 
 
 async def test_expired_entries_are_not_written(redis_store: RedisStore, ns: str) -> None:
@@ -53,7 +53,7 @@ async def test_locks_belong_to_their_token(
     assert await redis_store.try_lock_many(ns, ["b", "c"], "tok2", 5) == {"c"}
     assert await redis_store.held_locks(ns, ["a", "b", "c", "d"]) == {"a", "b", "c"}
     pttl = redis_client.pttl(lock_key(redis_store.prefix, ns, "a"))
-    assert 4000 < pttl <= 5000
+    assert 3000 < pttl <= 5000
 
     await redis_store.unlock_many(ns, ["a", "b", "c"], "tok2")  # only c is tok2's
     assert await redis_store.held_locks(ns, ["a", "b", "c"]) == {"a", "b"}

@@ -150,4 +150,4 @@ async def test_a_lock_left_by_a_dead_holder_expires(
     waited = time.monotonic() - started
     assert got.tier is Tier.UPSTREAM
     assert upstream.calls == 1
-    assert 0.25 < waited < 2.0
+    assert 0.25 < waited < 5.0

@@ -47,7 +47,7 @@ async def test_db_hit_refills_redis_and_memory_with_truthful_age(
 
     first = await cache.get_or_fetch(ns, "k", _never, POLICY)
     assert first.tier is Tier.DB
-    assert first.age() in (100, 101)
+    assert 100 <= first.age() <= 105
 
     in_redis = await cache.redis.get(ns, "k")
     in_memory = cache.memory.peek(ns, "k")
@@ -59,7 +59,7 @@ async def test_db_hit_refills_redis_and_memory_with_truthful_age(
 
     second = await cache.get_or_fetch(ns, "k", _never, POLICY)
     assert second.tier is Tier.MEMORY
-    assert second.age() in (100, 101)
+    assert 100 <= second.age() <= 105
 
 
 async def test_redis_hit_refills_memory(make_cache: CacheFactory, ns: str) -> None:
@@ -72,7 +72,7 @@ async def test_redis_hit_refills_memory(make_cache: CacheFactory, ns: str) -> No
     got = await cache.get(ns, "k", POLICY)
     assert got is not None
     assert (got.tier, got.entry.value) == (Tier.REDIS, entry.value)
-    assert got.age() in (30, 31)
+    assert 30 <= got.age() <= 35
     assert cache.memory.peek(ns, "k") == entry
     assert await cache.db.get(ns, "k") is None  # promotion goes up, never down
 
@@ -147,7 +147,7 @@ async def test_stale_in_db_is_served_and_revalidated_into_every_tier(
 
     got = await cache.get_or_fetch(ns, "k", fetch, POLICY)
     assert (got.tier, got.entry.value) == (Tier.STALE, b"old")
-    assert got.age() in (700, 701)
+    assert 700 <= got.age() <= 705
 
     async def refreshed() -> bool:
         entry = await db.get(ns, "k")

@@ -72,7 +72,7 @@ class EphemerisService:
         found = await self.cache.get_many_or_fetch(
             NAMESPACE, chunk, self._fetcher(body, self.grid_step, "user"), self.policy
         )
-        return found[key]
+        return _require(found, key)
 
     async def positions(
         self, bodies: Sequence[Body], start: datetime, stop: datetime, step: timedelta
@@ -98,7 +98,7 @@ class EphemerisService:
             )
         )
         rows = [
-            found[record_key(body, t)]
+            _require(found, record_key(body, t))
             for t in instants
             for body, found in zip(bodies, per_body, strict=True)
         ]
@@ -144,6 +144,14 @@ class EphemerisService:
                     extra={"action": "ephemeris.provider_failed"},
                 )
         raise UpstreamError("ephemeris", "; ".join(failures))
+
+
+def _require(found: Mapping[str, Cached], key: str) -> Cached:
+    """The answer for ``key``; a provider that skipped an instant is an upstream fault."""
+    try:
+        return found[key]
+    except KeyError:
+        raise UpstreamError("ephemeris", f"no provider returned a position for {key}") from None
 
 
 @dataclass(slots=True)
