@@ -14,7 +14,6 @@ import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from types import TracebackType
 
 from cachefront.cache.entry import Cached, CacheEntry, Tier, make_entry, tier_rank
 from cachefront.cache.memory import MemoryStore
@@ -31,6 +30,7 @@ from cachefront.cache.redis_store import RedisStore
 from cachefront.cache.singleflight import Outcome, SingleFlight
 from cachefront.cache.store import BatchStore, EntryStore
 from cachefront.errors import NotFoundError, NotReadyError, UpstreamError
+from cachefront.lifecycle import AsyncResource
 from cachefront.metrics.context import current_tally, note_cache_tier
 
 __all__ = ["Fetch", "FetchMany", "TieredCache"]
@@ -63,7 +63,7 @@ def _worse(current: Tier | None, tier: Tier) -> Tier:
     return tier if current is None or tier_rank(tier) > tier_rank(current) else current
 
 
-class TieredCache:
+class TieredCache(AsyncResource):
     """Read-through cache over the memory, Redis and PostgreSQL tiers.
 
     Use it between ``open()`` and ``aclose()``, or as ``async with cache:``. It owns the
@@ -100,18 +100,6 @@ class TieredCache:
         await self._locks.aclose()
         if self.redis is not None:
             await self.redis.aclose()
-
-    async def __aenter__(self) -> TieredCache:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _ready(self) -> None:
         if not self._open:

@@ -25,8 +25,7 @@ import asyncio
 import logging
 import math
 import time
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import limits
@@ -36,6 +35,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from cachefront.errors import BudgetExhaustedError, ConfigurationError, NotReadyError
+from cachefront.lifecycle import AsyncResource
 from cachefront.upstream._context import CallContext, Priority
 
 __all__ = [
@@ -74,7 +74,7 @@ def _limits_uri(redis_url: str) -> str:
     return "async+" + url
 
 
-class OutboundBudget:
+class OutboundBudget(AsyncResource):
     """One provider's outbound call budget, shared through Redis when one is configured."""
 
     def __init__(
@@ -150,18 +150,6 @@ class OutboundBudget:
         self._pool = None
         self._redis = None
         self._memory = None
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @property
     def using_redis(self) -> bool:

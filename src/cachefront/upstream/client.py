@@ -18,8 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -31,6 +30,7 @@ from cachefront.errors import (
     UpstreamStatusError,
     UpstreamTimeoutError,
 )
+from cachefront.lifecycle import AsyncResource
 from cachefront.metrics.context import note_upstream_call
 from cachefront.metrics.records import Outcome, UpstreamCallRecord
 from cachefront.upstream._context import CONTEXT_KEY, CallContext, Priority
@@ -69,7 +69,7 @@ def _outcome_of(error: UpstreamError) -> Outcome:
     return "connect_error"
 
 
-class UpstreamClient:
+class UpstreamClient(AsyncResource):
     """Calls one provider with a deadline, retries, a circuit breaker and an outbound budget.
 
     The client owns its budget: ``open()`` (or ``async with``) opens it and
@@ -123,18 +123,6 @@ class UpstreamClient:
         await self._http.aclose()
         if self.budget is not None:
             await self.budget.aclose()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def request(
         self,
