@@ -318,13 +318,18 @@ class TieredCache(AsyncResource):
 
     async def _fetch(
         self, ns: str, keys: list[str], fetch_many: FetchMany, policy: CachePolicy
-    ) -> dict[str, CacheEntry]:
+    ) -> tuple[dict[str, CacheEntry], dict[str, CacheEntry]]:
+        """Entries for ``keys`` (negative where missing), and any extra keys fetched along.
+
+        A fetcher may return more than it was asked for (a provider that answers a whole
+        window in one call): keeping those too is what makes range batching pay off.
+        """
         try:
             values = await fetch_many(keys)
         except NotFoundError as exc:
             detail = str(exc).encode()
             now = self._clock()
-            return {key: make_entry(detail, policy, now=now, negative=True) for key in keys}
+            return {key: make_entry(detail, policy, now=now, negative=True) for key in keys}, {}
         now = self._clock()
         entries: dict[str, CacheEntry] = {}
         for key in keys:
@@ -333,7 +338,12 @@ class TieredCache(AsyncResource):
                 entries[key] = make_entry(b"", policy, now=now, negative=True)
             else:
                 entries[key] = make_entry(value, policy, now=now)
-        return entries
+        extras = {
+            key: make_entry(value, policy, now=now)
+            for key, value in values.items()
+            if key not in entries
+        }
+        return entries, extras
 
     async def _store(
         self,
@@ -374,8 +384,8 @@ class TieredCache(AsyncResource):
             return fresh
 
         async def produce(wanted: list[str], db: BatchStore | None) -> dict[str, Cached]:
-            entries = await self._fetch(ns, wanted, fetch_many, policy)
-            await self._store(ns, entries, policy, db)
+            entries, extras = await self._fetch(ns, wanted, fetch_many, policy)
+            await self._store(ns, {**extras, **entries}, policy, db)
             return {key: Cached(entry, Tier.UPSTREAM) for key, entry in entries.items()}
 
         outcomes = await self._locks.fill(

@@ -170,3 +170,21 @@ def test_unknown_route_is_problem_json(
         response = httpx.get(server.url + "/v1/nothing-here")
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_sliding_48_hour_window_costs_one_call_per_chunk(
+    settings_for: Callable[..., Settings], serve_app: type[ServerThread], simulator: Simulator
+) -> None:
+    with serve_app(settings_for()) as server:
+        for hour in range(6):
+            start = f"2031-09-10T{hour:02d}:00:00Z"
+            stop = f"2031-09-12T{hour:02d}:00:00Z"
+            response = httpx.get(
+                f"{server.url}/v1/ephemeris",
+                params={"bodies": "mars", "start": start, "stop": stop, "step": "1h"},
+            )
+            assert response.status_code == 200
+            assert response.json()["count"] == 49
+        # The first window's misses are widened to whole aligned day chunks and fetched
+        # in one call; the windows after it slide inside what that call brought.
+        assert simulator.requests() == 1

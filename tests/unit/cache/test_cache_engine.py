@@ -302,3 +302,18 @@ async def test_aclose_cancels_background_revalidations(clock: FakeClock) -> None
     assert cache._locks.in_flight == 0
     with pytest.raises(NotReadyError):
         await cache.get("ns", "k", POLICY)
+
+
+async def test_extra_keys_a_fetcher_returns_are_kept_too(cache: TieredCache) -> None:
+    calls: list[list[str]] = []
+
+    async def whole_window(keys: list[str]) -> Mapping[str, bytes]:
+        calls.append(list(keys))
+        return {f"h{i}": f'"{i}"'.encode() for i in range(24)}  # the whole window
+
+    found = await cache.get_many_or_fetch("ns", ["h3", "h4"], whole_window, POLICY)
+    assert set(found) == {"h3", "h4"}
+    assert _held(cache, "h20") == b'"20"'
+    later = await cache.get_many_or_fetch("ns", ["h20", "h21"], whole_window, POLICY)
+    assert {c.tier for c in later.values()} == {Tier.MEMORY}
+    assert calls == [["h3", "h4"]]
