@@ -132,10 +132,26 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk(url: str, *, connections: int = 64, threads: int = 2, seconds: int = 10) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    connections: int = 64,
+    threads: int = 2,
+    seconds: int = 10,
+    headers: dict[str, str] | None = None,
+) -> WrkResult:
     """Run wrk against ``url`` and read its throughput and latency percentiles."""
+    header_args = [arg for k, v in (headers or {}).items() for arg in ("-H", f"{k}: {v}")]
     out = subprocess.run(
-        ["wrk", f"-c{connections}", f"-t{threads}", f"-d{seconds}s", "--latency", url],
+        [
+            "wrk",
+            f"-c{connections}",
+            f"-t{threads}",
+            f"-d{seconds}s",
+            "--latency",
+            *header_args,
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,

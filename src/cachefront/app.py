@@ -22,6 +22,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
+from cachefront.auth import Authenticator, JwtVerifier, KeyManager, install_isolation
 from cachefront.cache import CachePolicy, MemoryStore, TieredCache, build_cache
 from cachefront.config import Settings
 from cachefront.db.embedded import start_embedded_postgres
@@ -29,10 +30,16 @@ from cachefront.db.engine import create_engine
 from cachefront.db.migrate import upgrade
 from cachefront.errors import ConfigurationError
 from cachefront.http.fastpath import FastPathApp
+from cachefront.http.gate import GateApp
 from cachefront.http.middleware import RequestMetricsMiddleware
+from cachefront.http.openapi import document_access
 from cachefront.http.problems import install_problem_handlers
+from cachefront.jobs.registry import JobResources
+from cachefront.jobs.routes import router as jobs_router
+from cachefront.jobs.runtime import open_jobs
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
+from cachefront.ratelimit import InboundLimiter, parse_rate_limits
 from cachefront.services.ephemeris.fastpath import EphemerisFastRoute
 from cachefront.services.ephemeris.providers import (
     EphemerisProvider,
@@ -96,9 +103,17 @@ def create_app(
     settings: Settings | None = None,
     *,
     upstream_transport: httpx.AsyncBaseTransport | None = None,
+    gate: bool = True,
 ) -> ASGIApp:
-    """Build the cachefront ASGI application from ``settings`` (default: the environment)."""
+    """Build the cachefront ASGI application from ``settings`` (default: the environment).
+
+    ``gate=False`` leaves out authentication and inbound limits; it exists only so a
+    benchmark can measure what they cost, and every caller is then unidentified.
+    """
     settings = settings or Settings()
+    # --- auth and inbound limits (cachefront.auth, cachefront.ratelimit) -----------------
+    authenticator = _authenticator(settings)
+    limiter = _inbound_limiter(settings)
     memory = MemoryStore(
         max_bytes=settings.memory_cache_bytes,
         max_entry_bytes=settings.memory_cache_max_entry_bytes,
@@ -113,6 +128,9 @@ def create_app(
         if settings.migrate_on_start:
             upgrade(url)
         engine = create_engine(url, pool_size=settings.database_pool_size)
+        install_isolation(engine, settings.db_app_role)
+        authenticator.keys = KeyManager(engine)
+        await limiter.open()
         cache = build_cache(settings, engine, memory=memory)
         await cache.open()
         recorder.attach(engine)
@@ -152,7 +170,11 @@ def create_app(
                 "on" if settings.redis_url else "off",
                 extra={"action": "app.ready"},
             )
-            yield
+            # --- background jobs (cachefront.jobs): queue, periodic tasks, worker -------
+            job_resources = JobResources(settings, engine, app.state.ephemeris)
+            async with open_jobs(settings, url, job_resources) as jobs:
+                app.state.jobs = jobs
+                yield
         finally:
             service = getattr(app.state, "ephemeris", None)
             for provider in service.providers if service is not None else ():
@@ -162,6 +184,7 @@ def create_app(
                 await client.aclose()
             await recorder.aclose()
             await cache.aclose()
+            await limiter.aclose()
             await engine.dispose()
 
     api = FastAPI(
@@ -175,6 +198,7 @@ def create_app(
     api.include_router(health_router)
     api.include_router(ephemeris_router)
     api.include_router(admin_router)
+    api.include_router(jobs_router)
 
     inner: ASGIApp = RequestMetricsMiddleware(api, recorder)
     if settings.cors_origins:
@@ -183,12 +207,64 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match", "apikey"],
-            expose_headers=["ETag", "Age", "X-Cache", "Cache-Control"],
+            expose_headers=[
+                "ETag",
+                "Age",
+                "X-Cache",
+                "Cache-Control",
+                "X-Request-ID",
+                "RateLimit",
+                "RateLimit-Policy",
+                "Retry-After",
+            ],
         )
-    return FastPathApp(
+    fast = FastPathApp(
         inner,
         memory=memory,
         recorder=recorder,
         routes=[EphemerisFastRoute(grid_seconds=settings.ephemeris_grid_minutes * 60)],
         cors_origins=settings.cors_origins,
+    )
+    # --- auth and inbound limits: the gate in front of everything, the hot path included --
+    document_access(api, limiter.limits, settings.anon_route_groups)
+    if not gate:
+        return fast
+    return GateApp(
+        fast,
+        authenticator=authenticator,
+        limiter=limiter,
+        anon_groups=settings.anon_route_groups,
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+def _authenticator(settings: Settings) -> Authenticator:
+    verifier = None
+    if settings.jwt_secret is not None or settings.jwt_jwks_url is not None:
+        verifier = JwtVerifier(
+            secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
+            jwks_url=settings.jwt_jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway=settings.jwt_leeway_seconds,
+            role_claim=settings.jwt_role_claim,
+        )
+    service_key = settings.service_key.get_secret_value() if settings.service_key else None
+    return Authenticator(
+        service_key=service_key, jwt=verifier, cache_seconds=settings.auth_cache_seconds
+    )
+
+
+def _inbound_limiter(settings: Settings) -> InboundLimiter:
+    use_redis = settings.rate_limit_storage == "redis" or (
+        settings.rate_limit_storage == "auto" and settings.redis_url is not None
+    )
+    if use_redis and settings.redis_url is None:
+        raise ConfigurationError("CACHEFRONT_RATE_LIMIT_STORAGE=redis needs CACHEFRONT_REDIS_URL")
+    return InboundLimiter(
+        parse_rate_limits(settings.rate_limits),
+        redis_url=settings.redis_url.get_secret_value()
+        if use_redis and settings.redis_url
+        else None,
+        key_prefix=settings.redis_prefix,
     )

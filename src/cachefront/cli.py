@@ -1,4 +1,4 @@
-"""The `cachefront` command line: serve, migrate, config, simulate."""
+"""The `cachefront` command line: serve, migrate, config, keys, simulate."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cachefront.auth.cli import keys_app
 from cachefront.config import Settings, masked_settings
+from cachefront.jobs.cli import cli as jobs_cli
 
 __all__ = ["app", "main"]
 
@@ -22,6 +24,8 @@ app = typer.Typer(
 )
 simulate_app = typer.Typer(help="Run a simulator of an upstream API, for tests and benchmarks.")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(jobs_cli)  # worker, precompute, jobs list|show|retry|cancel
+app.add_typer(keys_app, name="keys")
 
 console = Console(stderr=True)
 

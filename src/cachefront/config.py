@@ -62,9 +62,48 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     cors_origins: CommaList = Field(default_factory=list)
     service_key: SecretStr | None = Field(
-        default=None, description="Bearer token required on admin routes when set."
+        default=None,
+        description="A service-role credential (Bearer or apikey header), e.g. for admin routes.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=0, description="Request bodies larger than this get 413."
+    )
+
+    # --- auth and inbound limits -----------------------------------------------------
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret of access tokens (e.g. Supabase's JWT secret)."
+    )
+    jwt_jwks_url: str | None = Field(
+        default=None, description="JWKS URL of an OIDC provider whose access tokens are accepted."
+    )
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` of access tokens.")
+    jwt_audience: str | None = Field(default=None, description="Required `aud` of access tokens.")
+    jwt_leeway_seconds: float = Field(
+        default=30.0, ge=0, le=300, description="Clock skew tolerated on exp/nbf/iat."
+    )
+    jwt_role_claim: str = Field(default="role", description="Claim naming the caller's role.")
+    anon_route_groups: CommaList = Field(
+        default_factory=lambda: ["general", "upstream"],
+        description="Route groups callers without credentials may use.",
+    )
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description='Inbound limits per route group, e.g. {"general": "200/minute"}; '
+        "groups not named keep their defaults.",
+    )
+    rate_limit_storage: Literal["auto", "memory", "redis"] = Field(
+        default="auto", description="Where inbound limits count; auto: Redis when configured."
+    )
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="How long a verified API key is trusted in-process."
+    )
+    db_app_role: str | None = Field(
+        default="cachefront_app",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL role the server's queries run as (SET ROLE), so row-level "
+        "security applies; empty to stay the login role.",
+    )
 
     # --- cache -----------------------------------------------------------------
     memory_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
@@ -105,7 +144,43 @@ class Settings(BaseSettings):
     metrics_flush_seconds: float = Field(default=2.0, gt=0)
     metrics_buffer_max: int = Field(default=100_000, ge=100)
 
-    @field_validator("cors_origins", "ephemeris_providers", mode="before")
+    # --- jobs (cachefront.jobs) ------------------------------------------------------
+    worker_in_process: bool = Field(
+        default=True, description="Run a job worker inside every `cachefront serve` process."
+    )
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    jobs_stall_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A running job whose worker sent no heartbeat for this long is requeued.",
+    )
+    jobs_max_attempts: int = Field(default=5, ge=1, le=50)
+    jobs_retry_base_seconds: int = Field(
+        default=2, ge=1, description="Retry n waits base**n seconds (exponential backoff)."
+    )
+    precompute_schedule: str = "0 * * * *"
+    precompute_hours: int = Field(default=48, ge=1, le=24 * 31)
+    precompute_bodies: CommaList = Field(
+        default_factory=lambda: ["sun", "moon", "mercury", "venus", "mars", "jupiter", "saturn"]
+    )
+    cleanup_schedule: str = "30 3 * * *"
+    cleanup_batch_rows: int = Field(default=5000, ge=1)
+    prune_metrics_schedule: str = "45 3 * * *"
+    metrics_retention_days: float = Field(default=30.0, gt=0)
+    export_max_rows: int = Field(default=200_000, ge=1)
+
+    @field_validator("db_app_role", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator(
+        "cors_origins",
+        "ephemeris_providers",
+        "precompute_bodies",
+        "anon_route_groups",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

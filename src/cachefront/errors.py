@@ -6,6 +6,9 @@
     ├── InvalidInputError         a caller asked for something malformed (HTTP 422)
     │   └── RangeTooLargeError    a range query past the configured row bound
     ├── NotFoundError             the thing asked for does not exist (HTTP 404)
+    ├── AuthenticationError       credentials missing where needed, or not valid (HTTP 401)
+    ├── PermissionDeniedError     the caller is known but its role may not do this (HTTP 403)
+    ├── RateLimitedError          the caller spent its inbound limit (HTTP 429)
     └── UpstreamError             an upstream could not answer (HTTP 503 when nothing else can)
         ├── UpstreamTimeoutError  the per-request deadline passed
         ├── UpstreamStatusError   the upstream answered with an error status
@@ -21,6 +24,7 @@ these at the module that talks to the driver, with ``raise ... from``.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "BudgetExhaustedError",
     "CachefrontError",
     "CircuitOpenError",
@@ -28,7 +32,9 @@ __all__ = [
     "InvalidInputError",
     "NotFoundError",
     "NotReadyError",
+    "PermissionDeniedError",
     "RangeTooLargeError",
+    "RateLimitedError",
     "UpstreamError",
     "UpstreamFormatError",
     "UpstreamStatusError",
@@ -63,6 +69,22 @@ class RangeTooLargeError(InvalidInputError):
 
 class NotFoundError(CachefrontError):
     """Raised when the thing asked for does not exist."""
+
+
+class AuthenticationError(CachefrontError):
+    """Raised when a route needs credentials and none, or no valid ones, were given."""
+
+
+class PermissionDeniedError(CachefrontError):
+    """Raised when an authenticated caller's role may not use the route."""
+
+
+class RateLimitedError(CachefrontError):
+    """Raised when the caller has no room left in its inbound limit; ``retry_after`` in s."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class UpstreamError(CachefrontError):

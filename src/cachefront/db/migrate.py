@@ -13,7 +13,13 @@ from sqlalchemy.pool import NullPool
 
 from cachefront.db.engine import sync_url
 
-__all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
+__all__ = [
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "include_name",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -25,6 +31,11 @@ def alembic_config(url: str) -> Config:
     # Alembic's config is ConfigParser-backed: a literal % must be doubled.
     config.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
     return config
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate filter: procrastinate's tables belong to its schema file, not our models."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
 
 
 def upgrade(url: str, revision: str = "head") -> None:

@@ -13,10 +13,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from cachefront.errors import (
+    AuthenticationError,
     CachefrontError,
     InvalidInputError,
     NotFoundError,
     NotReadyError,
+    PermissionDeniedError,
+    RateLimitedError,
     UpstreamError,
 )
 
@@ -73,8 +76,26 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def request_id(request: Request) -> str:
+    """The id the gate gave this request (``X-Request-ID``), for logs."""
+    value = request.scope.get("cachefront.request_id", b"")
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Map domain errors, validation errors and everything unexpected to problem+json."""
+
+    async def on_unauthenticated(_: Request, exc: Exception) -> Response:
+        return problem_response(
+            401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="cachefront"'}
+        )
+
+    async def on_forbidden(_: Request, exc: Exception) -> Response:
+        return problem_response(403, str(exc))
+
+    async def on_rate_limited(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RateLimitedError)
+        return problem_response(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
     async def on_invalid_input(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, InvalidInputError)
@@ -96,8 +117,14 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_not_ready(_: Request, exc: Exception) -> Response:
         return problem_response(503, str(exc), headers={"Retry-After": "5"})
 
-    async def on_domain(_: Request, exc: Exception) -> Response:
-        log.error("unhandled domain error: %r", exc, extra={"action": "http.domain_error"})
+    async def on_domain(request: Request, exc: Exception) -> Response:
+        rid = request_id(request)
+        log.error(
+            "unhandled domain error (request %s): %r",
+            rid,
+            exc,
+            extra={"action": "http.domain_error", "request_id": rid},
+        )
         return problem_response(500, "internal error")
 
     async def on_validation(_: Request, exc: Exception) -> Response:
@@ -113,15 +140,20 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         # The client learns only that it failed; the log has the cause and traceback.
+        rid = request_id(request)
         log.exception(
-            "unexpected error on %s %s",
+            "unexpected error on %s %s (request %s)",
             request.method,
             request.url.path,
+            rid,
             exc_info=exc,
-            extra={"action": "http.unexpected"},
+            extra={"action": "http.unexpected", "request_id": rid},
         )
         return problem_response(500, "internal error")
 
+    app.add_exception_handler(AuthenticationError, on_unauthenticated)
+    app.add_exception_handler(PermissionDeniedError, on_forbidden)
+    app.add_exception_handler(RateLimitedError, on_rate_limited)
     app.add_exception_handler(InvalidInputError, on_invalid_input)
     app.add_exception_handler(NotFoundError, on_not_found)
     app.add_exception_handler(UpstreamError, on_upstream)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
+from cachefront.auth.dependencies import require_service
 from cachefront.db.migrate import head_revision
 from cachefront.errors import NotReadyError
 from cachefront.http.problems import problem_response
@@ -20,23 +19,6 @@ __all__ = ["admin_router", "health_router"]
 
 health_router = APIRouter(tags=["health"])
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin"])
-
-_bearer = HTTPBearer(auto_error=False, description="CACHEFRONT_SERVICE_KEY, when it is set")
-
-
-def require_service_key(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Admin routes need the service key as a bearer token whenever one is configured."""
-    expected = request.app.state.settings.service_key
-    if expected is None:
-        return
-    given = credentials.credentials if credentials is not None else ""
-    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise HTTPException(
-            401, "a valid service key is required", headers={"WWW-Authenticate": "Bearer"}
-        )
 
 
 @health_router.get("/health", summary="Liveness: the process answers")
@@ -72,7 +54,7 @@ async def ready(request: Request) -> Response:
 @admin_router.get(
     "/stats",
     summary="Requests, hit rate, latency percentiles, errors and upstream calls",
-    dependencies=[Depends(require_service_key)],
+    dependencies=[Depends(require_service)],
     response_model=Stats,
 )
 async def stats(

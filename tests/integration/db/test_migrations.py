@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 import cachefront.db.tables  # noqa: F401
 from cachefront.db.base import metadata
 from cachefront.db.engine import sync_url
-from cachefront.db.migrate import current_revision, head_revision, upgrade
+from cachefront.db.migrate import current_revision, head_revision, include_name, upgrade
 
 
 def test_database_is_at_head(database_url: str) -> None:
@@ -26,6 +26,7 @@ def test_upgrade_twice_is_a_no_op(database_url: str) -> None:
 def test_migrations_match_the_table_definitions(database_url: str) -> None:
     engine = create_engine(sync_url(database_url), poolclass=NullPool)
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+        context = MigrationContext.configure(connection, opts={"include_name": include_name})
+        diff = compare_metadata(context, metadata)
     engine.dispose()
     assert diff == [], f"schema drift between migrations and tables: {diff}"

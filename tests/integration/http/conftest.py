@@ -63,6 +63,10 @@ def settings_for(
             "upstream_backoff_seconds": 0.05,
             "horizons_budget": "10000/minute",
             "metrics_flush_seconds": 0.2,
+            # These tests are about caching; inbound limits have tests of their own.
+            "rate_limits": {"general": "100000/minute", "upstream": "100000/minute"},
+            # These tests count upstream calls: no background precompute may add any.
+            "worker_in_process": False,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

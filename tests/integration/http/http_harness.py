@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -128,5 +129,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = value.get_secret_value()
         if isinstance(value, list):
             value = ",".join(value)
+        if isinstance(value, dict):
+            value = json.dumps(value)
         env[f"CACHEFRONT_{name.upper()}"] = str(value)
     return env

@@ -8,6 +8,7 @@ from sqlalchemy.pool import NullPool
 
 import cachefront.db.tables  # noqa: F401  (registers every room's tables on the metadata)
 from cachefront.db.base import metadata
+from cachefront.db.migrate import include_name
 
 # Any constant will do; it only has to be the same in every cachefront process, so that
 # several servers starting at once migrate one after the other instead of racing.
@@ -22,7 +23,12 @@ def run_migrations_online() -> None:
         connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         connection.commit()
         try:
-            context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+            context.configure(
+                connection=connection,
+                target_metadata=metadata,
+                compare_type=True,
+                include_name=include_name,
+            )
             with context.begin_transaction():
                 context.run_migrations()
             connection.commit()

@@ -1,0 +1,102 @@
+"""The one verification core: from request credentials to an ``Identity``, cached for speed.
+
+Both the framework routes and the hot path call ``Authenticator.authenticate``. The
+credential is ``Authorization: Bearer <token>`` or, as Supabase clients send it, the
+``apikey`` header (Authorization wins when both are present). A token is an API key
+(``cf_...``), the configured service key, or a JWT access token. No credential means
+an anonymous caller identified by its client address.
+
+API keys are verified against PostgreSQL at most once per ``cache_seconds`` per process
+(valid and invalid answers alike), so a revoked key stops working everywhere within
+that time. Verified JWTs are remembered until they expire.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from cachefront.auth.identity import Identity, Kind, Role
+from cachefront.auth.jwt import JwtVerifier
+from cachefront.auth.keys import KEY_PATTERN
+from cachefront.auth.manager import KeyManager
+from cachefront.errors import AuthenticationError, NotReadyError
+
+__all__ = ["DEFAULT_AUTH_CACHE_SECONDS", "SERVICE_IDENTITY", "Authenticator", "credential_of"]
+
+DEFAULT_AUTH_CACHE_SECONDS = 5.0
+SERVICE_IDENTITY = Identity(id="service", role=Role.SERVICE, kind=Kind.KEY)
+# Bounds of the per-process memories; past them they start over (cheap and bounded).
+_KEY_CACHE_MAX = 10_000
+_ANON_CACHE_MAX = 50_000
+
+
+def credential_of(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The bearer token or ``apikey`` header of raw ASGI headers, or None."""
+    apikey = None
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.partition(b" ")
+            if scheme.lower() == b"bearer" and token.strip():
+                return token.strip().decode("latin-1")
+            return ""  # another scheme, or an empty bearer: a credential, and not a valid one
+        if name == b"apikey":
+            apikey = value.strip().decode("latin-1")
+    return apikey
+
+
+class Authenticator:
+    """Turns a credential into an identity; ``AuthenticationError`` when it is not valid."""
+
+    def __init__(
+        self,
+        *,
+        service_key: str | None = None,
+        jwt: JwtVerifier | None = None,
+        keys: KeyManager | None = None,
+        cache_seconds: float = DEFAULT_AUTH_CACHE_SECONDS,
+    ) -> None:
+        self._service_key = service_key.encode() if service_key else None
+        self.jwt = jwt
+        self.keys = keys
+        self.cache_seconds = cache_seconds
+        self._key_cache: dict[str, tuple[Identity | None, float]] = {}
+        self._anon: dict[str, Identity] = {}
+
+    def anonymous(self, client_ip: str) -> Identity:
+        identity = self._anon.get(client_ip)
+        if identity is None:
+            if len(self._anon) >= _ANON_CACHE_MAX:
+                self._anon.clear()
+            identity = self._anon[client_ip] = Identity(client_ip, Role.ANON, Kind.IP)
+        return identity
+
+    async def authenticate(self, token: str | None, client_ip: str) -> Identity:
+        if token is None:
+            return self.anonymous(client_ip)
+        if token.startswith("cf_"):
+            return await self._api_key(token)
+        if self._service_key is not None and hmac.compare_digest(token.encode(), self._service_key):
+            return SERVICE_IDENTITY
+        if self.jwt is not None and token.count(".") == 2:
+            identity = await self.jwt.verify(token)
+            return self.anonymous(client_ip) if identity.role is Role.ANON else identity
+        raise AuthenticationError("credentials not recognised")
+
+    async def _api_key(self, token: str) -> Identity:
+        now = time.monotonic()
+        cached = self._key_cache.get(token)
+        if cached is not None and cached[1] > now:
+            identity = cached[0]
+        else:
+            if KEY_PATTERN.match(token) is None:
+                raise AuthenticationError("API key malformed")
+            if self.keys is None:
+                raise NotReadyError("API keys checked before the database was opened")
+            identity = await self.keys.verify(token)
+            if len(self._key_cache) >= _KEY_CACHE_MAX:
+                self._key_cache.clear()
+            self._key_cache[token] = (identity, now + self.cache_seconds)
+        if identity is None:
+            raise AuthenticationError("API key not valid or revoked")
+        return identity

@@ -1,0 +1,125 @@
+"""Access tokens (JWT) of the app's identity provider: verified once, then remembered until expiry.
+
+Tokens are verified with PyJWT against an HS256 secret (Supabase Auth's default) or
+the signing keys published at a JWKS URL (any OIDC provider), checking signature,
+``exp`` (required), ``nbf``, ``iss`` and ``aud`` when configured, with a bounded clock
+skew. ``sub`` is the user id; the role claim maps to a role: ``service_role`` or
+``service`` is the service role, ``anon`` is anonymous, anything else is a user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import jwt
+
+from cachefront.auth.identity import Identity, Kind, Role
+from cachefront.errors import AuthenticationError, ConfigurationError
+
+__all__ = ["DEFAULT_JWKS_CACHE_SECONDS", "JwtVerifier"]
+
+# Signing keys of a JWKS endpoint are fetched again after this long (key rotation).
+DEFAULT_JWKS_CACHE_SECONDS = 300
+# Verified tokens remembered per process; past this the memory starts over.
+_CACHE_MAX = 10_000
+_ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA"]
+_SERVICE_ROLES = frozenset({"service", "service_role"})
+
+
+class JwtVerifier:
+    """Verifies access tokens; each distinct token costs one verification until it expires."""
+
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        jwks_url: str | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway: float = 30.0,
+        role_claim: str = "role",
+    ) -> None:
+        if secret is None and jwks_url is None:
+            raise ConfigurationError("JWT verification needs CACHEFRONT_JWT_SECRET or _JWKS_URL")
+        self._secret = secret
+        self._jwks = (
+            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=DEFAULT_JWKS_CACHE_SECONDS)
+            if jwks_url is not None
+            else None
+        )
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.role_claim = role_claim.split(".")
+        self._cache: dict[str, tuple[Identity, float]] = {}
+
+    async def verify(self, token: str) -> Identity:
+        """The identity a valid token speaks for; ``AuthenticationError`` otherwise."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached[1] > time.time():
+                return cached[0]
+            del self._cache[token]
+        claims = await self._decode(token)
+        identity = self._identity(claims)
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        self._cache[token] = (identity, float(claims["exp"]))
+        return identity
+
+    async def _decode(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+            if self._jwks is not None and header.get("alg") != "HS256":
+                # PyJWKClient fetches with blocking urllib; keys are cached after that.
+                signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+                key: Any = signing.key
+                algorithms = _ASYMMETRIC
+            elif self._secret is not None:
+                key, algorithms = self._secret, ["HS256"]
+            else:
+                raise AuthenticationError("access token algorithm not accepted")
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={
+                    "require": ["exp"],
+                    "verify_aud": self.audience is not None,
+                    "verify_iss": self.issuer is not None,
+                },
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthenticationError("access token expired") from exc
+        except jwt.PyJWKClientError as exc:
+            raise AuthenticationError("access token signing key not found") from exc
+        except jwt.InvalidTokenError as exc:
+            # The library's message names the failed check (audience, issuer, signature),
+            # never the token or the key.
+            raise AuthenticationError(f"access token not valid: {exc}") from exc
+        return claims
+
+    def _identity(self, claims: dict[str, Any]) -> Identity:
+        value: Any = claims
+        for part in self.role_claim:
+            value = value.get(part) if isinstance(value, dict) else None
+        values = (
+            {value}
+            if isinstance(value, str)
+            else set(value or ())
+            if isinstance(value, list)
+            else set()
+        )
+        sub = claims.get("sub")
+        if values & _SERVICE_ROLES:
+            return Identity(id=str(sub or "service"), role=Role.SERVICE, kind=Kind.JWT)
+        if "anon" in values and not sub:
+            return Identity(id="", role=Role.ANON, kind=Kind.JWT)
+        if not isinstance(sub, str) or not sub:
+            raise AuthenticationError("access token has no subject (sub)")
+        return Identity(id=sub, role=Role.USER, kind=Kind.JWT)

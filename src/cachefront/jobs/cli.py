@@ -1,0 +1,237 @@
+"""Job commands of the CLI: worker, precompute, and `jobs list|show|retry|cancel`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from fastapi import FastAPI
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from starlette.types import ASGIApp
+
+from cachefront.config import Settings
+from cachefront.errors import CachefrontError
+from cachefront.jobs.records import JobRecord, JobRecords
+from cachefront.jobs.status import JobStatus
+
+__all__ = ["cli"]
+
+log = logging.getLogger(__name__)
+
+cli = typer.Typer()
+jobs_app = typer.Typer(help="Inspect and manage user jobs.", no_args_is_help=True)
+cli.add_typer(jobs_app, name="jobs")
+
+console = Console(stderr=True)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _fastapi_of(app: ASGIApp) -> FastAPI:
+    # create_app wraps FastAPI in plain ASGI layers; each keeps what it wraps as `.app`.
+    current: Any = app
+    while not isinstance(current, FastAPI):
+        current = current.app
+    return current
+
+
+@contextlib.asynccontextmanager
+async def _running_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The application's lifespan (pools, cache, upstreams, jobs) without an HTTP listener."""
+    from cachefront.app import create_app
+
+    api = _fastapi_of(create_app(settings))
+    async with api.router.lifespan_context(api):
+        yield api
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs run at once (default CACHEFRONT_WORKER_CONCURRENCY)")
+    ] = None,
+) -> None:
+    """Run a job worker: user jobs and periodic tasks, until SIGTERM or Ctrl-C."""
+    overrides: dict[str, Any] = {"worker_in_process": True}
+    if concurrency is not None:
+        overrides["worker_concurrency"] = concurrency
+    settings = Settings(**overrides)
+    _setup_logging(settings.log_level)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with _running_app(settings):
+            console.print(f"cachefront worker running (concurrency {settings.worker_concurrency})")
+            await stop.wait()
+        console.print("cachefront worker stopped")
+
+    asyncio.run(run())
+
+
+@cli.command()
+def precompute(
+    hours: Annotated[int | None, typer.Option(help="Hours ahead (default 48)")] = None,
+    bodies: Annotated[
+        str | None, typer.Option(help="Comma-separated bodies (default the seven classical)")
+    ] = None,
+    start: Annotated[datetime | None, typer.Option(help="Start instant, UTC (default now)")] = None,
+) -> None:
+    """Fill the cache for the hours ahead now, one upstream call per body at most."""
+    from cachefront.services.ephemeris.bodies import Body
+    from cachefront.services.ephemeris.tasks import precompute_window
+
+    settings = Settings(worker_in_process=False)
+    _setup_logging("warning")
+    names = bodies.split(",") if bodies else settings.precompute_bodies
+    try:
+        chosen = [Body(name.strip().lower()) for name in names if name.strip()]
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}; known: {', '.join(b.value for b in Body)}") from exc
+    span = hours or settings.precompute_hours
+    first = start or datetime.now(UTC)
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=UTC)
+
+    async def run() -> dict[str, int]:
+        missing: dict[str, int] = {}
+        async with _running_app(settings) as api:
+            service = api.state.ephemeris
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+                task = bar.add_task("precompute", total=len(chosen))
+                for body in chosen:
+                    bar.update(task, description=f"precompute {body.value}")
+                    missing.update(await precompute_window(service, [body], first, span))
+                    bar.advance(task)
+        return missing
+
+    missing = asyncio.run(run())
+    table = Table("body", "rows fetched")
+    for name, count in missing.items():
+        table.add_row(name, str(count))
+    Console().print(table)
+    end = first + timedelta(hours=span)
+    console.print(f"cached {first:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC")
+
+
+@contextlib.asynccontextmanager
+async def _control(settings: Settings) -> AsyncIterator[Any]:
+    """A jobs runtime for commands: the queue and the records, no worker."""
+    from cachefront.app import resolve_database_url
+    from cachefront.db.engine import create_engine
+    from cachefront.jobs.queue import build_queue_app
+    from cachefront.jobs.runtime import JobsRuntime
+    from cachefront.jobs.schedule import default_registry
+
+    url = resolve_database_url(settings)
+    engine = create_engine(url, pool_size=2)
+    registry = default_registry(settings)
+    queue = build_queue_app(settings, url, registry)
+    try:
+        async with queue.open_async():
+            yield JobsRuntime(settings, queue, JobRecords(engine), registry)
+    finally:
+        await engine.dispose()
+
+
+def _row(record: JobRecord) -> dict[str, Any]:
+    return {
+        "id": str(record.id),
+        "type": record.type,
+        "status": record.status.value,
+        "progress": round(record.progress, 3),
+        "attempts": record.attempts,
+        "created_at": record.created_at.isoformat(),
+        "started_at": record.started_at.isoformat() if record.started_at else None,
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "owner": record.owner,
+        "params": record.params,
+        "result": record.result_filename,
+        "summary": record.summary,
+        "error": record.error,
+    }
+
+
+def _run_on_job(action: str, job_id: uuid.UUID) -> JobRecord:
+    async def run() -> JobRecord:
+        async with _control(Settings()) as runtime:
+            method = {"show": runtime.get, "retry": runtime.retry, "cancel": runtime.cancel}
+            record: JobRecord = await method[action](job_id)
+            return record
+
+    try:
+        return asyncio.run(run())
+    except CachefrontError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@jobs_app.command("list")
+def list_jobs(
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this status")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """The most recent jobs."""
+
+    async def run() -> list[JobRecord]:
+        async with _control(Settings()) as runtime:
+            return list(await runtime.records.recent(None, status=status, limit=limit))
+
+    records = asyncio.run(run())
+    if as_json:
+        typer.echo(json.dumps([_row(r) for r in records], indent=2))
+        return
+    table = Table("id", "type", "status", "progress", "created", "error")
+    for r in records:
+        table.add_row(
+            str(r.id),
+            r.type,
+            r.status.value,
+            f"{r.progress:.0%}",
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+            (r.error or "")[:60],
+        )
+    Console().print(table)
+
+
+@jobs_app.command("show")
+def show_job(job_id: uuid.UUID) -> None:
+    """Everything about one job."""
+    typer.echo(json.dumps(_row(_run_on_job("show", job_id)), indent=2))
+
+
+@jobs_app.command("retry")
+def retry_job(job_id: uuid.UUID) -> None:
+    """Queue a failed or cancelled job again."""
+    record = _run_on_job("retry", job_id)
+    console.print(f"job {record.id} is {record.status.value} again")
+
+
+@jobs_app.command("cancel")
+def cancel_job(job_id: uuid.UUID) -> None:
+    """Cancel a queued job."""
+    record = _run_on_job("cancel", job_id)
+    console.print(f"job {record.id} is {record.status.value}")

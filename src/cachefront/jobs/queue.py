@@ -1,0 +1,184 @@
+"""The procrastinate app: one PostgreSQL queue for user jobs, periodic tasks and upkeep.
+
+Every task is registered here from the job registry, so the API process (which only
+defers) and worker processes (which run) build the same app from the same settings.
+
+Periodic tasks are deferred by every worker's periodic deferrer, but procrastinate
+inserts each (task, period) through a unique row in ``procrastinate_periodic_defers``:
+whichever worker comes first defers it, the others' inserts do nothing. Each periodic
+task also has a ``lock`` (never two runs at once) and a ``queueing_lock`` (never two
+waiting), so a slow run cannot pile up behind itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
+from sqlalchemy.engine import make_url
+
+from cachefront.config import Settings
+from cachefront.errors import UpstreamError
+from cachefront.jobs.records import JobRecords
+from cachefront.jobs.registry import JobRegistry, JobResources, PeriodicTask
+
+__all__ = [
+    "PERIODIC_QUEUE",
+    "RUN_USER_JOB",
+    "UPKEEP_QUEUE",
+    "USER_QUEUE",
+    "build_queue_app",
+    "libpq_url",
+    "resources_of",
+    "stall_sweep_cron",
+]
+
+log = logging.getLogger(__name__)
+
+USER_QUEUE = "user"
+PERIODIC_QUEUE = "periodic"
+UPKEEP_QUEUE = "upkeep"
+RUN_USER_JOB = "run-user-job"
+RETRY_STALLED = "retry-stalled-jobs"
+
+# procrastinate runs the highest priority first: upkeep is tiny and unblocks the rest,
+# user jobs come before background precomputation.
+PRIORITY_UPKEEP = 100
+PRIORITY_USER = 10
+PRIORITY_PERIODIC = 0
+
+
+def libpq_url(url: str) -> str:
+    """``url`` as psycopg takes it: no SQLAlchemy driver suffix, query params kept."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def stall_sweep_cron(stall_seconds: float) -> str:
+    """A cron (with seconds) sweeping for stalled jobs twice per stall timeout, at most
+    once a minute apart and at least once a second apart."""
+    every = min(60, max(1, math.floor(stall_seconds / 2)))
+    return "* * * * *" if every == 60 else f"* * * * * */{every}"
+
+
+def resources_of(context: JobContext) -> JobResources:
+    """The resources the worker was started with (``additional_context``)."""
+    resources = context.additional_context.get("resources")
+    if not isinstance(resources, JobResources):
+        raise RuntimeError("the job worker was started without JobResources")
+    return resources
+
+
+def transient_retry(settings: Settings) -> RetryStrategy:
+    """Retry upstream failures with waits of base**1, base**2, ... seconds."""
+    return RetryStrategy(
+        max_attempts=settings.jobs_max_attempts,
+        exponential_wait=settings.jobs_retry_base_seconds,
+        retry_exceptions={UpstreamError},
+    )
+
+
+def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
+    """A procrastinate app over ``url`` with every task of ``registry`` registered."""
+    connector = PsycopgConnector(
+        conninfo=libpq_url(url),
+        kwargs={"application_name": "cachefront-jobs"},
+        min_size=1,
+        max_size=max(2, settings.worker_concurrency + 2),
+    )
+    app = App(connector=connector)
+    retry = transient_retry(settings)
+
+    async def run_user_job(context: JobContext, job_id: str) -> None:
+        resources = resources_of(context)
+        records = JobRecords(resources.engine)
+        record = await records.start(uuid.UUID(job_id))
+        if record is None:
+            log.info("job %s was cancelled or has finished; skipping", job_id)
+            return
+        job_type = registry.job_type(record.type)
+        params = job_type.params.model_validate(record.params)
+
+        async def progress(share: float) -> None:
+            await records.set_progress(record.id, share)
+
+        try:
+            result = await job_type.run(resources, params, progress)
+        except Exception as exc:
+            # Keep the error on the record either way; the queue decides about retrying.
+            error = f"{type(exc).__name__}: {exc}"
+            if retry.get_retry_decision(exception=exc, job=context.job) is None:
+                await records.fail(record.id, error)
+            else:
+                await records.wait_for_retry(record.id, error)
+            raise
+        await records.succeed(record.id, result)
+
+    app.task(
+        name=RUN_USER_JOB,
+        queue=USER_QUEUE,
+        priority=PRIORITY_USER,
+        pass_context=True,
+        retry=retry,
+    )(run_user_job)
+
+    for periodic in registry.periodic.values():
+        _register_periodic(app, periodic, retry)
+
+    stall_seconds = settings.jobs_stall_seconds
+
+    async def retry_stalled_jobs(context: JobContext, timestamp: int) -> None:
+        # Jobs in "doing" whose worker stopped sending heartbeats (killed, frozen, lost
+        # its connection) go back to "todo"; procrastinate's retry only touches jobs
+        # still in "doing", so a job another sweep already requeued is left alone.
+        manager = context.app.job_manager
+        stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=stall_seconds)
+        for job in stalled:
+            log.warning(
+                "requeueing stalled job %s (%s)",
+                job.id,
+                job.task_name,
+                extra={"action": "jobs.stalled_requeued"},
+            )
+            await manager.retry_job(job)
+
+    app.periodic(cron=stall_sweep_cron(stall_seconds), periodic_id="")(
+        app.task(
+            name=RETRY_STALLED,
+            queue=UPKEEP_QUEUE,
+            priority=PRIORITY_UPKEEP,
+            pass_context=True,
+            lock=RETRY_STALLED,
+            queueing_lock=RETRY_STALLED,
+        )(retry_stalled_jobs)
+    )
+    return app
+
+
+def _register_periodic(app: App, periodic: PeriodicTask, retry: RetryStrategy) -> None:
+    async def run(context: JobContext, timestamp: int) -> dict[str, Any]:
+        at = datetime.fromtimestamp(timestamp, UTC)
+        outcome = dict(await periodic.run(resources_of(context), at))
+        log.info(
+            "periodic task %s done: %s",
+            periodic.name,
+            outcome,
+            extra={"action": f"jobs.{periodic.name}", "outcome": outcome},
+        )
+        return outcome
+
+    run.__name__ = periodic.name.replace("-", "_")
+    app.periodic(cron=periodic.schedule, periodic_id="")(
+        app.task(
+            name=periodic.name,
+            queue=PERIODIC_QUEUE,
+            priority=PRIORITY_PERIODIC,
+            pass_context=True,
+            retry=retry,
+            lock=periodic.name,
+            queueing_lock=periodic.name,
+        )(run)
+    )

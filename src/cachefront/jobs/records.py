@@ -1,0 +1,231 @@
+"""The job records manager: every query on the ``jobs`` table, owner-scoped when asked."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cachefront.jobs.registry import JobResult
+from cachefront.jobs.status import JobStatus
+from cachefront.jobs.tables import jobs
+
+__all__ = ["JobRecord", "JobRecords", "StoredResult"]
+
+# Everything but the result bytes, which only the download reads.
+_COLUMNS = [column for column in jobs.c if column.name != "result"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One row of ``jobs``, without the result bytes."""
+
+    id: uuid.UUID
+    type: str
+    owner: str | None
+    params: dict[str, Any]
+    status: JobStatus
+    progress: float
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result_content_type: str | None
+    result_filename: str | None
+    summary: dict[str, Any] | None
+    error: str | None
+    idempotency_key: str | None
+    queue_job_id: int | None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> JobRecord:
+        values = dict(row)
+        values["status"] = JobStatus(values["status"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    content: bytes
+    content_type: str
+    filename: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobRecords:
+    """Domain operations on job records; ``owner=None`` means unscoped (no auth yet)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @staticmethod
+    def _scoped(query: Select[Any], job_id: uuid.UUID, owner: str | None) -> Select[Any]:
+        query = query.where(jobs.c.id == job_id)
+        return query if owner is None else query.where(jobs.c.owner == owner)
+
+    async def create(
+        self,
+        job_type: str,
+        params: Mapping[str, Any],
+        *,
+        owner: str | None,
+        idempotency_key: str | None,
+    ) -> tuple[JobRecord, bool]:
+        """Insert a queued job; with an idempotency key seen before, return that job."""
+        now = _now()
+        statement = (
+            insert(jobs)
+            .values(
+                id=uuid.uuid4(),
+                type=job_type,
+                owner=owner,
+                params=dict(params),
+                status=JobStatus.QUEUED.value,
+                created_at=now,
+                updated_at=now,
+                idempotency_key=idempotency_key,
+            )
+            .on_conflict_do_nothing(
+                index_elements=[jobs.c.owner, jobs.c.idempotency_key],
+                index_where=jobs.c.idempotency_key.is_not(None),
+            )
+            .returning(*_COLUMNS)
+        )
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(statement)).mappings().first()
+            if row is not None:
+                return JobRecord.from_row(row), True
+            existing = select(*_COLUMNS).where(
+                jobs.c.idempotency_key == idempotency_key,
+                jobs.c.owner.is_(None) if owner is None else jobs.c.owner == owner,
+            )
+            found = (await conn.execute(existing)).mappings().one()
+            return JobRecord.from_row(found), False
+
+    async def get(self, job_id: uuid.UUID, owner: str | None = None) -> JobRecord | None:
+        async with self.engine.connect() as conn:
+            query = self._scoped(select(*_COLUMNS), job_id, owner)
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else JobRecord.from_row(row)
+
+    async def recent(
+        self,
+        owner: str | None = None,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 50,
+    ) -> Sequence[JobRecord]:
+        query = select(*_COLUMNS).order_by(jobs.c.created_at.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
+        if status is not None:
+            query = query.where(jobs.c.status == status.value)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [JobRecord.from_row(row) for row in rows]
+
+    async def result(self, job_id: uuid.UUID, owner: str | None = None) -> StoredResult | None:
+        query = self._scoped(
+            select(jobs.c.result, jobs.c.result_content_type, jobs.c.result_filename),
+            job_id,
+            owner,
+        ).where(jobs.c.status == JobStatus.SUCCEEDED.value)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None or row.result is None:
+            return None
+        return StoredResult(row.result, row.result_content_type, row.result_filename)
+
+    async def _move(
+        self, job_id: uuid.UUID, from_: Sequence[JobStatus], **values: Any
+    ) -> JobRecord | None:
+        """Update the job if its status is one of ``from_``; None when it was not."""
+        statement = (
+            update(jobs)
+            .where(and_(jobs.c.id == job_id, jobs.c.status.in_([s.value for s in from_])))
+            .values(updated_at=_now(), **values)
+            .returning(*_COLUMNS)
+        )
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(statement)).mappings().first()
+        return None if row is None else JobRecord.from_row(row)
+
+    async def set_queue_job_id(self, job_id: uuid.UUID, queue_job_id: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(jobs).where(jobs.c.id == job_id).values(queue_job_id=queue_job_id)
+            )
+
+    async def start(self, job_id: uuid.UUID) -> JobRecord | None:
+        """Mark the job running; None when it was cancelled or has already finished."""
+        now = _now()
+        return await self._move(
+            job_id,
+            [JobStatus.QUEUED, JobStatus.RUNNING],
+            status=JobStatus.RUNNING.value,
+            started_at=func.coalesce(jobs.c.started_at, now),
+            attempts=jobs.c.attempts + 1,
+        )
+
+    async def set_progress(self, job_id: uuid.UUID, progress: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(progress=min(max(progress, 0.0), 1.0), updated_at=_now())
+            )
+
+    async def succeed(self, job_id: uuid.UUID, result: JobResult) -> JobRecord | None:
+        return await self._move(
+            job_id,
+            [JobStatus.RUNNING],
+            status=JobStatus.SUCCEEDED.value,
+            progress=1.0,
+            finished_at=_now(),
+            result=result.content,
+            result_content_type=result.content_type,
+            result_filename=result.filename,
+            summary=dict(result.summary),
+            error=None,
+        )
+
+    async def fail(self, job_id: uuid.UUID, error: str) -> JobRecord | None:
+        return await self._move(
+            job_id,
+            [JobStatus.RUNNING, JobStatus.QUEUED],
+            status=JobStatus.FAILED.value,
+            finished_at=_now(),
+            error=error,
+        )
+
+    async def wait_for_retry(self, job_id: uuid.UUID, error: str) -> JobRecord | None:
+        """A transient failure: back to queued until the queue's retry runs it again."""
+        return await self._move(
+            job_id, [JobStatus.RUNNING], status=JobStatus.QUEUED.value, error=error
+        )
+
+    async def cancel(self, job_id: uuid.UUID) -> JobRecord | None:
+        return await self._move(
+            job_id, [JobStatus.QUEUED], status=JobStatus.CANCELLED.value, finished_at=_now()
+        )
+
+    async def requeue(self, job_id: uuid.UUID) -> JobRecord | None:
+        """A failed or cancelled job, queued again from the start (its last error kept)."""
+        return await self._move(
+            job_id,
+            [JobStatus.FAILED, JobStatus.CANCELLED],
+            status=JobStatus.QUEUED.value,
+            progress=0.0,
+            finished_at=None,
+        )

@@ -1,0 +1,153 @@
+"""The jobs runtime of one process: the open queue, the records, and maybe a worker.
+
+``open_jobs`` is entered in the app's lifespan. It opens the queue's connection pool,
+and when ``settings.worker_in_process`` is on it runs a procrastinate worker as a task
+of the same event loop, with the process's engine, cache and services as resources.
+Leaving it stops the worker gracefully (running jobs get a grace period to finish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from procrastinate import App
+
+from cachefront.config import Settings
+from cachefront.errors import InvalidInputError, NotFoundError
+from cachefront.jobs.queue import RUN_USER_JOB, build_queue_app
+from cachefront.jobs.records import JobRecord, JobRecords
+from cachefront.jobs.registry import JobRegistry, JobResources
+from cachefront.jobs.schedule import default_registry
+from cachefront.jobs.status import JobStatus
+
+__all__ = ["JobConflictError", "JobsRuntime", "open_jobs"]
+
+log = logging.getLogger(__name__)
+
+# How long a stopping worker waits for running jobs before aborting them; an aborted
+# job is picked up again by another worker's stall sweep, so nothing is lost.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+class JobConflictError(InvalidInputError):
+    """Raised when a job cannot do what was asked in its current status (cancel, retry)."""
+
+
+@dataclass
+class JobsRuntime:
+    """Submit, read, cancel and retry jobs; the API routes and the CLI use this."""
+
+    settings: Settings
+    queue: App
+    records: JobRecords
+    registry: JobRegistry
+
+    async def submit(
+        self,
+        job_type: str,
+        params: Mapping[str, Any],
+        *,
+        owner: str | None,
+        idempotency_key: str | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Validate, record and enqueue a job; ``(job, created)``, created False on a replay."""
+        model = self.registry.validate(job_type, params, self.settings)
+        record, created = await self.records.create(
+            job_type,
+            model.model_dump(mode="json"),
+            owner=owner,
+            idempotency_key=idempotency_key,
+        )
+        if created:
+            record = await self._enqueue(record)
+        return record, created
+
+    async def _enqueue(self, record: JobRecord) -> JobRecord:
+        queue_job_id = await self.queue.configure_task(RUN_USER_JOB).defer_async(
+            job_id=str(record.id)
+        )
+        await self.records.set_queue_job_id(record.id, queue_job_id)
+        return await self.get(record.id)
+
+    async def get(self, job_id: uuid.UUID, owner: str | None = None) -> JobRecord:
+        record = await self.records.get(job_id, owner)
+        if record is None:
+            raise NotFoundError(f"no job {job_id}")
+        return record
+
+    async def cancel(self, job_id: uuid.UUID, owner: str | None = None) -> JobRecord:
+        """Cancel a queued job; a running or finished one raises JobConflictError."""
+        record = await self.get(job_id, owner)
+        if record.status is not JobStatus.QUEUED:
+            raise JobConflictError(f"job {job_id} is {record.status}; only queued jobs cancel")
+        # The queue's cancel is atomic: it succeeds only while no worker has taken the job.
+        if (
+            record.queue_job_id is not None
+            and not await self.queue.job_manager.cancel_job_by_id_async(record.queue_job_id)
+        ):
+            raise JobConflictError(f"job {job_id} has just started; it can no longer be cancelled")
+        cancelled = await self.records.cancel(job_id)
+        if cancelled is None:
+            raise JobConflictError(f"job {job_id} changed status while cancelling")
+        return cancelled
+
+    async def retry(self, job_id: uuid.UUID, owner: str | None = None) -> JobRecord:
+        """Queue a failed or cancelled job again, from the start."""
+        record = await self.records.requeue(job_id)
+        if record is None or (owner is not None and record.owner != owner):
+            current = await self.get(job_id, owner)
+            raise JobConflictError(
+                f"job {job_id} is {current.status}; only failed or cancelled jobs retry"
+            )
+        return await self._enqueue(record)
+
+
+@contextlib.asynccontextmanager
+async def open_jobs(
+    settings: Settings,
+    url: str,
+    resources: JobResources,
+    *,
+    registry: JobRegistry | None = None,
+) -> AsyncIterator[JobsRuntime]:
+    """Open the queue (and run a worker when ``settings.worker_in_process``)."""
+    registry = registry or default_registry(settings)
+    queue = build_queue_app(settings, url, registry)
+    async with queue.open_async():
+        runtime = JobsRuntime(settings, queue, JobRecords(resources.engine), registry)
+        worker: asyncio.Task[None] | None = None
+        if settings.worker_in_process:
+            worker = asyncio.create_task(
+                queue.run_worker_async(
+                    name=f"{socket.gethostname()}-{os.getpid()}",
+                    concurrency=settings.worker_concurrency,
+                    additional_context={"resources": resources},
+                    # The host process (uvicorn, or `cachefront worker`) owns the signals.
+                    install_signal_handlers=False,
+                    update_heartbeat_interval=max(0.25, settings.jobs_stall_seconds / 4),
+                    stalled_worker_timeout=settings.jobs_stall_seconds,
+                    shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+                    fetch_job_polling_interval=min(5.0, settings.jobs_stall_seconds),
+                ),
+                name="cachefront-job-worker",
+            )
+            log.info(
+                "job worker running (concurrency %d)",
+                settings.worker_concurrency,
+                extra={"action": "jobs.worker_started"},
+            )
+        try:
+            yield runtime
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker

@@ -1,0 +1,40 @@
+"""The explicit list of this deployment's periodic tasks and job types, with their schedules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from cachefront.cache.cleanup import delete_expired_entries
+from cachefront.config import Settings
+from cachefront.jobs.registry import JobRegistry, JobResources, PeriodicTask
+from cachefront.metrics.retention import prune_metrics
+from cachefront.services.ephemeris.tasks import register_ephemeris_jobs
+
+__all__ = ["default_registry"]
+
+
+async def _cleanup_expired_cache(resources: JobResources, at: datetime) -> Mapping[str, Any]:
+    rows = await delete_expired_entries(
+        resources.engine, batch_rows=resources.settings.cleanup_batch_rows
+    )
+    return {"deleted": rows}
+
+
+async def _prune_metrics(resources: JobResources, at: datetime) -> Mapping[str, Any]:
+    retention = timedelta(days=resources.settings.metrics_retention_days)
+    return await prune_metrics(resources.engine, retention=retention)
+
+
+def default_registry(settings: Settings) -> JobRegistry:
+    """Every service's jobs, and the upkeep of the cache and metrics tables."""
+    registry = JobRegistry()
+    register_ephemeris_jobs(registry, settings)
+    registry.add_periodic(
+        PeriodicTask("cleanup-expired-cache", settings.cleanup_schedule, _cleanup_expired_cache)
+    )
+    registry.add_periodic(
+        PeriodicTask("prune-metrics", settings.prune_metrics_schedule, _prune_metrics)
+    )
+    return registry

@@ -1,0 +1,21 @@
+"""Inbound rate limits per identity and route group, with IETF RateLimit headers."""
+
+from cachefront.ratelimit.groups import (
+    DEFAULT_RATE_LIMITS,
+    GROUPS,
+    SERVICE_ONLY_GROUPS,
+    parse_rate_limits,
+    route_group,
+)
+from cachefront.ratelimit.limiter import InboundLimiter, LocalCounter, Verdict
+
+__all__ = [
+    "DEFAULT_RATE_LIMITS",
+    "GROUPS",
+    "SERVICE_ONLY_GROUPS",
+    "InboundLimiter",
+    "LocalCounter",
+    "Verdict",
+    "parse_rate_limits",
+    "route_group",
+]
