@@ -10,6 +10,7 @@ headers applied; nginx serves the identical bytes as a static file.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -63,7 +64,13 @@ def main() -> None:
 
     at = "2026-11-24T12:00:00Z"
     with simulator() as sim, bench_database() as db:
-        env = {"CACHEFRONT_DATABASE_URL": db, "CACHEFRONT_HORIZONS_URL": sim + "/api/horizons.api"}
+        env = {
+            "CACHEFRONT_DATABASE_URL": db,
+            "CACHEFRONT_HORIZONS_URL": sim + "/api/horizons.api",
+            # Limits stay on and are counted for every request; they are only set high
+            # enough that one client IP hammering the route is not turned away.
+            "CACHEFRONT_RATE_LIMITS": json.dumps({"upstream": "1000000000/minute"}),
+        }
         with cachefront(env, workers=args.workers) as base:
             url = f"{base}/v1/ephemeris/mars?at={at}"
             # Warm every worker's memory tier: repeat until hits show up plenty of times.
@@ -72,6 +79,7 @@ def main() -> None:
                 response = httpx.get(url)
                 body = response.content
             assert httpx.get(url).headers["x-cache"] == "memory"
+            assert "ratelimit" in httpx.get(url).headers, "limits must be applied"
 
             with tempfile.TemporaryDirectory() as tmp:
                 root = Path(tmp)
