@@ -1,8 +1,9 @@
 """The application factory: wires settings, storage, cache, upstreams and services together.
 
-``create_app(settings)`` returns the ASGI application. Its outermost layer is the
-fast path, which answers fresh memory hits without entering the framework; all other
-requests pass through request metrics into FastAPI. Pools, clients and stores open in
+``create_app(settings)`` returns the ASGI application, in layers from the outside in:
+the gate (request id, identity, inbound limits, body size), the fast path (fresh
+memory hits answered without entering the framework), CORS, request metrics, and
+FastAPI with the services' routers. Pools, clients, stores and the job worker open in
 the lifespan and close with it.
 """
 
