@@ -35,6 +35,10 @@ def _setup_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if level != "debug":
+        # The queue narrates every periodic deferral and job start at INFO: several
+        # lines a minute that say nothing went wrong. Its warnings still show.
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
 
 
 @app.command()
