@@ -20,14 +20,13 @@ import asyncio
 import contextlib
 import math
 import random
-import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -40,62 +39,22 @@ from starlette.routing import Route
 
 from cachefront.errors import InvalidInputError
 from cachefront.services.ephemeris.bodies import Body, body_for_horizons_id
-from cachefront.services.ephemeris.providers.local import LocalProvider, Observations
+from cachefront.services.ephemeris.providers.local import LocalProvider
+from cachefront.simulators._horizons_query import (
+    _KNOWN_PARAMETERS,
+    _NoMatch,
+    _parse_query,
+    _Query,
+    _Refusal,
+    _unquote,
+)
+from cachefront.simulators._horizons_render import _no_match_text, _render_table
 
 __all__ = ["RunningSimulator", "SimulatorConfig", "create_simulator", "serve"]
 
 API_PATH = "/api/horizons.api"
 API_VERSION = "1.2"
 SIGNATURE = {"source": "NASA/JPL Horizons API", "version": API_VERSION}
-# The real service refuses tables longer than this many lines.
-MAX_ROWS = 90024
-SUPPORTED_QUANTITIES = frozenset({"1", "20", "31"})
-BAD_DATE = 'Cannot interpret date. Type "?!" for help.'
-
-_KNOWN_PARAMETERS = frozenset(
-    {
-        "format",
-        "COMMAND",
-        "OBJ_DATA",
-        "MAKE_EPHEM",
-        "EPHEM_TYPE",
-        "TABLE_TYPE",
-        "CENTER",
-        "START_TIME",
-        "STOP_TIME",
-        "STEP_SIZE",
-        "QUANTITIES",
-        "ANG_FORMAT",
-        "CSV_FORMAT",
-        "EXTRA_PREC",
-        "APPARENT",
-        "REF_SYSTEM",
-        "CAL_FORMAT",
-        "TIME_DIGITS",
-    }
-)
-_GEOCENTRE = frozenset({"500@399", "500", "@399", "GEO", "GEOCENTRIC"})
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTH_NUMBERS = {name.lower(): number for number, name in enumerate(_MONTHS, start=1)}
-_DATE = re.compile(
-    r"^(\d{4})-(\d{1,2}|[A-Za-z]{3})-(\d{1,2})"
-    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?$"
-)
-_STEP = re.compile(r"^(\d+)\s*([A-Za-z]*)$")
-_STEP_UNITS = {
-    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), timedelta(minutes=1)),
-    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), timedelta(hours=1)),
-    **dict.fromkeys(("d", "day", "days"), timedelta(days=1)),
-}
-_RULE = "*" * 79
-
-
-class _Refusal(Exception):
-    """A Horizons-level refusal: answered with HTTP 200 and an error message."""
-
-
-class _NoMatch(Exception):
-    """COMMAND names no body: answered, like Horizons, with a search report and no table."""
 
 
 @dataclass
@@ -132,264 +91,6 @@ class _Stats:
             "by_status": dict(self.by_status),
             "by_body": dict(self.by_body),
         }
-
-
-@dataclass(frozen=True)
-class _Query:
-    body: Body
-    start: datetime
-    stop: datetime
-    step: timedelta
-    quantities: tuple[str, ...]
-    csv: bool
-    degrees: bool
-    extra_precision: bool
-
-
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1].strip()
-    return value
-
-
-def _parse_date(text: str) -> datetime:
-    match = _DATE.match(text)
-    if match is None:
-        raise _Refusal(BAD_DATE)
-    year, month_text, day, hour, minute, second = match.groups()
-    month = int(month_text) if month_text.isdigit() else _MONTH_NUMBERS.get(month_text.lower())
-    try:
-        return datetime(
-            int(year),
-            month or 0,
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            tzinfo=UTC,
-        )
-    except ValueError:
-        raise _Refusal(BAD_DATE) from None
-
-
-def _parse_step(text: str) -> timedelta:
-    match = _STEP.match(text)
-    unit = _STEP_UNITS.get(match.group(2).lower()) if match else None
-    if match is None or unit is None or int(match.group(1)) < 1:
-        raise _Refusal(f'Cannot interpret step-size {text!r}. Type "?!" for help.')
-    return int(match.group(1)) * unit
-
-
-def _flag(params: dict[str, str], name: str, default: str) -> bool:
-    value = params.get(name, default).upper()
-    if value not in {"YES", "NO"}:
-        raise _Refusal(f"{name} must be YES or NO, got {value!r}")
-    return value == "YES"
-
-
-def _parse_query(params: dict[str, str]) -> _Query:
-    """The table asked for; raises _Refusal or _NoMatch the way Horizons would answer."""
-    command = params.get("COMMAND")
-    if not command:
-        raise _Refusal('No COMMAND specified. Type "?!" for help.')
-    body = body_for_horizons_id(command)
-    if body is None:
-        raise _NoMatch(command)
-    if not _flag(params, "MAKE_EPHEM", "YES"):
-        raise _Refusal("simulator: only MAKE_EPHEM='YES' is served")
-    ephem_type = params.get("EPHEM_TYPE", params.get("TABLE_TYPE", "OBSERVER")).upper()
-    if ephem_type not in {"OBSERVER", "OBS"}:
-        raise _Refusal(f"simulator: only EPHEM_TYPE='OBSERVER' is served, got {ephem_type!r}")
-    if params.get("CENTER", "500@399").upper() not in _GEOCENTRE:
-        raise _Refusal("simulator: only the geocentre (CENTER='500@399') is served")
-    if "START_TIME" not in params or "STOP_TIME" not in params:
-        raise _Refusal(BAD_DATE)
-    start = _parse_date(params["START_TIME"])
-    stop = _parse_date(params["STOP_TIME"])
-    step = _parse_step(params.get("STEP_SIZE", "60 m"))
-    if stop < start:
-        raise _Refusal('STOP_TIME precedes START_TIME. Type "?!" for help.')
-    count = (stop - start) // step + 1
-    if count > MAX_ROWS:
-        raise _Refusal(
-            f"Projected output length (~{count}) exceeds {MAX_ROWS} line max -- change step-size"
-        )
-    quantities = tuple(
-        q.strip() for q in params.get("QUANTITIES", "1,20,31").split(",") if q.strip()
-    )
-    unsupported = [q for q in quantities if q not in SUPPORTED_QUANTITIES]
-    if unsupported or not quantities:
-        raise _Refusal(f"simulator: QUANTITIES {','.join(unsupported)} not served (only 1,20,31)")
-    ang_format = params.get("ANG_FORMAT", "HMS").upper()
-    if ang_format not in {"HMS", "DEG"}:
-        raise _Refusal(f"ANG_FORMAT must be HMS or DEG, got {ang_format!r}")
-    return _Query(
-        body=body,
-        start=start,
-        stop=stop,
-        step=step,
-        quantities=tuple(sorted(set(quantities), key=int)),
-        csv=_flag(params, "CSV_FORMAT", "NO"),
-        degrees=ang_format == "DEG",
-        extra_precision=_flag(params, "EXTRA_PREC", "NO"),
-    )
-
-
-# --- rendering ------------------------------------------------------------------------
-
-
-def _calendar(at: datetime, *, seconds: bool = False) -> str:
-    text = f"{at.year:04d}-{_MONTHS[at.month - 1]}-{at.day:02d} {at.hour:02d}:{at.minute:02d}"
-    return f"{text}:{at.second:02d}.0000" if seconds else text
-
-
-def _hms(degrees: float, decimals: int) -> str:
-    scale = 10**decimals
-    total = round((degrees % 360.0) / 15.0 * 3600.0 * scale) % (24 * 3600 * scale)
-    whole_seconds, fraction = divmod(total, scale)
-    minutes, seconds = divmod(whole_seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    width = 3 + decimals if decimals else 2
-    seconds_text = f"{seconds + fraction / scale:0{width}.{decimals}f}"
-    return f"{hours:02d} {minutes:02d} {seconds_text}"
-
-
-def _dms(degrees: float, decimals: int) -> str:
-    scale = 10**decimals
-    sign = "-" if degrees < 0 else "+"
-    total = round(abs(degrees) * 3600.0 * scale)
-    whole_seconds, fraction = divmod(total, scale)
-    minutes, seconds = divmod(whole_seconds, 60)
-    whole, minutes = divmod(minutes, 60)
-    width = 3 + decimals if decimals else 2
-    seconds_text = f"{seconds + fraction / scale:0{width}.{decimals}f}"
-    return f"{sign}{whole:02d} {minutes:02d} {seconds_text}"
-
-
-@dataclass(frozen=True)
-class _Column:
-    label: str
-    width: int
-    render: Callable[[int], str]
-
-
-def _columns(query: _Query, seen: Observations) -> list[_Column]:
-    """The table columns, in Horizons' order and widths, for the quantities asked."""
-    columns: list[_Column] = []
-    if "1" in query.quantities:
-        if query.degrees:
-            places = 9 if query.extra_precision else 5
-            width = places + 5
-            ra = [f"{value:{width}.{places}f}" for value in seen.ra_deg]
-            dec = [f"{value:{width}.{places}f}" for value in seen.dec_deg]
-        else:
-            ra = [_hms(value, 4 if query.extra_precision else 2) for value in seen.ra_deg]
-            dec = [_dms(value, 3 if query.extra_precision else 1) for value in seen.dec_deg]
-        if query.csv:
-            columns.append(_Column("R.A._(ICRF)", len(ra[0]) + 1, ra.__getitem__))
-            columns.append(_Column("DEC_(ICRF)", len(dec[0]) + 1, dec.__getitem__))
-        else:
-            pair = [f"{r} {d}" for r, d in zip(ra, dec, strict=True)]
-            width = len(pair[0])
-            underscores = max(width - len("R.A.(ICRF)DEC"), 2)
-            label = (
-                f"R.A.{'_' * (underscores // 2)}(ICRF){'_' * (underscores - underscores // 2)}DEC"
-            )
-            columns.append(_Column(label, max(width, len(label)), pair.__getitem__))
-    if "20" in query.quantities:
-        delta = [f"{value:.14f}" for value in seen.distance_au]
-        deldot = [f"{value:.7f}" for value in seen.range_rate_km_s]
-        columns.append(_Column("delta", 18, delta.__getitem__))
-        columns.append(_Column("deldot", 11, deldot.__getitem__))
-    if "31" in query.quantities:
-        lon = [f"{value:.7f}" for value in seen.ecl_lon_deg]
-        lat = [f"{value:.7f}" for value in seen.ecl_lat_deg]
-        columns.append(_Column("ObsEcLon", 12, lon.__getitem__))
-        columns.append(_Column("ObsEcLat", 11, lat.__getitem__))
-    return columns
-
-
-def _table_lines(query: _Query, seen: Observations) -> tuple[str, list[str]]:
-    columns = _columns(query, seen)
-    date_label = " Date__(UT)__HR:MN"
-    if query.csv:
-        header = date_label + ", , ," + "".join(f"{c.label:>{c.width}}," for c in columns)
-        rows = [
-            f" {_calendar(at)}, , ," + "".join(f"{c.render(i):>{c.width}}," for c in columns)
-            for i, at in enumerate(seen.times)
-        ]
-    else:
-        header = date_label + "    " + " ".join(f"{c.label:>{c.width}}" for c in columns)
-        rows = [
-            f" {_calendar(at)}    " + " ".join(f"{c.render(i):>{c.width}}" for c in columns)
-            for i, at in enumerate(seen.times)
-        ]
-    return header, rows
-
-
-def _render_table(query: _Query, seen: Observations) -> str:
-    """The ``result`` text: header block, column header, and the ``$$SOE`` table."""
-    header, rows = _table_lines(query, seen)
-    rule = "*" * max(len(header), 79)
-    target = f"{query.body.display_name} ({query.body.horizons_id})"
-    now = datetime.now(UTC).strftime("%a %b %d %H:%M:%S %Y")
-    minutes = int(query.step / timedelta(minutes=1))
-    lines = [
-        " ",
-        _RULE,
-        f"Ephemeris / API_USER {now} Pasadena, USA      / Horizons",
-        _RULE,
-        f"Target body name: {target:<32}{{source: DE441}}",
-        f"Center body name: {'Earth (399)':<32}{{source: DE441}}",
-        "Center-site name: GEOCENTRIC",
-        _RULE,
-        f"Start time      : A.D. {_calendar(query.start, seconds=True)} UT",
-        f"Stop  time      : A.D. {_calendar(query.stop, seconds=True)} UT",
-        f"Step-size       : {minutes} minutes",
-        _RULE,
-        "Center geodetic : 0.0, 0.0, 0.0                  {E-lon(deg),Lat(deg),Alt(km)}",
-        "Center cylindric: 0.0, 0.0, 0.0                  {E-lon(deg),Dxy(km),Dz(km)}",
-        "Target primary  : Sun",
-        "Rel. light bend : Sun                            {source: DE441}",
-        "Atmos refraction: NO (AIRLESS)",
-        f"RA format       : {'DEG' if query.degrees else 'HMS'}",
-        "Time format     : CAL",
-        "Units conversion: 1 au= 149597870.700 km, c= 299792.458 km/s, 1 day= 86400.0 s",
-        *(["Table format    : Comma Separated Values (spreadsheet)"] if query.csv else []),
-        rule,
-        header,
-        rule,
-        "$$SOE",
-        *rows,
-        "$$EOE",
-        rule,
-        "Column meaning: see https://ssd.jpl.nasa.gov/horizons/manual.html",
-        rule,
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _no_match_text(command: str) -> str:
-    return "\n".join(
-        [
-            _RULE,
-            "JPL/DASTCOM            Small-body Index Search Results",
-            "",
-            " Comet AND asteroid index search:",
-            "",
-            f"   NAME = {command};",
-            "",
-            " Matching small-bodies:",
-            "    No matches found.",
-            _RULE,
-            "",
-        ]
-    )
-
-
-# --- the application -------------------------------------------------------------------
 
 
 class _Simulator:
