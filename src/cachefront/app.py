@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
+import limits
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,7 +32,7 @@ from cachefront.db.engine import create_engine
 from cachefront.db.migrate import upgrade
 from cachefront.errors import ConfigurationError
 from cachefront.http.fastpath import FastPathApp
-from cachefront.http.gate import GateApp
+from cachefront.http.gate import CORS_EXPOSE_HEADERS, GateApp
 from cachefront.http.middleware import RequestMetricsMiddleware
 from cachefront.http.openapi import document_access
 from cachefront.http.problems import install_problem_handlers
@@ -208,16 +209,7 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match", "apikey"],
-            expose_headers=[
-                "ETag",
-                "Age",
-                "X-Cache",
-                "Cache-Control",
-                "X-Request-ID",
-                "RateLimit",
-                "RateLimit-Policy",
-                "Retry-After",
-            ],
+            expose_headers=list(CORS_EXPOSE_HEADERS),
         )
     fast = FastPathApp(
         inner,
@@ -236,6 +228,7 @@ def create_app(
         limiter=limiter,
         anon_groups=settings.anon_route_groups,
         max_body_bytes=settings.max_body_bytes,
+        cors_origins=settings.cors_origins,
     )
 
 
@@ -262,8 +255,16 @@ def _inbound_limiter(settings: Settings) -> InboundLimiter:
     )
     if use_redis and settings.redis_url is None:
         raise ConfigurationError("CACHEFRONT_RATE_LIMIT_STORAGE=redis needs CACHEFRONT_REDIS_URL")
+    try:
+        failure_limit = limits.parse(settings.auth_failure_limit)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"CACHEFRONT_AUTH_FAILURE_LIMIT: cannot read {settings.auth_failure_limit!r}; "
+            'expected the limits notation, e.g. "20/minute"'
+        ) from exc
     return InboundLimiter(
         parse_rate_limits(settings.rate_limits),
+        failure_limit=failure_limit,
         redis_url=settings.redis_url.get_secret_value()
         if use_redis and settings.redis_url
         else None,

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     rate_limit_storage: Literal["auto", "memory", "redis"] = Field(
         default="auto", description="Where inbound limits count; auto: Redis when configured."
     )
+    auth_failure_limit: str = Field(
+        default="20/minute",
+        description="Failed authentications allowed per client address, in the limits "
+        "notation; past it the address's credentials get 429 (throttles key guessing).",
+    )
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, le=300, description="How long a verified API key is trusted in-process."
     )
@@ -157,6 +162,13 @@ class Settings(BaseSettings):
     jobs_max_attempts: int = Field(default=5, ge=1, le=50)
     jobs_retry_base_seconds: int = Field(
         default=2, ge=1, description="Retry n waits base**n seconds (exponential backoff)."
+    )
+    jobs_cleanup_schedule: str = "15 4 * * *"
+    jobs_retention_hours: int = Field(
+        default=168,
+        ge=1,
+        description="Finished queue jobs (and their events) older than this are deleted by "
+        "the daily cleanup; the `jobs` records users poll are kept.",
     )
     precompute_schedule: str = "0 * * * *"
     precompute_hours: int = Field(default=48, ge=1, le=24 * 31)

@@ -4,7 +4,8 @@ Tokens are verified with PyJWT against an HS256 secret (Supabase Auth's default)
 the signing keys published at a JWKS URL (any OIDC provider), checking signature,
 ``exp`` (required), ``nbf``, ``iss`` and ``aud`` when configured, with a bounded clock
 skew. ``sub`` is the user id; the role claim maps to a role: ``service_role`` or
-``service`` is the service role, ``anon`` is anonymous, anything else is a user.
+``service`` is the service role, ``anon`` is anonymous, anything else is a user. A JWKS
+endpoint that cannot be reached is ``NotReadyError`` (503), not a verdict on the token.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from typing import Any
 import jwt
 
 from cachefront.auth.identity import Identity, Kind, Role
-from cachefront.errors import AuthenticationError, ConfigurationError
+from cachefront.errors import AuthenticationError, ConfigurationError, NotReadyError
 
 __all__ = ["DEFAULT_JWKS_CACHE_SECONDS", "JwtVerifier"]
 
 # Signing keys of a JWKS endpoint are fetched again after this long (key rotation).
 DEFAULT_JWKS_CACHE_SECONDS = 300
+# A fetch of the signing keys holds a worker thread and the request; give up sooner
+# than PyJWKClient's 30 s so a hung provider turns into a prompt 503.
+_JWKS_TIMEOUT_SECONDS = 5.0
 # Verified tokens remembered per process; past this the memory starts over.
 _CACHE_MAX = 10_000
 _ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA"]
@@ -45,7 +49,12 @@ class JwtVerifier:
             raise ConfigurationError("JWT verification needs CACHEFRONT_JWT_SECRET or _JWKS_URL")
         self._secret = secret
         self._jwks = (
-            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=DEFAULT_JWKS_CACHE_SECONDS)
+            jwt.PyJWKClient(
+                jwks_url,
+                cache_keys=True,
+                lifespan=DEFAULT_JWKS_CACHE_SECONDS,
+                timeout=_JWKS_TIMEOUT_SECONDS,
+            )
             if jwks_url is not None
             else None
         )
@@ -96,6 +105,8 @@ class JwtVerifier:
             )
         except jwt.ExpiredSignatureError as exc:
             raise AuthenticationError("access token expired") from exc
+        except jwt.PyJWKClientConnectionError as exc:
+            raise NotReadyError("identity provider's signing keys unreachable") from exc
         except jwt.PyJWKClientError as exc:
             raise AuthenticationError("access token signing key not found") from exc
         except jwt.InvalidTokenError as exc:

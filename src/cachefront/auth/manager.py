@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib import resources
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -62,7 +63,7 @@ class KeyManager:
                     {"name": name, "prefix": prefix, "key_hash": key_hash, "role": role.value},
                 )
             ).one()
-        return key, ApiKey(**row._asdict())
+        return key, _record(row)
 
     async def verify(self, key: str) -> Identity | None:
         """The identity of a valid, unrevoked key (noting its use), else None."""
@@ -85,7 +86,7 @@ class KeyManager:
     async def list(self) -> list[ApiKey]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(query("list_keys")))).all()
-        return [ApiKey(**row._asdict()) for row in rows]
+        return [_record(row) for row in rows]
 
     async def revoke(self, prefix: str) -> ApiKey:
         """Revoke the key with this prefix; ``NotFoundError`` when no live key has it."""
@@ -93,4 +94,10 @@ class KeyManager:
             row = (await conn.execute(text(query("revoke_key")), {"prefix": prefix})).one_or_none()
         if row is None:
             raise NotFoundError(f"no active key with prefix {prefix!r}")
-        return ApiKey(**row._asdict())
+        return _record(row)
+
+
+def _record(row: Row[Any]) -> ApiKey:
+    # The driver returns the role column as text; the record speaks in ``Role``.
+    values = row._asdict()
+    return ApiKey(**{**values, "role": Role(values["role"])})

@@ -18,7 +18,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
+from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy, builtin_tasks
 from sqlalchemy.engine import make_url
 
 from cachefront.config import Settings
@@ -28,6 +28,7 @@ from cachefront.jobs.registry import JobRegistry, JobResources, PeriodicTask
 
 __all__ = [
     "PERIODIC_QUEUE",
+    "REMOVE_OLD_JOBS",
     "RUN_USER_JOB",
     "UPKEEP_QUEUE",
     "USER_QUEUE",
@@ -44,6 +45,23 @@ PERIODIC_QUEUE = "periodic"
 UPKEEP_QUEUE = "upkeep"
 RUN_USER_JOB = "run-user-job"
 RETRY_STALLED = "retry-stalled-jobs"
+REMOVE_OLD_JOBS = "remove-old-jobs"
+
+# procrastinate_periodic_defers points (without ON DELETE) at the last job of each
+# periodic task; a task run less often than the retention would make procrastinate's
+# delete fail on that reference, so it is cleared first for the jobs about to go.
+_DETACH_OLD_PERIODIC_JOBS = """
+UPDATE procrastinate_periodic_defers AS defer
+   SET job_id = NULL
+  FROM procrastinate_jobs AS job
+ WHERE defer.job_id = job.id
+   AND job.status IN ('succeeded', 'failed', 'cancelled', 'aborted')
+   AND NOT EXISTS (
+       SELECT 1 FROM procrastinate_events AS event
+        WHERE event.job_id = job.id
+          AND event.at >= now() - make_interval(hours => %(hours)s)
+   )
+"""
 
 # procrastinate runs the highest priority first: upkeep is tiny and unblocks the rest,
 # user jobs come before background precomputation.
@@ -154,6 +172,34 @@ def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
             lock=RETRY_STALLED,
             queueing_lock=RETRY_STALLED,
         )(retry_stalled_jobs)
+    )
+
+    retention_hours = settings.jobs_retention_hours
+
+    async def remove_old_jobs(context: JobContext, timestamp: int) -> None:
+        # Every finished job goes, failed and cancelled too: user jobs keep their
+        # outcome in the ``jobs`` table, and the stall sweep alone adds thousands of
+        # queue rows a day, so the table would otherwise grow without bound.
+        await context.app.connector.execute_query_async(
+            _DETACH_OLD_PERIODIC_JOBS, hours=retention_hours
+        )
+        await builtin_tasks.remove_old_jobs(
+            context,
+            max_hours=retention_hours,
+            remove_failed=True,
+            remove_cancelled=True,
+            remove_aborted=True,
+        )
+
+    app.periodic(cron=settings.jobs_cleanup_schedule, periodic_id="")(
+        app.task(
+            name=REMOVE_OLD_JOBS,
+            queue=UPKEEP_QUEUE,
+            priority=PRIORITY_UPKEEP,
+            pass_context=True,
+            lock=REMOVE_OLD_JOBS,
+            queueing_lock=REMOVE_OLD_JOBS,
+        )(remove_old_jobs)
     )
     return app
 

@@ -7,10 +7,11 @@ from cachefront.ratelimit.groups import (
     parse_rate_limits,
     route_group,
 )
-from cachefront.ratelimit.limiter import InboundLimiter, LocalCounter, Verdict
+from cachefront.ratelimit.limiter import FAILED_AUTH_GROUP, InboundLimiter, LocalCounter, Verdict
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
+    "FAILED_AUTH_GROUP",
     "GROUPS",
     "SERVICE_ONLY_GROUPS",
     "InboundLimiter",

@@ -7,31 +7,31 @@ fresh window is counted exactly.
 
 - Memory: a dictionary per process, about a microsecond per hit. Each process counts
   alone, so N processes admit up to N times the limit.
-- Redis: ``limits``' sliding-window counter (one Lua script, atomic), so every process
-  sharing the Redis spends from one count: exact across processes, at the cost of two
-  Redis round trips per request (the hit, then the window's state for the headers).
-  When Redis stops answering, counting goes on in memory (logged once per outage) and
-  returns to Redis after ``redis_retry_seconds``.
+- Redis: one Lua script (``_SLIDING_WINDOW_LUA``, called by EVALSHA) reads, decides,
+  counts and returns the window's state in one atomic round trip, on Redis's clock, so
+  every process sharing the Redis spends from one exact count. ``limits``' own
+  sliding-window strategy needs a second call for the remaining count and reset time
+  the headers show. When Redis stops answering, counting goes on in memory (logged
+  once per outage) and returns to Redis after ``redis_retry_seconds``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import limits
 import redis.asyncio
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from limits.errors import StorageError
+from redis.exceptions import NoScriptError, RedisError
 
 from cachefront.ratelimit.headers import policy_header, ratelimit_header
 
 __all__ = [
     "DEFAULT_REDIS_RETRY_SECONDS",
+    "FAILED_AUTH_GROUP",
     "KEY_SCHEMA",
     "InboundLimiter",
     "LocalCounter",
@@ -41,12 +41,46 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_RETRY_SECONDS = 5.0
-# Redis keys are "<prefix>:ratelimit_v1:LIMITER/<group>/<identity>/<amount>/...".
-KEY_SCHEMA = "ratelimit_v1"
+# Redis keys are "<prefix>:ratelimit_v2:<group>/<identity>", one hash each (w, p, c).
+KEY_SCHEMA = "ratelimit_v2"
+# The counter of failed authentications per client address (key guessing).
+FAILED_AUTH_GROUP = "auth-failures"
 _REDIS_CONNECT_TIMEOUT_SECONDS = 0.5
 _REDIS_SOCKET_TIMEOUT_SECONDS = 1.0
 # Keys kept in memory before windows that ended are swept out.
 _LOCAL_SWEEP_AT = 100_000
+
+# KEYS[1]: the counter's hash {w: window index, p: previous count, c: current count}.
+# ARGV: limit, window in ms. Returns {allowed 0/1, previous, current, ms into window}.
+# TIME (allowed in scripts since Redis 5's effect replication) puts every process on
+# one clock; the hash lives two windows, long enough to serve as the next "previous".
+_SLIDING_WINDOW_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local index = math.floor(now / window)
+local s = redis.call('HMGET', KEYS[1], 'w', 'p', 'c')
+local w = tonumber(s[1])
+local p = tonumber(s[2]) or 0
+local c = tonumber(s[3]) or 0
+if w ~= index then
+  if w == index - 1 then p = c else p = 0 end
+  c = 0
+end
+local elapsed = now - index * window
+local allowed = 0
+if p * (window - elapsed) / window + c + 1 <= limit then
+  c = c + 1
+  allowed = 1
+end
+if allowed == 1 or w ~= index then
+  redis.call('HSET', KEYS[1], 'w', index, 'p', p, 'c', c)
+  if w ~= index then redis.call('PEXPIRE', KEYS[1], window * 2) end
+end
+return {allowed, p, c, elapsed}
+"""
+_SLIDING_WINDOW_SHA = hashlib.sha1(_SLIDING_WINDOW_LUA.encode()).hexdigest()  # noqa: S324
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +113,23 @@ class LocalCounter:
             state[0] = index
         elapsed = now - index * window
         previous, current = state[1], state[2]
-        count = previous * (1.0 - elapsed / window) + current
-        if count + 1 > amount:
-            return False, 0, _retry_after(previous, current, amount, window, elapsed)
-        state[2] = current + 1
-        remaining = max(0, math.floor(amount - count - 1))
-        return True, remaining, math.ceil(window - elapsed)
+        allowed = previous * (1.0 - elapsed / window) + current + 1 <= amount
+        if allowed:
+            current = state[2] = current + 1
+        return _outcome(allowed, previous, current, amount, window, elapsed)
 
     def _sweep(self, index: int) -> None:
         self._state = {k: v for k, v in self._state.items() if v[0] >= index - 1}
+
+
+def _outcome(
+    allowed: bool, previous: int, current: int, amount: int, window: int, elapsed: float
+) -> tuple[bool, int, int]:
+    """``(allowed, remaining, seconds)`` from a window's counts after the decision."""
+    if not allowed:
+        return False, 0, _retry_after(previous, current, amount, window, elapsed)
+    weighted = previous * (1.0 - elapsed / window) + current
+    return True, max(0, math.floor(amount - weighted)), max(1, math.ceil(window - elapsed))
 
 
 def _retry_after(previous: int, current: int, amount: int, window: int, elapsed: float) -> int:
@@ -112,17 +154,27 @@ class InboundLimiter:
         redis_url: str | None = None,
         key_prefix: str = "cf",
         redis_retry_seconds: float = DEFAULT_REDIS_RETRY_SECONDS,
+        failure_limit: limits.RateLimitItem | None = None,
     ) -> None:
         self.limits = group_limits
         self._local = LocalCounter()
+        # Failed authentications count like a group of their own, per client address,
+        # but are no route group: they stay out of ``limits`` (and the OpenAPI document).
+        counted = dict(group_limits)
+        if failure_limit is not None:
+            counted[FAILED_AUTH_GROUP] = failure_limit
         self._policy = {
             group: (b"ratelimit-policy", policy_header(group, item.amount, item.get_expiry()))
-            for group, item in group_limits.items()
+            for group, item in counted.items()
         }
-        self._redis_url = redis_url
-        self._key_prefix = f"{key_prefix}:{KEY_SCHEMA}"
-        self._redis: SlidingWindowCounterRateLimiter | None = None
-        self._pool: redis.asyncio.ConnectionPool | None = None
+        # Per group: (limit, window in s, window in ms), read once instead of per hit.
+        self._windows = {
+            group: (item.amount, item.get_expiry(), item.get_expiry() * 1000)
+            for group, item in counted.items()
+        }
+        self._redis_url = redis_url.removeprefix("async+") if redis_url else None
+        self._key_prefix = f"{key_prefix}:{KEY_SCHEMA}:"
+        self._redis: redis.asyncio.Redis | None = None
         self._redis_down = False
         self._retry_redis_at = 0.0
         self.redis_retry_seconds = redis_retry_seconds
@@ -134,44 +186,31 @@ class InboundLimiter:
     async def open(self) -> None:
         if self._redis_url is None or self._redis is not None:
             return
-        self._pool = redis.asyncio.ConnectionPool.from_url(
-            self._redis_url.removeprefix("async+"),
+        # One client and pool for the process. redis-py picks the hiredis parser when it
+        # is installed; RESP3 is its default protocol and costs nothing extra here.
+        self._redis = redis.asyncio.Redis.from_url(
+            self._redis_url,
             socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_SECONDS,
             socket_timeout=_REDIS_SOCKET_TIMEOUT_SECONDS,
         )
-        options: dict[str, Any] = {"connection_pool": self._pool}
-        url = self._redis_url.removeprefix("async+")
-        uri = (
-            "async+redis+unix" + url.removeprefix("unix")
-            if url.startswith("unix:")
-            else ("async+" + url)
-        )
-        storage = RedisStorage(
-            uri,
-            wrap_exceptions=True,
-            implementation="redispy",
-            key_prefix=self._key_prefix,
-            **options,
-        )
-        self._redis = SlidingWindowCounterRateLimiter(storage)
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
-        self._pool = None
+        if self._redis is not None:
+            await self._redis.aclose()
         self._redis = None
 
     async def hit(self, group: str, identity_key: str) -> Verdict:
-        """Count one request of ``identity_key`` in ``group``."""
-        item = self.limits[group]
-        window = item.get_expiry()
-        if self._redis is not None and (
+        """Count one request of ``identity_key`` in ``group`` (or ``FAILED_AUTH_GROUP``)."""
+        amount, window, window_ms = self._windows[group]
+        client = self._redis
+        if client is not None and (
             not self._redis_down or time.monotonic() >= self._retry_redis_at
         ):
+            key = f"{self._key_prefix}{group}/{identity_key}"
             try:
-                verdict = await self._hit_redis(self._redis, item, group, identity_key, window)
-            except StorageError as exc:
-                self._note_redis_down(repr(exc.storage_error))
+                state = await _run_script(client, key, amount, window_ms)
+            except RedisError as exc:
+                self._note_redis_down(repr(exc))
             else:
                 if self._redis_down:
                     self._redis_down = False
@@ -179,24 +218,14 @@ class InboundLimiter:
                         "inbound limits: Redis is back; counting there again",
                         extra={"action": "ratelimit.redis_back"},
                     )
-                return verdict
+                allowed, remaining, seconds = _outcome(
+                    state[0] == 1, state[1], state[2], amount, window, state[3] / 1000.0
+                )
+                return self._verdict(group, allowed, remaining, seconds)
         allowed, remaining, seconds = self._local.hit(
-            f"{group}/{identity_key}", item.amount, window, time.time()
+            f"{group}/{identity_key}", amount, window, time.time()
         )
         return self._verdict(group, allowed, remaining, seconds)
-
-    async def _hit_redis(
-        self,
-        limiter: SlidingWindowCounterRateLimiter,
-        item: limits.RateLimitItem,
-        group: str,
-        identity_key: str,
-        window: int,
-    ) -> Verdict:
-        allowed = await limiter.hit(item, group, identity_key)
-        stats = await limiter.get_window_stats(item, group, identity_key)
-        seconds = max(1, math.ceil(stats.reset_time - time.time()))
-        return self._verdict(group, allowed, stats.remaining, min(seconds, window))
 
     def _verdict(self, group: str, allowed: bool, remaining: int, seconds: int) -> Verdict:
         headers = (self._policy[group], (b"ratelimit", ratelimit_header(group, remaining, seconds)))
@@ -214,3 +243,19 @@ class InboundLimiter:
             self.redis_retry_seconds,
             extra={"action": "ratelimit.redis_down"},
         )
+
+
+async def _run_script(
+    client: redis.asyncio.Redis, key: str, amount: int, window_ms: int
+) -> list[int]:
+    """The script's answer: EVALSHA, loading the script the first time a server lacks it."""
+    try:
+        state: list[int] = await client.execute_command(  # type: ignore[no-untyped-call]
+            "EVALSHA", _SLIDING_WINDOW_SHA, 1, key, amount, window_ms
+        )
+    except NoScriptError:
+        # A new or restarted Redis, or SCRIPT FLUSH: EVAL also caches it for next time.
+        state = await client.execute_command(  # type: ignore[no-untyped-call]
+            "EVAL", _SLIDING_WINDOW_LUA, 1, key, amount, window_ms
+        )
+    return state

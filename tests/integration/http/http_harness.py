@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from cachefront.app import create_app
 from cachefront.config import Settings
@@ -51,11 +53,11 @@ class Simulator:
 class ServerThread:
     """A cachefront app under uvicorn in a background thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: ASGIApp | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings),
+            app if app is not None else create_app(settings),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -83,40 +85,51 @@ class ServerThread:
 
 
 @contextmanager
-def spawn_server(env: dict[str, str]) -> Iterator[str]:
-    """``cachefront serve`` in its own OS process; yields its base URL."""
+def spawn_server(
+    env: dict[str, str], *, log_level: str = "warning", stderr_out: list[str] | None = None
+) -> Iterator[str]:
+    """``cachefront serve`` in its own OS process; yields its base URL.
+
+    Its stderr goes to a file (a pipe nobody reads could fill and stall the server);
+    ``stderr_out`` receives it once the process has ended.
+    """
     port = free_port()
-    full_env = {**os.environ, **env, "CACHEFRONT_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cachefront", "serve", "--port", str(port)],
-        env=full_env,
-        cwd=Path(__file__).parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"cachefront serve did not start: {err[-2000:]}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
+    full_env = {**os.environ, **env, "CACHEFRONT_LOG_LEVEL": log_level}
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cachefront", "serve", "--port", str(port)],
+            env=full_env,
+            cwd=Path(__file__).parent,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
+
+        def stderr_text() -> str:
+            err_file.seek(0)
+            return err_file.read().decode(errors="replace")
+
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(url + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"cachefront serve did not start: {stderr_text()[-2000:]}")
+                time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if stderr_out is not None:
+                stderr_out.append(stderr_text())
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

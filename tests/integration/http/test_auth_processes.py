@@ -34,40 +34,64 @@ async def test_limit_holds_across_two_processes_sharing_redis(
     assert abs((admitted + 1) - 40) <= 1, admitted
 
 
+SECRETS = {
+    "service": "SVCKEY-Zq8Lm2Nv5Xr7Wt1",
+    "jwt": "JWTSECRET-Pk4Hj6Gf8Dd0Ss2Aa",
+    "db": "DBPASS-Yy7Uu5Ii3Oo1",
+}
+
+
+def _secret_settings(settings_for: Callable[..., Settings], database_url: str) -> Settings:
+    url = database_url.replace("postgres@", f"postgres:{SECRETS['db']}@", 1)
+    return settings_for(service_key=SECRETS["service"], jwt_secret=SECRETS["jwt"], database_url=url)
+
+
+def _exercise(base_url: str) -> list[str]:
+    """Successes, refusals and errors of every kind; their bodies and headers as text."""
+    calls = [
+        ("GET", "/v1/ephemeris/mars", {}),
+        ("GET", "/v1/ephemeris/nowhere", {}),
+        ("GET", "/v1/admin/stats", {"Authorization": f"Bearer {SECRETS['service']}"}),
+        ("GET", "/v1/admin/stats", {"Authorization": f"Bearer {SECRETS['service']}x"}),
+        ("GET", "/v1/jobs", {"Authorization": "Bearer a.b.c"}),
+        ("POST", "/v1/jobs", {"apikey": SECRETS["service"]}),
+        ("DELETE", "/health", {}),
+        ("GET", "/openapi.json", {}),
+    ]
+    seen: list[str] = []
+    for method, path, headers in calls:
+        response = httpx.request(method, base_url + path, headers=headers)
+        seen.append(response.text)
+        seen.extend(f"{k}: {v}" for k, v in response.headers.items())
+    return seen
+
+
+def _assert_no_secret(text: str) -> None:
+    for name, secret in SECRETS.items():
+        assert secret not in text, name
+
+
 def test_secrets_never_appear_in_responses_or_logs(
     settings_for: Callable[..., Settings],
     serve_app: type[ServerThread],
     caplog: pytest.LogCaptureFixture,
     database_url: str,
 ) -> None:
-    secrets = {
-        "service": "SVCKEY-Zq8Lm2Nv5Xr7Wt1",
-        "jwt": "JWTSECRET-Pk4Hj6Gf8Dd0Ss2Aa",
-    }
-    url = database_url.replace("postgres@", "postgres:DBPASS-Yy7Uu5Ii3Oo1@", 1)
-    settings = settings_for(
-        service_key=secrets["service"], jwt_secret=secrets["jwt"], database_url=url
-    )
-    secrets["db"] = "DBPASS-Yy7Uu5Ii3Oo1"
-    seen: list[str] = []
     caplog.set_level(logging.DEBUG)
-    with serve_app(settings) as server:
-        calls = [
-            ("GET", "/v1/ephemeris/mars", {}),
-            ("GET", "/v1/ephemeris/nowhere", {}),
-            ("GET", "/v1/admin/stats", {"Authorization": f"Bearer {secrets['service']}"}),
-            ("GET", "/v1/admin/stats", {"Authorization": f"Bearer {secrets['service']}x"}),
-            ("GET", "/v1/jobs", {"Authorization": "Bearer a.b.c"}),
-            ("POST", "/v1/jobs", {"apikey": secrets["service"]}),
-            ("DELETE", "/health", {}),
-            ("GET", "/openapi.json", {}),
-        ]
-        for method, path, headers in calls:
-            response = httpx.request(method, server.url + path, headers=headers)
-            seen.append(response.text)
-            seen.extend(f"{k}: {v}" for k, v in response.headers.items())
+    with serve_app(_secret_settings(settings_for, database_url)) as server:
+        seen = _exercise(server.url)
     seen.extend(record.getMessage() for record in caplog.records)
     seen.extend(str(record.args) for record in caplog.records)
-    text = "\n".join(seen)
-    for name, secret in secrets.items():
-        assert secret not in text, name
+    _assert_no_secret("\n".join(seen))
+
+
+@pytest.mark.slow
+def test_secrets_never_appear_in_a_server_process_stderr(
+    settings_for: Callable[..., Settings], database_url: str
+) -> None:
+    env = settings_env(_secret_settings(settings_for, database_url))
+    stderr: list[str] = []
+    with spawn_server(env, log_level="debug", stderr_out=stderr) as url:
+        seen = _exercise(url)
+    assert stderr[0], "the server wrote nothing to stderr at debug level"
+    _assert_no_secret("\n".join([*seen, *stderr]))

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from jobs_harness import JobsSimulator, libpq
+from jobs_harness import JWT_AUDIENCE, JWT_SECRET, JobsSimulator, libpq
 
 from cachefront.config import Settings
 from cachefront.simulators.horizons import RunningSimulator
@@ -60,8 +60,9 @@ def job_settings(
             "jobs_stall_seconds": 2.0,
             "jobs_retry_base_seconds": 1,
             "worker_concurrency": 2,
-            # Job routes without credentials and without limits: auth has tests of its own.
-            "anon_route_groups": ["general", "upstream", "generation", "jobs"],
+            # Job routes need a user (jobs_harness.user_headers); limits stay out of the way.
+            "jwt_secret": JWT_SECRET,
+            "jwt_audience": JWT_AUDIENCE,
             "rate_limits": {"generation": "100000/minute", "jobs": "100000/minute"},
             # Far-away schedules: only the tests that want a periodic task enable one.
             "precompute_schedule": "0 0 1 1 *",

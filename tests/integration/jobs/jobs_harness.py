@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import jwt
 import uvicorn
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,18 @@ from cachefront.config import Settings
 from cachefront.simulators.horizons import RunningSimulator
 
 T = TypeVar("T")
+
+# Job routes need a caller: tests sign access tokens with this HS256 secret.
+JWT_SECRET = "jwt-secret-for-job-tests-0123456789abcdef"
+JWT_AUDIENCE = "authenticated"
+
+
+def user_headers(sub: str) -> dict[str, str]:
+    """The Authorization header of user ``sub``, valid for a few minutes."""
+    now = int(time.time())
+    claims = {"sub": sub, "aud": JWT_AUDIENCE, "role": "authenticated", "iat": now}
+    token = jwt.encode({**claims, "exp": now + 600}, JWT_SECRET, algorithm="HS256")
+    return {"Authorization": f"Bearer {token}"}
 
 
 def free_port() -> int:

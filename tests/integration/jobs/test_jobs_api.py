@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from jobs_harness import AppThread, wait_for
+from jobs_harness import AppThread, user_headers, wait_for
 
 from cachefront.config import Settings
 
@@ -35,7 +35,10 @@ def _finished(client: httpx.Client, location: str) -> Callable[[], dict[str, Any
 def test_export_job_runs_and_its_result_downloads(
     job_settings: Callable[..., Settings],
 ) -> None:
-    with AppThread(job_settings()) as server, httpx.Client(base_url=server.url) as client:
+    with (
+        AppThread(job_settings()) as server,
+        httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
+    ):
         response = client.post("/v1/jobs", json=EXPORT)
         assert response.status_code == 202
         job = response.json()
@@ -68,7 +71,10 @@ def test_export_job_runs_and_its_result_downloads(
 
 def test_json_export(job_settings: Callable[..., Settings]) -> None:
     body = {"type": "ephemeris-export", "params": {**EXPORT["params"], "format": "json"}}  # type: ignore[dict-item]
-    with AppThread(job_settings()) as server, httpx.Client(base_url=server.url) as client:
+    with (
+        AppThread(job_settings()) as server,
+        httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
+    ):
         response = client.post("/v1/jobs", json=body)
         done = wait_for(_finished(client, response.headers["Location"]))
         result = client.get(done["result"]["url"])
@@ -80,7 +86,10 @@ def test_json_export(job_settings: Callable[..., Settings]) -> None:
 
 def test_idempotency_key_returns_the_same_job(job_settings: Callable[..., Settings]) -> None:
     settings = job_settings(worker_in_process=False)
-    with AppThread(settings) as server, httpx.Client(base_url=server.url) as client:
+    with (
+        AppThread(settings) as server,
+        httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
+    ):
         headers = {"Idempotency-Key": "export-2026-01"}
         first = client.post("/v1/jobs", json=EXPORT, headers=headers)
         second = client.post("/v1/jobs", json=EXPORT, headers=headers)
@@ -90,12 +99,21 @@ def test_idempotency_key_returns_the_same_job(job_settings: Callable[..., Settin
         assert second.headers["Idempotent-Replayed"] == "true"
         assert other.json()["id"] != first.json()["id"]
         assert len(client.get("/v1/jobs").json()) == 2
+        # Keys are per user: another user's same key is another job, not a replay.
+        bob = client.post("/v1/jobs", json=EXPORT, headers={**headers, **user_headers("bob")})
+        assert bob.status_code == 202
+        assert bob.headers["Idempotent-Replayed"] == "false"
+        assert bob.json()["id"] != first.json()["id"]
+        assert len(client.get("/v1/jobs").json()) == 2
 
 
 def test_cancel_a_queued_job(job_settings: Callable[..., Settings]) -> None:
     # No worker: the job stays queued until cancelled.
     settings = job_settings(worker_in_process=False)
-    with AppThread(settings) as server, httpx.Client(base_url=server.url) as client:
+    with (
+        AppThread(settings) as server,
+        httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
+    ):
         location = client.post("/v1/jobs", json=EXPORT).headers["Location"]
         cancelled = client.delete(location)
         assert cancelled.status_code == 200
@@ -124,7 +142,10 @@ def test_bad_params_and_unknown_types_are_422(job_settings: Callable[..., Settin
         {"type": "ephemeris-export", "params": {**EXPORT["params"], "format": "xlsx"}},  # type: ignore[dict-item]
         {"params": {}},
     ]
-    with AppThread(settings) as server, httpx.Client(base_url=server.url) as client:
+    with (
+        AppThread(settings) as server,
+        httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
+    ):
         for body in bad:
             response = client.post("/v1/jobs", json=body)
             assert response.status_code == 422, body

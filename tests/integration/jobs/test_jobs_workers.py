@@ -9,7 +9,15 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from jobs_harness import AppThread, JobsSimulator, libpq, spawn_worker, stop_worker, wait_for
+from jobs_harness import (
+    AppThread,
+    JobsSimulator,
+    libpq,
+    spawn_worker,
+    stop_worker,
+    user_headers,
+    wait_for,
+)
 
 from cachefront.config import Settings
 
@@ -65,7 +73,10 @@ def test_job_of_a_killed_worker_completes_on_another(
     first = spawn_worker(settings)
     second = None
     try:
-        with AppThread(settings) as server, httpx.Client(base_url=server.url) as client:
+        with (
+            AppThread(settings) as server,
+            httpx.Client(base_url=server.url, headers=user_headers("worker-test")) as client,
+        ):
             location = client.post("/v1/jobs", json=export).headers["Location"]
             # Running, with the upstream call in flight: kill the worker without warning.
             wait_for(lambda: jobs_simulator.requests() >= 1, timeout=60)

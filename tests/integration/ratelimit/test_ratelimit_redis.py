@@ -1,0 +1,81 @@
+"""The Redis sliding-window script: one round trip per hit, exact across limiters."""
+
+from __future__ import annotations
+
+import pytest
+
+from cachefront.ratelimit import InboundLimiter, parse_rate_limits
+from cachefront.ratelimit import limiter as limiter_module
+
+pytestmark = pytest.mark.redis
+
+
+async def test_redis_counts_exactly_with_remaining_and_reset_in_one_call(
+    redis_url: str, redis_prefix: str
+) -> None:
+    limiter = InboundLimiter(
+        parse_rate_limits({"general": "5/minute"}), redis_url=redis_url, key_prefix=redis_prefix
+    )
+    await limiter.open()
+    client = limiter._redis
+    assert client is not None
+    calls = 0
+    execute = client.execute_command
+
+    async def counted(*args: object, **options: object) -> object:
+        nonlocal calls
+        calls += 1
+        return await execute(*args, **options)
+
+    client.execute_command = counted  # type: ignore[method-assign]
+    try:
+        verdicts = [await limiter.hit("general", "ip:redis-test") for _ in range(7)]
+    finally:
+        await limiter.aclose()
+    assert limiter._redis is None
+    assert calls == 7  # one round trip per hit (EVALSHA), the script already loaded or not
+    assert [v.allowed for v in verdicts] == [True] * 5 + [False] * 2
+    remaining = [dict(v.headers)[b"ratelimit"] for v in verdicts]
+    assert [r.split(b";")[1] for r in remaining] == [b"r=4", b"r=3", b"r=2", b"r=1", b"r=0"] + [
+        b"r=0"
+    ] * 2
+    assert all(1 <= v.retry_after <= 120 for v in verdicts[5:])
+
+
+async def test_another_limiter_on_the_same_redis_spends_from_the_same_count(
+    redis_url: str, redis_prefix: str
+) -> None:
+    limits_ = parse_rate_limits({"general": "4/minute"})
+    first = InboundLimiter(limits_, redis_url=redis_url, key_prefix=redis_prefix)
+    second = InboundLimiter(limits_, redis_url=redis_url, key_prefix=redis_prefix)
+    await first.open()
+    await second.open()
+    try:
+        allowed = [
+            (await limiter.hit("general", "ip:shared")).allowed
+            for limiter in (first, second, first, second, first, second)
+        ]
+        assert first.using_redis
+        assert second.using_redis
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert allowed == [True] * 4 + [False] * 2
+
+
+async def test_server_without_the_script_gets_it_by_eval(
+    redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A SHA no server knows stands in for a restarted or flushed Redis (SCRIPT FLUSH
+    # would drop every script of everyone sharing this Redis).
+    monkeypatch.setattr(limiter_module, "_SLIDING_WINDOW_SHA", "0" * 40)
+    limiter = InboundLimiter(
+        parse_rate_limits({"general": "5/minute"}), redis_url=redis_url, key_prefix=redis_prefix
+    )
+    await limiter.open()
+    try:
+        verdicts = [await limiter.hit("general", "ip:noscript") for _ in range(2)]
+        assert limiter.using_redis
+    finally:
+        await limiter.aclose()
+    assert [dict(v.headers)[b"ratelimit"].split(b";")[1] for v in verdicts] == [b"r=4", b"r=3"]
