@@ -114,7 +114,10 @@ async def _precompute(resources: JobResources, at: datetime) -> Mapping[str, Any
     # From now, not from the scheduled instant: a run delayed by a queue backlog or a
     # retry still covers the hours ahead of the clock.
     start = max(at, datetime.now(UTC))
-    missing = await precompute_window(resources.ephemeris, bodies, start, settings.precompute_hours)
+    # One hour more than the horizon: until the next hourly run, "the next N hours"
+    # asked late in this hour reaches up to N+1 hours past this run's start.
+    hours = settings.precompute_hours + 1
+    missing = await precompute_window(resources.ephemeris, bodies, start, hours)
     return {"missing_rows": sum(missing.values()), "per_body": missing}
 
 
