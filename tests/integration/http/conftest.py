@@ -13,11 +13,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from http_harness import ServerThread, Simulator
 from sqlalchemy.engine import make_url
 
 from cachefront.config import Settings
 from cachefront.simulators.horizons import RunningSimulator
+from harness_servers import ServerThread, Simulator
 
 
 @pytest.fixture(scope="session")

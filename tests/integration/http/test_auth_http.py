@@ -13,11 +13,11 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from http_harness import ServerThread, free_port
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth import KeyManager, Role
 from cachefront.config import Settings
+from harness_servers import ServerThread, free_port
 
 AT = "2031-03-04T05:06:00Z"
 SECRET = "jwt-secret-for-tests-0123456789abcdef"

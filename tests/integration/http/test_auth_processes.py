@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from http_harness import ServerThread, settings_env, spawn_server
 
 from cachefront.config import Settings
+from harness_servers import ServerThread, settings_env, spawn_server
 
 AT = "2031-03-04T05:06:00Z"
 

@@ -14,11 +14,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
-from http_harness import ServerThread, free_port
 from starlette.types import ASGIApp
 
 from cachefront.app import create_app
 from cachefront.config import Settings
+from harness_servers import ServerThread, free_port
 
 AT = "2031-03-04T05:06:00Z"
 SECRET = "jwt-secret-for-tests-0123456789abcdef"

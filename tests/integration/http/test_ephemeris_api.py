@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from http_harness import ServerThread, Simulator
 
 from cachefront.config import Settings
+from harness_servers import ServerThread, Simulator
 
 AT = "2031-03-04T05:06:00Z"  # snaps to 05:00
 

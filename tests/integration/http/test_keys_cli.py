@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 
 import httpx
-from http_harness import ServerThread
 
 from cachefront.config import Settings
+from harness_servers import ServerThread
 
 KEY = re.compile(r"^cf_([A-Za-z0-9]{8})_[A-Za-z0-9]{32}$")
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from http_harness import ServerThread
 
 from cachefront.config import Settings
+from harness_servers import ServerThread
 
 
 @pytest.mark.slow

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from http_harness import ServerThread, Simulator, free_port, settings_env, spawn_server
 
 from cachefront.config import Settings
+from harness_servers import ServerThread, Simulator, free_port, settings_env, spawn_server
 
 AT = "2032-07-08T09:00:00Z"
 SHORT_FRESH_DAYS = 1.0 / 86400  # one second

@@ -8,20 +8,21 @@ from typing import Any
 
 import psycopg
 import pytest
-from jobs_harness import JWT_AUDIENCE, JWT_SECRET, JobsSimulator, libpq
+from jobs_harness import JWT_AUDIENCE, JWT_SECRET, libpq
 
 from cachefront.config import Settings
 from cachefront.simulators.horizons import RunningSimulator
+from harness_servers import Simulator
 
 
 @pytest.fixture(scope="session")
-def jobs_simulator_session() -> Iterator[JobsSimulator]:
+def jobs_simulator_session() -> Iterator[Simulator]:
     with RunningSimulator() as running:
-        yield JobsSimulator(running)
+        yield Simulator(running)
 
 
 @pytest.fixture
-def jobs_simulator(jobs_simulator_session: JobsSimulator) -> JobsSimulator:
+def jobs_simulator(jobs_simulator_session: Simulator) -> Simulator:
     jobs_simulator_session.configure(latency_ms=0, error_rate=0.0, rate_limit_per_minute=None)
     jobs_simulator_session.reset()
     return jobs_simulator_session
@@ -39,7 +40,7 @@ def clean_jobs(database_url: str) -> None:
 
 @pytest.fixture
 def job_settings(
-    database_url: str, jobs_simulator: JobsSimulator, clean_jobs: None
+    database_url: str, jobs_simulator: Simulator, clean_jobs: None
 ) -> Callable[..., Settings]:
     """Settings for job tests: session database, simulator, short stall timeout, no Redis."""
     prefix = f"cft{uuid.uuid4().hex[:10]}"

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import jwt
-import uvicorn
 from sqlalchemy.engine import make_url
 
-from cachefront.app import create_app
 from cachefront.config import Settings
-from cachefront.simulators.horizons import RunningSimulator
+from harness_servers import settings_env
 
 T = TypeVar("T")
 
@@ -38,13 +31,6 @@ def user_headers(sub: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def wait_for(probe: Callable[[], T | None], *, timeout: float = 60.0, every: float = 0.1) -> T:
     """Poll ``probe`` until it returns something truthy; the timeout only bounds a hang."""
     deadline = time.monotonic() + timeout
@@ -55,51 +41,6 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float = 60.0, every: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(every)
-
-
-class AppThread:
-    """A cachefront app under uvicorn in a background thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
-
-    def __enter__(self) -> AppThread:
-        self.thread.start()
-        wait_for(lambda: self.server.started or not self.thread.is_alive(), timeout=30)
-        if not self.server.started:
-            raise RuntimeError("cachefront test server did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The CACHEFRONT_* variables that reproduce ``settings`` in another process."""
-    env: dict[str, str] = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        if isinstance(value, list):
-            value = ",".join(value)
-        elif isinstance(value, dict):
-            value = json.dumps(value)
-        env[f"CACHEFRONT_{name.upper()}"] = str(value)
-    return env
 
 
 def spawn_worker(settings: Settings, *, concurrency: int = 2) -> subprocess.Popen[bytes]:
@@ -128,23 +69,6 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> str:
 
 def json_of(response: Any) -> Any:
     return response.json()
-
-
-class JobsSimulator:
-    """The running Horizons simulator, with helpers to read and change it."""
-
-    def __init__(self, running: RunningSimulator) -> None:
-        self.url: str = running.url
-        self.base = self.url.removesuffix("/api/horizons.api")
-
-    def requests(self) -> int:
-        return int(httpx.get(self.base + "/_stats", timeout=5).json()["requests"])
-
-    def reset(self) -> None:
-        httpx.post(self.base + "/_reset", timeout=5).raise_for_status()
-
-    def configure(self, **config: Any) -> None:
-        httpx.post(self.base + "/_config", json=config, timeout=5).raise_for_status()
 
 
 def libpq(url: str) -> str:

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from jobs_harness import AppThread, user_headers, wait_for
+from jobs_harness import user_headers, wait_for
 
 from cachefront.config import Settings
+from harness_servers import ServerThread
 
 EXPORT = {
     "type": "ephemeris-export",
@@ -36,7 +37,7 @@ def test_export_job_runs_and_its_result_downloads(
     job_settings: Callable[..., Settings],
 ) -> None:
     with (
-        AppThread(job_settings()) as server,
+        ServerThread(job_settings()) as server,
         httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
     ):
         response = client.post("/v1/jobs", json=EXPORT)
@@ -72,7 +73,7 @@ def test_export_job_runs_and_its_result_downloads(
 def test_json_export(job_settings: Callable[..., Settings]) -> None:
     body = {"type": "ephemeris-export", "params": {**EXPORT["params"], "format": "json"}}  # type: ignore[dict-item]
     with (
-        AppThread(job_settings()) as server,
+        ServerThread(job_settings()) as server,
         httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
     ):
         response = client.post("/v1/jobs", json=body)
@@ -87,7 +88,7 @@ def test_json_export(job_settings: Callable[..., Settings]) -> None:
 def test_idempotency_key_returns_the_same_job(job_settings: Callable[..., Settings]) -> None:
     settings = job_settings(worker_in_process=False)
     with (
-        AppThread(settings) as server,
+        ServerThread(settings) as server,
         httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
     ):
         headers = {"Idempotency-Key": "export-2026-01"}
@@ -111,7 +112,7 @@ def test_cancel_a_queued_job(job_settings: Callable[..., Settings]) -> None:
     # No worker: the job stays queued until cancelled.
     settings = job_settings(worker_in_process=False)
     with (
-        AppThread(settings) as server,
+        ServerThread(settings) as server,
         httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
     ):
         location = client.post("/v1/jobs", json=EXPORT).headers["Location"]
@@ -143,7 +144,7 @@ def test_bad_params_and_unknown_types_are_422(job_settings: Callable[..., Settin
         {"params": {}},
     ]
     with (
-        AppThread(settings) as server,
+        ServerThread(settings) as server,
         httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
     ):
         for body in bad:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from jobs_harness import JobsSimulator
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,12 +16,13 @@ from cachefront.metrics.retention import prune_metrics
 from cachefront.metrics.tables import request_metrics, upstream_calls
 from cachefront.services.ephemeris.bodies import Body
 from cachefront.services.ephemeris.tasks import precompute_window
+from harness_servers import Simulator
 
 SEVEN = [Body(name) for name in ("sun", "moon", "mercury", "venus", "mars", "jupiter", "saturn")]
 
 
 async def test_precompute_calls_once_per_body_then_never(
-    job_settings: Callable[..., Settings], jobs_simulator: JobsSimulator
+    job_settings: Callable[..., Settings], jobs_simulator: Simulator
 ) -> None:
     settings = job_settings(worker_in_process=False)
     start = datetime(2026, 5, 4, 13, 20, tzinfo=UTC)

@@ -10,8 +10,6 @@ import httpx
 import psycopg
 import pytest
 from jobs_harness import (
-    AppThread,
-    JobsSimulator,
     libpq,
     spawn_worker,
     stop_worker,
@@ -20,6 +18,7 @@ from jobs_harness import (
 )
 
 from cachefront.config import Settings
+from harness_servers import ServerThread, Simulator
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +56,7 @@ def test_two_workers_defer_each_period_once(
 
 
 def test_job_of_a_killed_worker_completes_on_another(
-    job_settings: Callable[..., Settings], jobs_simulator: JobsSimulator
+    job_settings: Callable[..., Settings], jobs_simulator: Simulator
 ) -> None:
     # The API process defers only; worker processes run.
     settings = job_settings(worker_in_process=False)
@@ -74,7 +73,7 @@ def test_job_of_a_killed_worker_completes_on_another(
     second = None
     try:
         with (
-            AppThread(settings) as server,
+            ServerThread(settings) as server,
             httpx.Client(base_url=server.url, headers=user_headers("worker-test")) as client,
         ):
             location = client.post("/v1/jobs", json=export).headers["Location"]

@@ -1,4 +1,4 @@
-"""Helpers for tests through real HTTP: servers in threads or processes, and the simulator."""
+"""Test servers for every test folder: cachefront in a thread or a process, the simulator."""
 
 from __future__ import annotations
 
