@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cachefront.db.batches import delete_in_batches
+
 __all__ = ["delete_expired_entries"]
 
 log = logging.getLogger(__name__)
@@ -37,14 +39,9 @@ async def delete_expired_entries(
 ) -> int:
     """Delete every entry past its ``expires_at``; returns how many rows went."""
     cutoff = now or datetime.now(UTC)
-    total = 0
-    while True:
-        async with engine.begin() as conn:
-            result = await conn.execute(DELETE_EXPIRED_BATCH, {"now": cutoff, "batch": batch_rows})
-        deleted = result.rowcount or 0
-        total += deleted
-        if deleted < batch_rows:
-            break
+    total = await delete_in_batches(
+        engine, DELETE_EXPIRED_BATCH, {"now": cutoff}, batch_rows=batch_rows
+    )
     log.info(
         "deleted %d expired cache rows", total, extra={"action": "cache.cleanup", "rows": total}
     )

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cachefront.db.batches import delete_in_batches
+
 __all__ = ["prune_metrics"]
 
 log = logging.getLogger(__name__)
@@ -37,14 +39,8 @@ async def prune_metrics(
     cutoff = (now or datetime.now(UTC)) - retention
     deleted: dict[str, int] = {}
     for table, statement in _PRUNE_BATCH.items():
-        total = 0
-        while True:
-            async with engine.begin() as conn:
-                result = await conn.execute(statement, {"cutoff": cutoff, "batch": batch_rows})
-            count = result.rowcount or 0
-            total += count
-            if count < batch_rows:
-                break
-        deleted[table] = total
+        deleted[table] = await delete_in_batches(
+            engine, statement, {"cutoff": cutoff}, batch_rows=batch_rows
+        )
     log.info("pruned metrics older than %s: %s", cutoff, deleted, extra={"action": "metrics.prune"})
     return deleted
