@@ -13,11 +13,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.types import ASGIApp
 
 from cachefront.app import create_app
@@ -146,3 +149,46 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = json.dumps(value)
         env[f"CACHEFRONT_{name.upper()}"] = str(value)
     return env
+
+
+class JwksServer:
+    """A real local HTTP server publishing one fresh RSA signing key (kid ``k1``) as a JWKS."""
+
+    def __init__(self) -> None:
+        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private_key.public_key()))
+        body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]})
+        payload = body.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass  # keep test output to what the tests print
+
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/.well-known/jwks.json"
+        self._httpd = HTTPServer(("127.0.0.1", port), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """An RS256 token over ``claims`` with this server's key."""
+        return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": "k1"})
+
+    def __enter__(self) -> JwksServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Take the identity provider down (idempotent)."""
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

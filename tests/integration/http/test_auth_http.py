@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import jwt
@@ -17,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth import KeyManager, Role
 from cachefront.config import Settings
-from harness_servers import ServerThread, free_port
+from harness_servers import JwksServer, ServerThread
 
 AT = "2031-03-04T05:06:00Z"
 SECRET = "jwt-secret-for-tests-0123456789abcdef"
@@ -128,27 +125,8 @@ def test_jwt_valid_expired_wrong_audience_wrong_signature(
 @pytest.fixture
 def jwks_server() -> Iterator[tuple[str, rsa.RSAPrivateKey]]:
     """A real local HTTP server publishing one RSA signing key as a JWKS."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
-    body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    port = free_port()
-    httpd = HTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}/.well-known/jwks.json", private
-    httpd.shutdown()
-    httpd.server_close()
+    with JwksServer() as server:
+        yield server.url, server.private_key
 
 
 def test_jwt_from_jwks_url(

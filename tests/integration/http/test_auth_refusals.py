@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from cachefront.app import create_app
 from cachefront.config import Settings
-from harness_servers import ServerThread, free_port
+from harness_servers import JwksServer, ServerThread
 
 AT = "2031-03-04T05:06:00Z"
 SECRET = "jwt-secret-for-tests-0123456789abcdef"
@@ -92,33 +88,12 @@ def test_gate_refusals_carry_cors_headers_for_allowed_origins_only(
 def test_unreachable_jwks_endpoint_is_503_with_retry_after(
     settings_for: Callable[..., Settings], serve_app: type[ServerThread]
 ) -> None:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
-    body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    port = free_port()
-    httpd = HTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    jwks_url = f"http://127.0.0.1:{port}/.well-known/jwks.json"
-    assert httpx.get(jwks_url).status_code == 200
-    # The identity provider goes down before the server has fetched its keys.
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
-
-    claims = {"sub": "oidc-user", "aud": "api", "exp": int(time.time()) + 60}
-    token = jwt.encode(claims, private, algorithm="RS256", headers={"kid": "k1"})
+    with JwksServer() as idp:
+        jwks_url = idp.url
+        assert httpx.get(jwks_url).status_code == 200
+        # The identity provider goes down before the server has fetched its keys.
+        idp.stop()
+    token = idp.sign({"sub": "oidc-user", "aud": "api", "exp": int(time.time()) + 60})
     with serve_app(settings_for(jwt_jwks_url=jwks_url, jwt_audience="api")) as server:
         response = httpx.get(f"{server.url}/v1/jobs", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 503, response.text
