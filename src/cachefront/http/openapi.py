@@ -52,9 +52,11 @@ _ERRORS = {
     "409": "The resource's state does not allow this (e.g. cancelling a finished job)",
     "413": "Request body over the size limit",
     "422": "Invalid input (problem+json naming what was wrong)",
-    "429": "Rate limit reached; Retry-After says when to come back",
+    "429": "Rate limit reached, or too many failed authentications from this address; "
+    "Retry-After says when to come back",
     "500": "Unexpected error; the response carries only the request id to quote",
-    "503": "Not ready, or no provider could answer",
+    "503": "Not ready, no provider could answer, or the identity provider (JWKS) is "
+    "unreachable; Retry-After says when to try again",
 }
 
 
@@ -119,7 +121,9 @@ def _document(
     )
     operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    statuses += ["404", "429", "500"]
+    # Any route may meet a limit, an unexpected error, or an unreachable identity
+    # provider while verifying a token: the gate answers those before the route runs.
+    statuses += ["404", "429", "500", "503"]
     if method in ("POST", "PUT", "PATCH"):
         statuses.append("413")
     if method == "DELETE":
