@@ -84,6 +84,15 @@ def ephemeris_policy(settings: Settings) -> CachePolicy:
     )
 
 
+def ephemeris_fallback_policy(settings: Settings) -> CachePolicy:
+    # Answers from a fallback provider: as long a stale window, a short fresh one.
+    return CachePolicy(
+        fresh_for=timedelta(seconds=settings.ephemeris_fallback_fresh_seconds),
+        stale_for=timedelta(days=settings.ephemeris_stale_days),
+        negative_for=timedelta(minutes=1),
+    )
+
+
 def _ephemeris_providers(
     settings: Settings, upstreams: dict[str, UpstreamClient]
 ) -> list[EphemerisProvider]:
@@ -156,6 +165,7 @@ def create_app(
                 batch_steps=settings.ephemeris_batch_steps,
                 max_rows=settings.ephemeris_max_rows,
                 policy=ephemeris_policy(settings),
+                fallback_policy=ephemeris_fallback_policy(settings),
             )
             app.state.resources = resources
             # Everything allocated so far (libraries, kernels, pools) lives as long as

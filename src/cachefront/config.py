@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     ephemeris_max_rows: int = Field(default=2000, ge=1)
     ephemeris_fresh_days: float = Field(default=30.0, gt=0)
     ephemeris_stale_days: float = Field(default=365.0, ge=0)
+    ephemeris_fallback_fresh_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long answers from a fallback provider (local) count as fresh; "
+        "after that the primary (Horizons) is asked again in the background.",
+    )
 
     # --- metrics -----------------------------------------------------------------
     metrics_flush_seconds: float = Field(default=2.0, gt=0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cachefront.cache.engine import Fetch, FetchMany, TieredCache
+from cachefront.cache.engine import Fetch, Fetched, FetchMany, TieredCache
 from cachefront.cache.entry import Cached, CacheEntry, Tier, compute_etag, make_entry
 from cachefront.cache.factory import build_cache
 from cachefront.cache.memory import MemoryStore
@@ -21,6 +21,7 @@ __all__ = [
     "EntryStore",
     "Fetch",
     "FetchMany",
+    "Fetched",
     "Freshness",
     "MemoryStore",
     "PostgresStore",

@@ -33,7 +33,7 @@ from cachefront.errors import NotFoundError, NotReadyError, UpstreamError
 from cachefront.lifecycle import AsyncResource
 from cachefront.metrics.context import current_tally, note_cache_tier
 
-__all__ = ["Fetch", "FetchMany", "TieredCache"]
+__all__ = ["Fetch", "FetchMany", "Fetched", "TieredCache"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,20 @@ Fetch = Callable[[], Awaitable[bytes]]
 """Fetch one value from upstream: its serialized bytes, or raise NotFoundError/UpstreamError."""
 
 FetchMany = Callable[[list[str]], Awaitable[Mapping[str, bytes]]]
+
+
+class Fetched(dict[str, bytes]):
+    """What a fetcher may return instead of a plain mapping, to store under another policy.
+
+    A provider chain that had to fall back to a lesser source can keep its answers
+    fresh for a shorter time, so the primary source is asked again sooner.
+    """
+
+    def __init__(self, values: Mapping[str, bytes], *, policy: CachePolicy) -> None:
+        super().__init__(values)
+        self.policy = policy
+
+
 """Fetch many keys at once; a key left out of the answer is taken as not found."""
 
 _Found = dict[str, tuple[CacheEntry, Tier]]
@@ -331,6 +345,8 @@ class TieredCache(AsyncResource):
             now = self._clock()
             return {key: make_entry(detail, policy, now=now, negative=True) for key in keys}, {}
         now = self._clock()
+        if isinstance(values, Fetched):
+            policy = values.policy
         entries: dict[str, CacheEntry] = {}
         for key in keys:
             value = values.get(key)

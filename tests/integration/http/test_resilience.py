@@ -218,3 +218,25 @@ def test_metrics_land_in_postgresql_and_stats_need_the_service_key(
     assert any(p["provider"] == "horizons" and p["calls"] >= 1 for p in doc["upstream_by_provider"])
     routes = {r["route"] for r in doc["routes"]}
     assert "/v1/ephemeris/{body}" in routes
+
+
+def test_fallback_answers_stay_fresh_briefly_then_the_primary_is_asked_again(
+    settings_for: Callable[..., Settings], serve_app: type[ServerThread], simulator: Simulator
+) -> None:
+    simulator.configure(error_rate=1.0)
+    settings = settings_for(upstream_attempts=1, ephemeris_fallback_fresh_seconds=1.0)
+    with serve_app(settings) as server:
+        url = f"{server.url}/v1/ephemeris/saturn"
+        fallback = httpx.get(url, params={"at": AT}, timeout=30)
+        assert fallback.json()["provider"] == "local"
+        assert fallback.headers["cache-control"] in {"public, max-age=0", "public, max-age=1"}
+        simulator.configure(error_rate=0.0)
+        time.sleep(1.2)
+        stale = httpx.get(url, params={"at": AT})  # served at once, revalidated behind it
+        assert stale.headers["x-cache"] == "stale"
+        deadline = time.monotonic() + 10
+        while httpx.get(url, params={"at": AT}).json()["provider"] != "horizons":
+            assert time.monotonic() < deadline, "the primary was never asked again"
+            time.sleep(0.1)
+        refreshed = httpx.get(url, params={"at": AT})
+        assert int(refreshed.headers["cache-control"].split("=")[1]) > 86400

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from cachefront.cache import CachePolicy, MemoryStore, Tier, TieredCache
+from cachefront.cache import CachePolicy, Fetched, MemoryStore, Tier, TieredCache
 from cachefront.errors import NotFoundError, NotReadyError, UpstreamError
 from cachefront.metrics.context import RequestTally, current_tally
 
@@ -317,3 +317,19 @@ async def test_extra_keys_a_fetcher_returns_are_kept_too(cache: TieredCache) -> 
     later = await cache.get_many_or_fetch("ns", ["h20", "h21"], whole_window, POLICY)
     assert {c.tier for c in later.values()} == {Tier.MEMORY}
     assert calls == [["h3", "h4"]]
+
+
+async def test_a_fetcher_can_store_its_answer_under_another_policy(
+    cache: TieredCache, clock: FakeClock
+) -> None:
+    brief = CachePolicy(
+        fresh_for=timedelta(seconds=5), stale_for=timedelta(seconds=600), tiers=("memory",)
+    )
+
+    async def fallback(keys: list[str]) -> Mapping[str, bytes]:
+        return Fetched({key: b'"fallback"' for key in keys}, policy=brief)
+
+    found = await cache.get_many_or_fetch("ns", ["k"], fallback, POLICY)
+    entry = found["k"].entry
+    assert entry.fresh_until - entry.stored_at == 5
+    assert entry.expires_at - entry.stored_at == 5 + 600

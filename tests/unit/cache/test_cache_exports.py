@@ -15,6 +15,7 @@ def test_exported_names() -> None:
         "EntryStore",
         "Fetch",
         "FetchMany",
+        "Fetched",
         "Freshness",
         "MemoryStore",
         "PostgresStore",

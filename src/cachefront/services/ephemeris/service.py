@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cachefront.cache import Cached, CachePolicy, Tier, TieredCache
+from cachefront.cache import Cached, CachePolicy, Fetched, Tier, TieredCache
 from cachefront.errors import RangeTooLargeError, UpstreamError
 from cachefront.services.ephemeris.bodies import Body
 from cachefront.services.ephemeris.grid import chunk_of, grid_range, snap
@@ -49,6 +49,7 @@ class EphemerisService:
         batch_steps: int,
         max_rows: int,
         policy: CachePolicy,
+        fallback_policy: CachePolicy | None = None,
     ) -> None:
         if not providers:
             raise ValueError("at least one ephemeris provider is needed")
@@ -58,6 +59,7 @@ class EphemerisService:
         self.batch_steps = batch_steps
         self.max_rows = max_rows
         self.policy = policy
+        self.fallback_policy = fallback_policy
 
     # --- reads -------------------------------------------------------------------------
     async def position(self, body: Body, at: datetime) -> Cached:
@@ -174,7 +176,13 @@ class _RowFetcher:
             start = chunk_of(start, service.grid_step, service.batch_steps)[0]
             stop = chunk_of(stop, service.grid_step, service.batch_steps)[1]
         records = await service.fetch_records(self.body, start, stop, self.step, self.priority)
-        return {record_key(self.body, r.at): record_to_json_bytes(r) for r in records}
+        values = {record_key(self.body, r.at): record_to_json_bytes(r) for r in records}
+        primary = service.providers[0].name
+        if records and records[0].provider != primary and service.fallback_policy is not None:
+            # A fallback's answer is good, but the primary's is better: keep it fresh
+            # only briefly, so the primary is asked again (in the background) soon.
+            return Fetched(values, policy=service.fallback_policy)
+        return values
 
 
 @dataclass(slots=True)
