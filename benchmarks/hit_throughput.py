@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 from harness import (
+    DEFAULT_REDIS_URL,
     WrkResult,
     bench_database,
     cachefront,
@@ -60,6 +62,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--redis",
+        action="store_true",
+        help="with Redis as the shared tier and the rate-limit store (exact across processes)",
+    )
     args = parser.parse_args()
 
     at = "2026-11-24T12:00:00Z"
@@ -71,6 +78,11 @@ def main() -> None:
             # enough that one client IP hammering the route is not turned away.
             "CACHEFRONT_RATE_LIMITS": json.dumps({"upstream": "1000000000/minute"}),
         }
+        if args.redis:
+            env["CACHEFRONT_REDIS_URL"] = os.environ.get(
+                "CACHEFRONT_BENCH_REDIS_URL", DEFAULT_REDIS_URL
+            )
+            env["CACHEFRONT_REDIS_PREFIX"] = f"bench{os.getpid()}"
         with cachefront(env, workers=args.workers) as base:
             url = f"{base}/v1/ephemeris/mars?at={at}"
             # Warm every worker's memory tier: repeat until hits show up plenty of times.
@@ -111,7 +123,8 @@ def main() -> None:
             f"| {name} | {r.requests_per_second:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
             f"| {r.non_2xx} |"
         )
-    print(f"\nratio cachefront / nginx: {ratio:.2f}x (workers={args.workers})")
+    storage = "Redis" if args.redis else "memory"
+    print(f"\nratio cachefront / nginx: {ratio:.2f}x (workers={args.workers}, limits in {storage})")
     bare_ratio = bare.requests_per_second / nginx_result.requests_per_second
     print(f"ratio bare ASGI / nginx: {bare_ratio:.2f}x")
 

@@ -17,6 +17,7 @@ fresh window is counted exactly.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -50,35 +51,44 @@ _REDIS_SOCKET_TIMEOUT_SECONDS = 1.0
 # Keys kept in memory before windows that ended are swept out.
 _LOCAL_SWEEP_AT = 100_000
 
-# KEYS[1]: the counter's hash {w: window index, p: previous count, c: current count}.
-# ARGV: limit, window in ms. Returns {allowed 0/1, previous, current, ms into window}.
-# TIME (allowed in scripts since Redis 5's effect replication) puts every process on
-# one clock; the hash lives two windows, long enough to serve as the next "previous".
+# KEYS[i]: a counter's hash {w: window index, p: previous count, c: current count}.
+# ARGV[2i-1], ARGV[2i]: its limit and window in ms. Returns, per key in order,
+# {allowed 0/1, previous, current, ms into window}. One call counts a whole batch of
+# hits (see ``_HitBatcher``); a key named twice sees its own earlier hit. TIME (allowed
+# in scripts since Redis 5's effect replication) puts every process on one clock; a
+# hash lives two windows, long enough to serve as the next "previous".
 _SLIDING_WINDOW_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local index = math.floor(now / window)
-local s = redis.call('HMGET', KEYS[1], 'w', 'p', 'c')
-local w = tonumber(s[1])
-local p = tonumber(s[2]) or 0
-local c = tonumber(s[3]) or 0
-if w ~= index then
-  if w == index - 1 then p = c else p = 0 end
-  c = 0
+local out = {}
+for i = 1, #KEYS do
+  local limit = tonumber(ARGV[2 * i - 1])
+  local window = tonumber(ARGV[2 * i])
+  local index = math.floor(now / window)
+  local s = redis.call('HMGET', KEYS[i], 'w', 'p', 'c')
+  local w = tonumber(s[1])
+  local p = tonumber(s[2]) or 0
+  local c = tonumber(s[3]) or 0
+  if w ~= index then
+    if w == index - 1 then p = c else p = 0 end
+    c = 0
+  end
+  local elapsed = now - index * window
+  local allowed = 0
+  if p * (window - elapsed) / window + c + 1 <= limit then
+    c = c + 1
+    allowed = 1
+  end
+  if allowed == 1 or w ~= index then
+    redis.call('HSET', KEYS[i], 'w', index, 'p', p, 'c', c)
+    if w ~= index then redis.call('PEXPIRE', KEYS[i], window * 2) end
+  end
+  out[#out + 1] = allowed
+  out[#out + 1] = p
+  out[#out + 1] = c
+  out[#out + 1] = elapsed
 end
-local elapsed = now - index * window
-local allowed = 0
-if p * (window - elapsed) / window + c + 1 <= limit then
-  c = c + 1
-  allowed = 1
-end
-if allowed == 1 or w ~= index then
-  redis.call('HSET', KEYS[1], 'w', index, 'p', p, 'c', c)
-  if w ~= index then redis.call('PEXPIRE', KEYS[1], window * 2) end
-end
-return {allowed, p, c, elapsed}
+return out
 """
 _SLIDING_WINDOW_SHA = hashlib.sha1(_SLIDING_WINDOW_LUA.encode()).hexdigest()  # noqa: S324
 
@@ -175,6 +185,7 @@ class InboundLimiter:
         self._redis_url = redis_url.removeprefix("async+") if redis_url else None
         self._key_prefix = f"{key_prefix}:{KEY_SCHEMA}:"
         self._redis: redis.asyncio.Redis | None = None
+        self._batcher: _HitBatcher | None = None
         self._redis_down = False
         self._retry_redis_at = 0.0
         self.redis_retry_seconds = redis_retry_seconds
@@ -193,22 +204,26 @@ class InboundLimiter:
             socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_SECONDS,
             socket_timeout=_REDIS_SOCKET_TIMEOUT_SECONDS,
         )
+        self._batcher = _HitBatcher(self._redis)
 
     async def aclose(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.aclose()
         if self._redis is not None:
             await self._redis.aclose()
         self._redis = None
+        self._batcher = None
 
     async def hit(self, group: str, identity_key: str) -> Verdict:
         """Count one request of ``identity_key`` in ``group`` (or ``FAILED_AUTH_GROUP``)."""
         amount, window, window_ms = self._windows[group]
-        client = self._redis
-        if client is not None and (
+        batcher = self._batcher
+        if batcher is not None and (
             not self._redis_down or time.monotonic() >= self._retry_redis_at
         ):
             key = f"{self._key_prefix}{group}/{identity_key}"
             try:
-                state = await _run_script(client, key, amount, window_ms)
+                state = await batcher.hit(key, amount, window_ms)
             except RedisError as exc:
                 self._note_redis_down(repr(exc))
             else:
@@ -245,17 +260,66 @@ class InboundLimiter:
         )
 
 
-async def _run_script(
-    client: redis.asyncio.Redis, key: str, amount: int, window_ms: int
-) -> list[int]:
+class _HitBatcher:
+    """Counts the hits of one event-loop turn with one script call: one round trip for all.
+
+    Under load many requests reach the limiter in the same turn of the loop; sending
+    them as one EVALSHA costs one Redis command instead of one each, and every hit is
+    still counted atomically on the shared count. A lone request waits for nothing: its
+    batch is sent on the next turn with just itself in it.
+    """
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self._client = client
+        self._pending: list[tuple[str, int, int, asyncio.Future[list[int]]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def hit(self, key: str, amount: int, window_ms: int) -> list[int]:
+        """``[allowed, previous, current, ms into window]`` for this one hit."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[int]] = loop.create_future()
+        self._pending.append((key, amount, window_ms, future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[str, int, int, asyncio.Future[list[int]]]]) -> None:
+        keys = [key for key, _, _, _ in batch]
+        args: list[int] = []
+        for _, amount, window_ms, _ in batch:
+            args += (amount, window_ms)
+        try:
+            flat = await _run_script(self._client, keys, args)
+        except Exception as exc:
+            # Every hit of the batch gets the error; the limiter counts them in memory.
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for i, (*_, future) in enumerate(batch):
+            if not future.done():  # a caller that went away no longer waits
+                future.set_result(flat[4 * i : 4 * i + 4])
+
+    async def aclose(self) -> None:
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
+
+async def _run_script(client: redis.asyncio.Redis, keys: list[str], args: list[int]) -> list[int]:
     """The script's answer: EVALSHA, loading the script the first time a server lacks it."""
     try:
         state: list[int] = await client.execute_command(  # type: ignore[no-untyped-call]
-            "EVALSHA", _SLIDING_WINDOW_SHA, 1, key, amount, window_ms
+            "EVALSHA", _SLIDING_WINDOW_SHA, len(keys), *keys, *args
         )
     except NoScriptError:
         # A new or restarted Redis, or SCRIPT FLUSH: EVAL also caches it for next time.
         state = await client.execute_command(  # type: ignore[no-untyped-call]
-            "EVAL", _SLIDING_WINDOW_LUA, 1, key, amount, window_ms
+            "EVAL", _SLIDING_WINDOW_LUA, len(keys), *keys, *args
         )
     return state

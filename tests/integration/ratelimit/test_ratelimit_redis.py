@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cachefront.ratelimit import InboundLimiter, parse_rate_limits
@@ -19,6 +21,7 @@ async def test_redis_counts_exactly_with_remaining_and_reset_in_one_call(
     await limiter.open()
     client = limiter._redis
     assert client is not None
+    await limiter.hit("general", "ip:warm-up")  # loads the script if this Redis lacks it
     calls = 0
     execute = client.execute_command
 
@@ -33,7 +36,7 @@ async def test_redis_counts_exactly_with_remaining_and_reset_in_one_call(
     finally:
         await limiter.aclose()
     assert limiter._redis is None
-    assert calls == 7  # one round trip per hit (EVALSHA), the script already loaded or not
+    assert calls == 7  # one round trip per hit (EVALSHA) when hits come one at a time
     assert [v.allowed for v in verdicts] == [True] * 5 + [False] * 2
     remaining = [dict(v.headers)[b"ratelimit"] for v in verdicts]
     assert [r.split(b";")[1] for r in remaining] == [b"r=4", b"r=3", b"r=2", b"r=1", b"r=0"] + [
@@ -79,3 +82,31 @@ async def test_server_without_the_script_gets_it_by_eval(
     finally:
         await limiter.aclose()
     assert [dict(v.headers)[b"ratelimit"].split(b";")[1] for v in verdicts] == [b"r=4", b"r=3"]
+
+
+async def test_concurrent_hits_share_one_round_trip_and_stay_exact(
+    redis_url: str, redis_prefix: str
+) -> None:
+    limiter = InboundLimiter(
+        parse_rate_limits({"general": "5/minute"}), redis_url=redis_url, key_prefix=redis_prefix
+    )
+    await limiter.open()
+    client = limiter._redis
+    assert client is not None
+    await limiter.hit("general", "ip:warm-up-2")
+    calls = 0
+    execute = client.execute_command
+
+    async def counted(*args: object, **options: object) -> object:
+        nonlocal calls
+        calls += 1
+        return await execute(*args, **options)
+
+    client.execute_command = counted  # type: ignore[method-assign]
+    try:
+        verdicts = await asyncio.gather(*(limiter.hit("general", "ip:batched") for _ in range(50)))
+    finally:
+        await limiter.aclose()
+    assert calls == 1  # the 50 hits of one loop turn went as one script call
+    assert sum(v.allowed for v in verdicts) == 5
+    assert [v.allowed for v in verdicts] == [True] * 5 + [False] * 45  # in arrival order
