@@ -261,33 +261,47 @@ class InboundLimiter:
 
 
 class _HitBatcher:
-    """Counts the hits of one event-loop turn with one script call: one round trip for all.
+    """Counts hits in Redis, sending the hits of one event-loop turn in one script call.
 
-    Under load many requests reach the limiter in the same turn of the loop; sending
-    them as one EVALSHA costs one Redis command instead of one each, and every hit is
-    still counted atomically on the shared count. A lone request waits for nothing: its
-    batch is sent on the next turn with just itself in it.
+    A hit that finds no call in flight is sent at once by its own request, with nothing
+    added to its latency. While calls are in flight, new hits are gathered and sent
+    together on the next turn of the loop: under load one Redis command serves a whole
+    batch of requests instead of one each. Every hit is still counted atomically on the
+    shared count, in arrival order.
     """
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self._client = client
+        self._in_flight = 0
         self._pending: list[tuple[str, int, int, asyncio.Future[list[int]]]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
     async def hit(self, key: str, amount: int, window_ms: int) -> list[int]:
         """``[allowed, previous, current, ms into window]`` for this one hit."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[int]] = loop.create_future()
-        self._pending.append((key, amount, window_ms, future))
-        if len(self._pending) == 1:
-            loop.call_soon(self._flush)
-        return await future
+        if self._in_flight:
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[list[int]] = loop.create_future()
+            self._pending.append((key, amount, window_ms, future))
+            if len(self._pending) == 1:
+                loop.call_soon(self._flush)
+            return await future
+        self._in_flight += 1
+        try:
+            return await _run_script(self._client, [key], [amount, window_ms])
+        finally:
+            self._in_flight -= 1
 
     def _flush(self) -> None:
+        # Sent as a task, so a caller that goes away cannot cancel the others' count.
         batch, self._pending = self._pending, []
+        self._in_flight += 1
         task = asyncio.ensure_future(self._send(batch))
         self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self._in_flight -= 1
 
     async def _send(self, batch: list[tuple[str, int, int, asyncio.Future[list[int]]]]) -> None:
         keys = [key for key, _, _, _ in batch]
@@ -307,7 +321,7 @@ class _HitBatcher:
                 future.set_result(flat[4 * i : 4 * i + 4])
 
     async def aclose(self) -> None:
-        if self._sending:
+        while self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
 
 

@@ -107,6 +107,7 @@ async def test_concurrent_hits_share_one_round_trip_and_stay_exact(
         verdicts = await asyncio.gather(*(limiter.hit("general", "ip:batched") for _ in range(50)))
     finally:
         await limiter.aclose()
-    assert calls == 1  # the 50 hits of one loop turn went as one script call
+    # The first hit went at once; the 49 that arrived while it was in flight, as one call.
+    assert calls == 2
     assert sum(v.allowed for v in verdicts) == 5
     assert [v.allowed for v in verdicts] == [True] * 5 + [False] * 45  # in arrival order
