@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.-]{1,32}$",
         description="Prefix of every Redis key, so several deployments can share one Redis.",
     )
+    redis_socket_timeout_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        description="How long a cache read waits on Redis before counting it down and "
+        "answering from the other tiers; raise it for a distant or loaded Redis.",
+    )
     migrate_on_start: bool = True
 
     # --- HTTP ------------------------------------------------------------------

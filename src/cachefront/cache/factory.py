@@ -28,7 +28,11 @@ def build_cache(
             max_entry_bytes=settings.memory_cache_max_entry_bytes,
         )
     redis = (
-        RedisStore.from_url(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix)
+        RedisStore.from_url(
+            settings.redis_url.get_secret_value(),
+            prefix=settings.redis_prefix,
+            socket_timeout=settings.redis_socket_timeout_seconds,
+        )
         if settings.redis_url is not None
         else None
     )

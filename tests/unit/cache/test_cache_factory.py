@@ -17,10 +17,16 @@ def test_without_redis_or_engine_only_memory_exists() -> None:
 
 
 async def test_redis_url_and_prefix_come_from_settings() -> None:
-    settings = Settings(redis_url=SecretStr("redis://127.0.0.1:1/0"), redis_prefix="dep1")
+    settings = Settings(
+        redis_url=SecretStr("redis://127.0.0.1:1/0"),
+        redis_prefix="dep1",
+        redis_socket_timeout_seconds=1.5,
+    )
     memory = MemoryStore()
     cache = build_cache(settings, None, memory=memory)
     assert cache.memory is memory
     assert isinstance(cache.redis, RedisStore)
     assert cache.redis.prefix == "dep1"
+    pool_options = cache.redis._client.connection_pool.connection_kwargs
+    assert pool_options["socket_timeout"] == 1.5
     await cache.aclose()  # closes the (never connected) Redis client
