@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -163,15 +164,13 @@ def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
             )
             await manager.retry_job(job)
 
-    app.periodic(cron=stall_sweep_cron(stall_seconds), periodic_id="")(
-        app.task(
-            name=RETRY_STALLED,
-            queue=UPKEEP_QUEUE,
-            priority=PRIORITY_UPKEEP,
-            pass_context=True,
-            lock=RETRY_STALLED,
-            queueing_lock=RETRY_STALLED,
-        )(retry_stalled_jobs)
+    _schedule(
+        app,
+        retry_stalled_jobs,
+        name=RETRY_STALLED,
+        cron=stall_sweep_cron(stall_seconds),
+        queue=UPKEEP_QUEUE,
+        priority=PRIORITY_UPKEEP,
     )
 
     retention_hours = settings.jobs_retention_hours
@@ -191,15 +190,13 @@ def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
             remove_aborted=True,
         )
 
-    app.periodic(cron=settings.jobs_cleanup_schedule, periodic_id="")(
-        app.task(
-            name=REMOVE_OLD_JOBS,
-            queue=UPKEEP_QUEUE,
-            priority=PRIORITY_UPKEEP,
-            pass_context=True,
-            lock=REMOVE_OLD_JOBS,
-            queueing_lock=REMOVE_OLD_JOBS,
-        )(remove_old_jobs)
+    _schedule(
+        app,
+        remove_old_jobs,
+        name=REMOVE_OLD_JOBS,
+        cron=settings.jobs_cleanup_schedule,
+        queue=UPKEEP_QUEUE,
+        priority=PRIORITY_UPKEEP,
     )
     return app
 
@@ -217,14 +214,41 @@ def _register_periodic(app: App, periodic: PeriodicTask, retry: RetryStrategy) -
         return outcome
 
     run.__name__ = periodic.name.replace("-", "_")
-    app.periodic(cron=periodic.schedule, periodic_id="")(
+    _schedule(
+        app,
+        run,
+        name=periodic.name,
+        cron=periodic.schedule,
+        queue=PERIODIC_QUEUE,
+        priority=PRIORITY_PERIODIC,
+        retry=retry,
+    )
+
+
+def _schedule(
+    app: App,
+    function: Callable[..., Awaitable[Any]],
+    *,
+    name: str,
+    cron: str,
+    queue: str,
+    priority: int,
+    retry: RetryStrategy | None = None,
+) -> None:
+    """Register ``function`` as periodic task ``name``, deferred once per period.
+
+    ``lock`` keeps two runs from overlapping and ``queueing_lock`` keeps a second one
+    from waiting behind a slow run, so a periodic task never piles up.
+    """
+    options: dict[str, Any] = {"retry": retry} if retry is not None else {}
+    app.periodic(cron=cron, periodic_id="")(
         app.task(
-            name=periodic.name,
-            queue=PERIODIC_QUEUE,
-            priority=PRIORITY_PERIODIC,
+            name=name,
+            queue=queue,
+            priority=priority,
             pass_context=True,
-            retry=retry,
-            lock=periodic.name,
-            queueing_lock=periodic.name,
-        )(run)
+            lock=name,
+            queueing_lock=name,
+            **options,
+        )(function)
     )
