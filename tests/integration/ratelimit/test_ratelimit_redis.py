@@ -1,8 +1,10 @@
-"""The Redis sliding-window script: one round trip per hit, exact across limiters."""
+"""The Redis sliding-window script: one call per hit or per batch, exact across limiters."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -12,9 +14,16 @@ from cachefront.ratelimit import limiter as limiter_module
 pytestmark = pytest.mark.redis
 
 
-async def test_redis_counts_exactly_with_remaining_and_reset_in_one_call(
-    redis_url: str, redis_prefix: str
-) -> None:
+@dataclass
+class Counted:
+    """A limiter on the test Redis whose Redis commands are counted from the start."""
+
+    limiter: InboundLimiter
+    calls: int = 0
+
+
+@pytest.fixture
+async def counted(redis_url: str, redis_prefix: str) -> AsyncIterator[Counted]:
     limiter = InboundLimiter(
         parse_rate_limits({"general": "5/minute"}), redis_url=redis_url, key_prefix=redis_prefix
     )
@@ -22,21 +31,25 @@ async def test_redis_counts_exactly_with_remaining_and_reset_in_one_call(
     client = limiter._redis
     assert client is not None
     await limiter.hit("general", "ip:warm-up")  # loads the script if this Redis lacks it
-    calls = 0
+    result = Counted(limiter)
     execute = client.execute_command
 
-    async def counted(*args: object, **options: object) -> object:
-        nonlocal calls
-        calls += 1
+    async def counting(*args: object, **options: object) -> object:
+        result.calls += 1
         return await execute(*args, **options)
 
-    client.execute_command = counted  # type: ignore[method-assign]
-    try:
-        verdicts = [await limiter.hit("general", "ip:redis-test") for _ in range(7)]
-    finally:
-        await limiter.aclose()
-    assert limiter._redis is None
-    assert calls == 7  # one round trip per hit (EVALSHA) when hits come one at a time
+    client.execute_command = counting  # type: ignore[method-assign]
+    yield result
+    await limiter.aclose()
+
+
+async def test_redis_counts_exactly_with_remaining_and_reset_in_one_call(
+    counted: Counted,
+) -> None:
+    verdicts = [await counted.limiter.hit("general", "ip:redis-test") for _ in range(7)]
+    await counted.limiter.aclose()
+    assert counted.limiter._redis is None
+    assert counted.calls == 7  # one round trip per hit (EVALSHA) when hits come one at a time
     assert [v.allowed for v in verdicts] == [True] * 5 + [False] * 2
     remaining = [dict(v.headers)[b"ratelimit"] for v in verdicts]
     assert [r.split(b";")[1] for r in remaining] == [b"r=4", b"r=3", b"r=2", b"r=1", b"r=0"] + [
@@ -84,30 +97,10 @@ async def test_server_without_the_script_gets_it_by_eval(
     assert [dict(v.headers)[b"ratelimit"].split(b";")[1] for v in verdicts] == [b"r=4", b"r=3"]
 
 
-async def test_concurrent_hits_share_one_round_trip_and_stay_exact(
-    redis_url: str, redis_prefix: str
-) -> None:
-    limiter = InboundLimiter(
-        parse_rate_limits({"general": "5/minute"}), redis_url=redis_url, key_prefix=redis_prefix
-    )
-    await limiter.open()
-    client = limiter._redis
-    assert client is not None
-    await limiter.hit("general", "ip:warm-up-2")
-    calls = 0
-    execute = client.execute_command
-
-    async def counted(*args: object, **options: object) -> object:
-        nonlocal calls
-        calls += 1
-        return await execute(*args, **options)
-
-    client.execute_command = counted  # type: ignore[method-assign]
-    try:
-        verdicts = await asyncio.gather(*(limiter.hit("general", "ip:batched") for _ in range(50)))
-    finally:
-        await limiter.aclose()
+async def test_concurrent_hits_share_one_round_trip_and_stay_exact(counted: Counted) -> None:
+    hits = (counted.limiter.hit("general", "ip:batched") for _ in range(50))
+    verdicts = await asyncio.gather(*hits)
     # The first hit went at once; the 49 that arrived while it was in flight, as one call.
-    assert calls == 2
+    assert counted.calls == 2
     assert sum(v.allowed for v in verdicts) == 5
     assert [v.allowed for v in verdicts] == [True] * 5 + [False] * 45  # in arrival order
