@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -192,3 +193,18 @@ class JwksServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def server_settings(values: dict[str, Any]) -> Settings:
+    """Settings for a server under test from ``values`` (which name ``database_url`` and
+    ``horizons_url``) over the shared test defaults: no Redis, fresh Redis keys should a
+    test add one, quick retries and flushes, no .env file."""
+    defaults: dict[str, Any] = {
+        "redis_url": None,
+        "redis_prefix": f"cft{uuid.uuid4().hex[:10]}",
+        "migrate_on_start": False,
+        "upstream_backoff_seconds": 0.05,
+        "horizons_budget": "10000/minute",
+        "metrics_flush_seconds": 0.2,
+    }
+    return Settings(_env_file=None, **{**defaults, **values})  # type: ignore[call-arg]

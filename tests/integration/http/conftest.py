@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from cachefront.config import Settings
 from cachefront.simulators.horizons import RunningSimulator
-from harness_servers import ServerThread, Simulator
+from harness_servers import ServerThread, Simulator, server_settings
 
 
 @pytest.fixture(scope="session")
@@ -55,21 +55,16 @@ def settings_for(
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": database_url,
-            "redis_url": None,
-            "redis_prefix": prefix,
             "horizons_url": simulator.url,
-            "migrate_on_start": False,
+            "redis_prefix": prefix,
             "upstream_timeout_seconds": 5.0,
-            "upstream_backoff_seconds": 0.05,
-            "horizons_budget": "10000/minute",
-            "metrics_flush_seconds": 0.2,
             # These tests are about caching; inbound limits have tests of their own.
             "rate_limits": {"general": "100000/minute", "upstream": "100000/minute"},
             # These tests count upstream calls: no background precompute may add any.
             "worker_in_process": False,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return server_settings(values)
 
     return make
 

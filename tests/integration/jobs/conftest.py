@@ -12,7 +12,7 @@ from jobs_harness import JWT_AUDIENCE, JWT_SECRET, libpq
 
 from cachefront.config import Settings
 from cachefront.simulators.horizons import RunningSimulator
-from harness_servers import Simulator
+from harness_servers import Simulator, server_settings
 
 
 @pytest.fixture(scope="session")
@@ -48,16 +48,11 @@ def job_settings(
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": database_url,
-            "redis_url": None,
-            "redis_prefix": prefix,
             "horizons_url": jobs_simulator.url,
+            "redis_prefix": prefix,
             "ephemeris_providers": ["horizons"],
-            "migrate_on_start": False,
             "upstream_timeout_seconds": 10.0,
             "upstream_attempts": 1,
-            "upstream_backoff_seconds": 0.05,
-            "horizons_budget": "10000/minute",
-            "metrics_flush_seconds": 0.2,
             "jobs_stall_seconds": 2.0,
             "jobs_retry_base_seconds": 1,
             "worker_concurrency": 2,
@@ -71,6 +66,6 @@ def job_settings(
             "prune_metrics_schedule": "0 0 1 1 *",
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return server_settings(values)
 
     return make
