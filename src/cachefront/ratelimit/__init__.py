@@ -4,6 +4,7 @@ from cachefront.ratelimit.groups import (
     DEFAULT_RATE_LIMITS,
     GROUPS,
     SERVICE_ONLY_GROUPS,
+    SUCCESS_CHARGED_GROUPS,
     parse_rate_limits,
     route_group,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "FAILED_AUTH_GROUP",
     "GROUPS",
     "SERVICE_ONLY_GROUPS",
+    "SUCCESS_CHARGED_GROUPS",
     "InboundLimiter",
     "LocalCounter",
     "Verdict",

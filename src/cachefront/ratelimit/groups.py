@@ -1,15 +1,18 @@
 """Route groups: which limit and which access rule a request falls under, by method and path.
 
-    group        routes                                default limit   anonymous
-    admin        /v1/admin/*                           general's       never (service only)
-    generation   POST /v1/jobs (long generation jobs)  5/hour          no
-    jobs         /v1/jobs/*                            general's       no
-    uploads      POST/PUT /v1/uploads, /v1/files       20/minute       no
-    upstream     /v1/ephemeris* (may call upstream)    100/minute      yes
-    general      everything else                       200/minute      yes
+    group        routes                                default limit   anonymous  charged
+    admin        /v1/admin/*                           general's       never      always
+    generation   POST /v1/jobs (long generation jobs)  5/hour          no         on success
+    jobs         /v1/jobs/*                            general's       no         always
+    uploads      POST/PUT /v1/uploads, /v1/files       20/minute       no         on success
+    upstream     /v1/ephemeris* (may call upstream)    100/minute      yes        always
+    general      everything else                       200/minute      yes        always
 
 Each group counts separately per identity; a group without a limit of its own uses
-the general group's. Which groups anonymous callers may use is a setting
+the general group's. A group charged "on success" is a quota of costly work: only
+requests answered 2xx and not replayed (``Idempotent-Replayed: true``) spend from it;
+the others (typos, conflicts, replays) are charged to the general group instead, so
+they stay bounded without using up the quota. Which groups anonymous callers may use is a setting
 (``CACHEFRONT_ANON_ROUTE_GROUPS``); admin stays service-only whatever it says.
 """
 
@@ -25,6 +28,7 @@ __all__ = [
     "DEFAULT_RATE_LIMITS",
     "GROUPS",
     "SERVICE_ONLY_GROUPS",
+    "SUCCESS_CHARGED_GROUPS",
     "parse_rate_limits",
     "route_group",
 ]
@@ -37,6 +41,7 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
 }
 GROUPS = ("admin", "generation", "jobs", "uploads", "upstream", "general")
 SERVICE_ONLY_GROUPS = frozenset({"admin"})
+SUCCESS_CHARGED_GROUPS = frozenset({"generation", "uploads"})
 
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
 # (path prefix, methods or None for all, group), first match wins.

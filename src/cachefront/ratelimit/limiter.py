@@ -13,6 +13,10 @@ fresh window is counted exactly.
   sliding-window strategy needs a second call for the remaining count and reset time
   the headers show. When Redis stops answering, counting goes on in memory (logged
   once per outage) and returns to Redis after ``redis_retry_seconds``.
+
+A hit is counted when the request is admitted, so concurrent requests can never
+overshoot a limit; groups charged on success only (``SUCCESS_CHARGED_GROUPS``) have the
+hit taken back afterwards by ``refund`` (a second, small script, off the hot path).
 """
 
 from __future__ import annotations
@@ -42,8 +46,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_RETRY_SECONDS = 5.0
-# Redis keys are "<prefix>:ratelimit_v2:<group>/<identity>", one hash each (w, p, c).
-KEY_SCHEMA = "ratelimit_v2"
+# Redis keys are "<prefix>:ratelimit_v3:<group>/<identity>", one hash each
+# (w, p, c, lp, lc); v3 added the last-hit times (lp, lc).
+KEY_SCHEMA = "ratelimit_v3"
 # The counter of failed authentications per client address (key guessing).
 FAILED_AUTH_GROUP = "auth-failures"
 _REDIS_CONNECT_TIMEOUT_SECONDS = 0.5
@@ -51,12 +56,16 @@ _REDIS_SOCKET_TIMEOUT_SECONDS = 1.0
 # Keys kept in memory before windows that ended are swept out.
 _LOCAL_SWEEP_AT = 100_000
 
-# KEYS[i]: a counter's hash {w: window index, p: previous count, c: current count}.
+# KEYS[i]: a counter's hash {w: window index, p: previous count, c: current count,
+# lp, lc: ms time of the last counted hit of the previous and the current window}.
 # ARGV[2i-1], ARGV[2i]: its limit and window in ms. Returns, per key in order,
-# {allowed 0/1, previous, current, ms into window}. One call counts a whole batch of
-# hits (see ``_HitBatcher``); a key named twice sees its own earlier hit. TIME (allowed
-# in scripts since Redis 5's effect replication) puts every process on one clock; a
-# hash lives two windows, long enough to serve as the next "previous".
+# {allowed 0/1, previous, current, ms into window, window index, ms since lp, ms since
+# lc}. One call counts a whole batch of hits (see ``_HitBatcher``); a key named twice
+# sees its own earlier hit. TIME (allowed in scripts since Redis 5's effect
+# replication) puts every process on one clock; a hash lives two windows, long enough
+# to serve as the next "previous". The previous window stops weighing once its last
+# hit is a whole window old: a request that all counted hits precede is never kept
+# waiting longer than the window (the weighting alone assumes hits spread evenly).
 _SLIDING_WINDOW_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -65,32 +74,57 @@ for i = 1, #KEYS do
   local limit = tonumber(ARGV[2 * i - 1])
   local window = tonumber(ARGV[2 * i])
   local index = math.floor(now / window)
-  local s = redis.call('HMGET', KEYS[i], 'w', 'p', 'c')
+  local s = redis.call('HMGET', KEYS[i], 'w', 'p', 'c', 'lp', 'lc')
   local w = tonumber(s[1])
   local p = tonumber(s[2]) or 0
   local c = tonumber(s[3]) or 0
+  local lp = tonumber(s[4]) or 0
+  local lc = tonumber(s[5]) or 0
   if w ~= index then
-    if w == index - 1 then p = c else p = 0 end
+    if w == index - 1 then p = c; lp = lc else p = 0; lp = 0 end
     c = 0
+    lc = 0
   end
   local elapsed = now - index * window
+  local weighted = 0
+  if now - lp < window then weighted = p * (window - elapsed) / window end
   local allowed = 0
-  if p * (window - elapsed) / window + c + 1 <= limit then
+  if weighted + c + 1 <= limit then
     c = c + 1
+    lc = now
     allowed = 1
   end
   if allowed == 1 or w ~= index then
-    redis.call('HSET', KEYS[i], 'w', index, 'p', p, 'c', c)
+    redis.call('HSET', KEYS[i], 'w', index, 'p', p, 'c', c, 'lp', lp, 'lc', lc)
     if w ~= index then redis.call('PEXPIRE', KEYS[i], window * 2) end
   end
   out[#out + 1] = allowed
   out[#out + 1] = p
   out[#out + 1] = c
   out[#out + 1] = elapsed
+  out[#out + 1] = index
+  out[#out + 1] = now - lp
+  out[#out + 1] = now - lc
 end
 return out
 """
 _SLIDING_WINDOW_SHA = hashlib.sha1(_SLIDING_WINDOW_LUA.encode()).hexdigest()  # noqa: S324
+
+
+_REFUND_LUA = """
+local s = redis.call('HMGET', KEYS[1], 'w', 'p', 'c')
+local w = tonumber(s[1])
+local index = tonumber(ARGV[1])
+if w == index and (tonumber(s[3]) or 0) > 0 then
+  redis.call('HINCRBY', KEYS[1], 'c', -1)
+elseif w == index + 1 and (tonumber(s[2]) or 0) > 0 then
+  redis.call('HINCRBY', KEYS[1], 'p', -1)
+end
+return 0
+"""
+_REFUND_SHA = hashlib.sha1(_REFUND_LUA.encode()).hexdigest()  # noqa: S324
+# Numbers the sliding-window script returns per key.
+_STATE_LEN = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,58 +134,116 @@ class Verdict:
     allowed: bool
     retry_after: int  # seconds until a refused request may come back; 0 when allowed
     headers: tuple[tuple[bytes, bytes], ...]
+    # Where an allowed hit was counted, for ``InboundLimiter.refund``: the index of its
+    # window, and whether Redis (not process memory) holds the count.
+    window_index: int = -1
+    in_redis: bool = False
 
 
 class LocalCounter:
     """Sliding-window counters in process memory."""
 
     def __init__(self) -> None:
-        # key -> [window index, previous window's count, current window's count]
-        self._state: dict[str, list[int]] = {}
+        # key -> [window index, previous window's count, current window's count,
+        #         time of the previous window's last counted hit, of the current's]
+        self._state: dict[str, list[float]] = {}
 
-    def hit(self, key: str, amount: int, window: int, now: float) -> tuple[bool, int, int]:
-        """``(allowed, remaining, seconds to reset or retry)`` after counting one request."""
+    def hit(self, key: str, amount: int, window: int, now: float) -> tuple[bool, int, int, int]:
+        """``(allowed, remaining, seconds to reset or retry, window index)`` after one hit."""
         index = int(now // window)
         state = self._state.get(key)
         if state is None:
             if len(self._state) >= _LOCAL_SWEEP_AT:
                 self._sweep(index)
-            state = self._state[key] = [index, 0, 0]
+            state = self._state[key] = [index, 0, 0, 0.0, 0.0]
         elif state[0] != index:
-            state[1] = state[2] if state[0] == index - 1 else 0
-            state[2] = 0
+            if state[0] == index - 1:
+                state[1], state[3] = state[2], state[4]
+            else:
+                state[1] = state[3] = 0
+            state[2] = state[4] = 0
             state[0] = index
         elapsed = now - index * window
-        previous, current = state[1], state[2]
-        allowed = previous * (1.0 - elapsed / window) + current + 1 <= amount
+        previous, current = int(state[1]), int(state[2])
+        since_previous = now - state[3]
+        weighted = previous * (1.0 - elapsed / window) if since_previous < window else 0.0
+        allowed = weighted + current + 1 <= amount
         if allowed:
-            current = state[2] = current + 1
-        return _outcome(allowed, previous, current, amount, window, elapsed)
+            current += 1
+            state[2] = current
+            state[4] = now
+        allowed, remaining, seconds = _outcome(
+            allowed, previous, current, amount, window, elapsed, since_previous, now - state[4]
+        )
+        return allowed, remaining, seconds, index
+
+    def refund(self, key: str, index: int) -> None:
+        """Take back one hit counted in window ``index`` (if its count is still kept)."""
+        state = self._state.get(key)
+        if state is None:
+            return
+        if state[0] == index and state[2] > 0:
+            state[2] -= 1
+        elif state[0] == index + 1 and state[1] > 0:
+            state[1] -= 1
 
     def _sweep(self, index: int) -> None:
         self._state = {k: v for k, v in self._state.items() if v[0] >= index - 1}
 
 
 def _outcome(
-    allowed: bool, previous: int, current: int, amount: int, window: int, elapsed: float
+    allowed: bool,
+    previous: int,
+    current: int,
+    amount: int,
+    window: int,
+    elapsed: float,
+    since_previous: float,
+    since_current: float,
 ) -> tuple[bool, int, int]:
-    """``(allowed, remaining, seconds)`` from a window's counts after the decision."""
+    """``(allowed, remaining, seconds)`` from a window's counts after the decision.
+
+    ``since_previous`` and ``since_current`` are the seconds since the last counted hit
+    of the previous and of the current window.
+    """
     if not allowed:
-        return False, 0, _retry_after(previous, current, amount, window, elapsed)
-    weighted = previous * (1.0 - elapsed / window) + current
-    return True, max(0, math.floor(amount - weighted)), max(1, math.ceil(window - elapsed))
+        return (
+            False,
+            0,
+            _retry_after(previous, current, amount, window, elapsed, since_previous, since_current),
+        )
+    weighted = previous * (1.0 - elapsed / window) if since_previous < window else 0.0
+    return (
+        True,
+        max(0, math.floor(amount - weighted - current)),
+        max(1, math.ceil(window - elapsed)),
+    )
 
 
-def _retry_after(previous: int, current: int, amount: int, window: int, elapsed: float) -> int:
-    """Seconds until the weighted count has room for one more request."""
+def _retry_after(
+    previous: int,
+    current: int,
+    amount: int,
+    window: int,
+    elapsed: float,
+    since_previous: float,
+    since_current: float,
+) -> int:
+    """Seconds until the weighted count has room for one more request, at most ``window``.
+
+    A window's count stops weighing once its last hit is a window old, so the answer is
+    the earlier of that moment and the one the proportional weighting gives.
+    """
     room = amount - 1 - current
     if room >= 0:
         # previous * (1 - t / window) <= room, solved for t within this window.
         at = window * (1.0 - room / previous) if previous else elapsed
-        return max(1, math.ceil(at - elapsed))
-    # Only the next window helps: then the current count becomes the weighted previous.
-    at_next = window * (1.0 - (amount - 1) / current) if current else 0.0
-    return max(1, math.ceil(window - elapsed + at_next))
+        wait = min(at - elapsed, window - since_previous)
+    else:
+        # Only the next window helps: then the current count becomes the weighted previous.
+        at_next = window * (1.0 - (amount - 1) / current) if current else 0.0
+        wait = min(window - elapsed + at_next, window - since_current)
+    return min(window, max(1, math.ceil(wait)))
 
 
 class InboundLimiter:
@@ -234,17 +326,57 @@ class InboundLimiter:
                         extra={"action": "ratelimit.redis_back"},
                     )
                 allowed, remaining, seconds = _outcome(
-                    state[0] == 1, state[1], state[2], amount, window, state[3] / 1000.0
+                    state[0] == 1,
+                    state[1],
+                    state[2],
+                    amount,
+                    window,
+                    state[3] / 1000.0,
+                    state[5] / 1000.0,
+                    state[6] / 1000.0,
                 )
-                return self._verdict(group, allowed, remaining, seconds)
-        allowed, remaining, seconds = self._local.hit(
+                return self._verdict(group, allowed, remaining, seconds, state[4], True)
+        allowed, remaining, seconds, index = self._local.hit(
             f"{group}/{identity_key}", amount, window, time.time()
         )
-        return self._verdict(group, allowed, remaining, seconds)
+        return self._verdict(group, allowed, remaining, seconds, index, False)
 
-    def _verdict(self, group: str, allowed: bool, remaining: int, seconds: int) -> Verdict:
+    async def refund(self, group: str, identity_key: str, verdict: Verdict) -> None:
+        """Take back the hit that gave ``verdict`` (an allowed one), where it was counted.
+
+        Off the hot path: called after a response, for groups charged on success only.
+        A refund Redis cannot take is lost (logged): the caller is then charged for
+        one request it should not have been, never the other way round.
+        """
+        if not verdict.allowed:
+            return
+        if not verdict.in_redis:
+            self._local.refund(f"{group}/{identity_key}", verdict.window_index)
+            return
+        if self._redis is None:
+            return
+        key = f"{self._key_prefix}{group}/{identity_key}"
+        try:
+            await _run_script(self._redis, [key], [verdict.window_index], _REFUND_SHA, _REFUND_LUA)
+        except RedisError as exc:
+            log.warning(
+                "inbound limits: refund of %s not taken by Redis (%r)",
+                group,
+                exc,
+                extra={"action": "ratelimit.refund_failed"},
+            )
+
+    def _verdict(
+        self,
+        group: str,
+        allowed: bool,
+        remaining: int,
+        seconds: int,
+        index: int,
+        in_redis: bool,
+    ) -> Verdict:
         headers = (self._policy[group], (b"ratelimit", ratelimit_header(group, remaining, seconds)))
-        return Verdict(allowed, 0 if allowed else seconds, headers)
+        return Verdict(allowed, 0 if allowed else seconds, headers, index, in_redis)
 
     def _note_redis_down(self, reason: str) -> None:
         self._retry_redis_at = time.monotonic() + self.redis_retry_seconds
@@ -277,7 +409,7 @@ class _HitBatcher:
         self._sending: set[asyncio.Task[None]] = set()
 
     async def hit(self, key: str, amount: int, window_ms: int) -> list[int]:
-        """``[allowed, previous, current, ms into window]`` for this one hit."""
+        """The script's numbers for this one hit (see ``_SLIDING_WINDOW_LUA``)."""
         if self._in_flight:
             loop = asyncio.get_running_loop()
             future: asyncio.Future[list[int]] = loop.create_future()
@@ -287,7 +419,9 @@ class _HitBatcher:
             return await future
         self._in_flight += 1
         try:
-            return await _run_script(self._client, [key], [amount, window_ms])
+            return await _run_script(
+                self._client, [key], [amount, window_ms], _SLIDING_WINDOW_SHA, _SLIDING_WINDOW_LUA
+            )
         finally:
             self._in_flight -= 1
 
@@ -309,7 +443,9 @@ class _HitBatcher:
         for _, amount, window_ms, _ in batch:
             args += (amount, window_ms)
         try:
-            flat = await _run_script(self._client, keys, args)
+            flat = await _run_script(
+                self._client, keys, args, _SLIDING_WINDOW_SHA, _SLIDING_WINDOW_LUA
+            )
         except Exception as exc:
             # Every hit of the batch gets the error; the limiter counts them in memory.
             for *_, future in batch:
@@ -318,22 +454,24 @@ class _HitBatcher:
             return
         for i, (*_, future) in enumerate(batch):
             if not future.done():  # a caller that went away no longer waits
-                future.set_result(flat[4 * i : 4 * i + 4])
+                future.set_result(flat[_STATE_LEN * i : _STATE_LEN * (i + 1)])
 
     async def aclose(self) -> None:
         while self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
 
 
-async def _run_script(client: redis.asyncio.Redis, keys: list[str], args: list[int]) -> list[int]:
+async def _run_script(
+    client: redis.asyncio.Redis, keys: list[str], args: list[int], sha: str, script: str
+) -> list[int]:
     """The script's answer: EVALSHA, loading the script the first time a server lacks it."""
     try:
         state: list[int] = await client.execute_command(  # type: ignore[no-untyped-call]
-            "EVALSHA", _SLIDING_WINDOW_SHA, len(keys), *keys, *args
+            "EVALSHA", sha, len(keys), *keys, *args
         )
     except NoScriptError:
         # A new or restarted Redis, or SCRIPT FLUSH: EVAL also caches it for next time.
         state = await client.execute_command(  # type: ignore[no-untyped-call]
-            "EVAL", _SLIDING_WINDOW_LUA, len(keys), *keys, *args
+            "EVAL", script, len(keys), *keys, *args
         )
     return state

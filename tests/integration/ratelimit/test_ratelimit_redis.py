@@ -104,3 +104,45 @@ async def test_concurrent_hits_share_one_round_trip_and_stay_exact(counted: Coun
     assert counted.calls == 2
     assert sum(v.allowed for v in verdicts) == 5
     assert [v.allowed for v in verdicts] == [True] * 5 + [False] * 45  # in arrival order
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+async def test_refund_gives_the_unit_back_in_either_storage(
+    storage: str, redis_url: str, redis_prefix: str
+) -> None:
+    limiter = InboundLimiter(
+        parse_rate_limits({"generation": "2/hour"}),
+        redis_url=redis_url if storage == "redis" else None,
+        key_prefix=redis_prefix,
+    )
+    await limiter.open()
+    try:
+        first = await limiter.hit("generation", f"key:refund-{storage}")
+        await limiter.refund("generation", f"key:refund-{storage}", first)
+        verdicts = [await limiter.hit("generation", f"key:refund-{storage}") for _ in range(3)]
+        assert limiter.using_redis is (storage == "redis")
+        assert first.in_redis is (storage == "redis")
+    finally:
+        await limiter.aclose()
+    assert [v.allowed for v in verdicts] == [True, True, False]
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+async def test_retry_after_of_an_hourly_quota_is_at_most_an_hour(
+    storage: str, redis_url: str, redis_prefix: str
+) -> None:
+    limiter = InboundLimiter(
+        parse_rate_limits({"generation": "1/hour"}),
+        redis_url=redis_url if storage == "redis" else None,
+        key_prefix=redis_prefix,
+    )
+    await limiter.open()
+    try:
+        verdicts = [await limiter.hit("generation", f"key:hourly-{storage}") for _ in range(2)]
+    finally:
+        await limiter.aclose()
+    assert [v.allowed for v in verdicts] == [True, False]
+    # The counted hit is a few ms old, so an hour from now it is gone; the weighting
+    # alone would wait for the rest of this window and all of the next.
+    assert 3590 <= verdicts[1].retry_after <= 3600
+    assert dict(verdicts[1].headers)[b"ratelimit"].endswith(b";t=%d" % verdicts[1].retry_after)
