@@ -1,8 +1,8 @@
 """The application factory: wires settings, storage, cache, upstreams and services together.
 
 ``create_app(settings)`` returns the ASGI application, in layers from the outside in:
-the gate (request id, identity, inbound limits, body size), the fast path (fresh
-memory hits answered without entering the framework), CORS, request metrics, and
+the gate (request id, identity, inbound limits, body size, CORS), the fast path (fresh
+memory hits answered without entering the framework), request metrics, and
 FastAPI with the services' routers. Pools, clients, stores and the job worker open in
 the lifespan and close with it.
 """
@@ -20,7 +20,6 @@ from datetime import timedelta
 import httpx
 import limits
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
@@ -31,8 +30,10 @@ from cachefront.db.embedded import start_embedded_postgres
 from cachefront.db.engine import create_engine
 from cachefront.db.migrate import upgrade
 from cachefront.errors import ConfigurationError
+from cachefront.http.client_address import ClientAddress
+from cachefront.http.cors import CorsPolicy
 from cachefront.http.fastpath import FastPathApp
-from cachefront.http.gate import CORS_EXPOSE_HEADERS, GateApp
+from cachefront.http.gate import GateApp
 from cachefront.http.middleware import RequestMetricsMiddleware
 from cachefront.http.openapi import document_access
 from cachefront.http.problems import install_problem_handlers
@@ -118,8 +119,8 @@ def create_app(
 ) -> ASGIApp:
     """Build the cachefront ASGI application from ``settings`` (default: the environment).
 
-    ``gate=False`` leaves out authentication and inbound limits; it exists only so a
-    benchmark can measure what they cost, and every caller is then unidentified.
+    ``gate=False`` leaves out authentication, inbound limits and CORS; it exists only
+    so a benchmark can measure what they cost, and every caller is then unidentified.
     """
     settings = settings or Settings()
     # --- auth and inbound limits (cachefront.auth, cachefront.ratelimit) -----------------
@@ -204,6 +205,9 @@ def create_app(
         version="0.1.0",
         summary="Cache-first API in front of slow, rate-limited, costly upstreams.",
         lifespan=lifespan,
+        # Starlette builds a slash redirect's Location from the Host header, which the
+        # client chooses; no redirect at all: a path with a stray slash is 404.
+        redirect_slashes=False,
     )
     api.state.settings = settings
     install_problem_handlers(api)
@@ -213,20 +217,11 @@ def create_app(
     api.include_router(jobs_router)
 
     inner: ASGIApp = RequestMetricsMiddleware(api, recorder)
-    if settings.cors_origins:
-        inner = CORSMiddleware(
-            inner,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-None-Match", "apikey"],
-            expose_headers=list(CORS_EXPOSE_HEADERS),
-        )
     fast = FastPathApp(
         inner,
         memory=memory,
         recorder=recorder,
         routes=[EphemerisFastRoute(grid_seconds=settings.ephemeris_grid_minutes * 60)],
-        cors_origins=settings.cors_origins,
     )
     # --- auth and inbound limits: the gate in front of everything, the hot path included --
     document_access(api, limiter.limits, settings.anon_route_groups)
@@ -238,7 +233,9 @@ def create_app(
         limiter=limiter,
         anon_groups=settings.anon_route_groups,
         max_body_bytes=settings.max_body_bytes,
-        cors_origins=settings.cors_origins,
+        # The gate applies CORS to every response (refusals, hot path, routes).
+        cors=CorsPolicy(settings.cors_origins) if settings.cors_origins else None,
+        client_address=ClientAddress(settings.trusted_proxies),
     )
 
 

@@ -66,7 +66,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
-    cors_origins: CommaList = Field(default_factory=list)
+    cors_origins: CommaList = Field(
+        default_factory=list,
+        description="Origins browser apps may call from (e.g. https://app.example), or *.",
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="Addresses or CIDR networks of reverse proxies whose X-Forwarded-For "
+        "is believed (the right-most untrusted hop is the client); empty: the peer is.",
+    )
     service_key: SecretStr | None = Field(
         default=None,
         description="A service-role credential (Bearer or apikey header), e.g. for admin routes.",
@@ -200,6 +208,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "cors_origins",
+        "trusted_proxies",
         "ephemeris_providers",
         "precompute_bodies",
         "anon_route_groups",

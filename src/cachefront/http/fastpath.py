@@ -4,7 +4,8 @@ A hit costs one resolver call (path and query to a cache key), one dictionary lo
 and one ``send`` of bytes serialized when the entry was stored. Everything else —
 misses, errors, other routes, anything unusual — goes to the full application, which
 answers the same way, only slower. Metrics and cache headers are applied here too, so
-the fast path is not a way around them.
+the fast path is not a way around them; CORS, request id and RateLimit headers are
+added by the gate in front, to hits and routed answers alike.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ class FastRoute(Protocol):
 
 
 _JSON = (b"content-type", b"application/json")
-_VARY = (b"vary", b"Origin")
 
 
 class FastPathApp:
@@ -45,15 +45,11 @@ class FastPathApp:
         memory: MemoryStore,
         recorder: MetricsRecorder,
         routes: Iterable[FastRoute],
-        cors_origins: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.memory = memory
         self.recorder = recorder
         self.routes = tuple(routes)
-        origins = tuple(cors_origins)
-        self.cors_any = "*" in origins
-        self.cors_origins = frozenset(o.encode() for o in origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -75,12 +71,11 @@ class FastPathApp:
         if entry is None or entry.negative or entry.fresh_until <= now:
             return False  # misses and stale entries take the full path (revalidation, metrics)
 
-        if_none_match = origin = None
+        if_none_match = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value
-            elif name == b"origin":
-                origin = value
+                break
         etag = entry.etag.encode()
         headers = [
             (b"etag", etag),
@@ -88,9 +83,6 @@ class FastPathApp:
             (b"cache-control", b"public, max-age=%d" % int(entry.fresh_until - now)),
             (b"x-cache", b"memory"),
         ]
-        if origin is not None and (self.cors_any or origin in self.cors_origins):
-            headers.append((b"access-control-allow-origin", b"*" if self.cors_any else origin))
-            headers.append(_VARY)
         if if_none_match is not None and _etag_listed(if_none_match, etag):
             status, body = 304, b""
         else:

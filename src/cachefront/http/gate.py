@@ -3,17 +3,25 @@
 ``GateApp`` is the outermost ASGI layer, so the hot path and every framework route,
 present and future, get the same treatment: it names the request (``X-Request-ID``,
 taken from the client when well-formed, else made from a per-process random prefix
-and a counter), authenticates the caller, checks the route group's access rule,
-counts the request against the group's limit, and refuses bodies over the size limit.
-Refusals are answered here as problem+json, with CORS headers for allowed origins so
-browsers can read them; admitted requests carry their identity in the scope (and in
-``current_identity`` for the database layer) and get the request id and RateLimit
-headers added to whatever response they produce.
+and a counter), finds the client address (``client_address.py``: the peer, or
+X-Forwarded-For from trusted proxies), authenticates the caller, checks the route
+group's access rule, counts the request against the group's limit, and refuses
+bodies over the size limit. Refusals are answered here as problem+json; admitted
+requests carry their identity in the scope (and in ``current_identity`` for the
+database layer) and get the request id and RateLimit headers added to whatever
+response they produce. With CORS configured, the gate answers preflights and adds
+the CORS headers (``cors.py``) to every response, its own refusals included.
 
-Failed authentications count per client address (``FAILED_AUTH_GROUP``); past that
-limit the address's credentials are refused with 429, unverified, until the window
-allows again, so keys and tokens cannot be guessed at request speed. CORS preflights
-(no credentials by design) pass unauthenticated, counted as anonymous.
+Every credential is verified, and one that verifies is admitted under its own limits
+whatever else came from its address. Failed verifications count per client address
+(``FAILED_AUTH_GROUP``); past that limit the address's further failures are answered
+429 instead of 401 (from per-process memory, without another count), so a client
+that keeps failing is told to stop, and users sharing its address (a NAT, a proxy)
+are not locked out with it.
+
+Groups charged on success only (``SUCCESS_CHARGED_GROUPS``) are counted on admission,
+so concurrent requests cannot overshoot, and the unit is refunded (and charged to the
+general group instead) when the response is not 2xx or is an idempotent replay.
 """
 
 from __future__ import annotations
@@ -32,15 +40,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cachefront.auth.authenticator import Authenticator
 from cachefront.auth.identity import Identity, Role, current_identity
 from cachefront.errors import AuthenticationError, NotReadyError
+from cachefront.http.client_address import ClientAddress
+from cachefront.http.cors import CorsPolicy
 from cachefront.http.problems import PROBLEM_JSON, problem_body
 from cachefront.ratelimit import (
     FAILED_AUTH_GROUP,
     SERVICE_ONLY_GROUPS,
+    SUCCESS_CHARGED_GROUPS,
     InboundLimiter,
+    Verdict,
     route_group,
 )
 
-__all__ = ["CORS_EXPOSE_HEADERS", "IDENTITY_SCOPE_KEY", "REQUEST_ID_SCOPE_KEY", "GateApp"]
+__all__ = ["IDENTITY_SCOPE_KEY", "REQUEST_ID_SCOPE_KEY", "GateApp"]
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +60,11 @@ IDENTITY_SCOPE_KEY = "cachefront.identity"
 REQUEST_ID_SCOPE_KEY = "cachefront.request_id"
 _REQUEST_ID_OK = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# Response headers a browser script may read, on admitted responses and refusals alike.
-CORS_EXPOSE_HEADERS = (
-    "ETag",
-    "Age",
-    "X-Cache",
-    "Cache-Control",
-    "X-Request-ID",
-    "RateLimit",
-    "RateLimit-Policy",
-    "Retry-After",
-)
 # Addresses remembered as refused for failed authentications, before expired ones go.
 _BLOCKED_MAX = 10_000
+# Where requests refunded from a success-charged group are counted instead.
+_FALLBACK_GROUP = "general"
+Header = tuple[bytes, bytes]
 
 
 class GateApp:
@@ -74,21 +78,22 @@ class GateApp:
         limiter: InboundLimiter,
         anon_groups: Iterable[str],
         max_body_bytes: int,
-        cors_origins: Iterable[str] = (),
+        cors: CorsPolicy | None = None,
+        client_address: ClientAddress | None = None,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.limiter = limiter
         self.anon_groups = frozenset(anon_groups) - SERVICE_ONLY_GROUPS
         self.max_body_bytes = max_body_bytes
-        origins = tuple(cors_origins)
-        self._cors_any = "*" in origins
-        self._cors_origins = frozenset(o.encode() for o in origins)
+        self.cors = cors
+        self.client_address = client_address or ClientAddress()
         self._id_prefix = secrets.token_hex(4).encode() + b"-"
         self._counter = itertools.count(1)
-        # Client address -> monotonic time until which its credentials are refused. A
-        # per-process memory of the shared count's refusals, so the check costs no
-        # round trip; each process learns of a block from the first failure it sees.
+        # Client address -> monotonic time until which its failed authentications get
+        # 429. A per-process memory of the shared count's refusals, so a throttled
+        # failure costs no round trip; each process learns of a block from the first
+        # failure it counts.
         self._blocked: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -97,6 +102,7 @@ class GateApp:
             return
         token = request_id = content_length = origin = None
         apikey = None
+        forwarded: list[bytes] = []
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, rest = value.partition(b" ")
@@ -110,6 +116,8 @@ class GateApp:
                 content_length = value
             elif name == b"origin":
                 origin = value
+            elif name == b"x-forwarded-for":
+                forwarded.append(value)
         if request_id is None or _REQUEST_ID_OK.match(request_id) is None:
             request_id = b"%s%x" % (self._id_prefix, next(self._counter))
         scope[REQUEST_ID_SCOPE_KEY] = request_id
@@ -118,134 +126,181 @@ class GateApp:
         group = route_group(method, scope["path"])
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"
+        if forwarded:
+            client_ip = self.client_address.resolve(client_ip, forwarded)
         credential = token if token is not None else apikey
+        cors: tuple[Header, ...] = ()
+        if self.cors is not None:
+            cors = self.cors.headers(origin)
+            if method == "OPTIONS" and origin is not None:
+                asked = _preflight_request(scope)
+                if asked is not None:
+                    await self._preflight(send, self.cors, origin, asked, client_ip, rid_header)
+                    return
 
-        if method == "OPTIONS" and origin is not None and _is_preflight(scope):
-            identity = self.authenticator.anonymous(client_ip)
-        else:
-            if credential is not None and self._blocked:
-                until = self._blocked.get(client_ip)
-                if until is not None:
-                    left = until - time.monotonic()
-                    if left > 0:
-                        retry = (b"retry-after", b"%d" % math.ceil(left))
-                        await self._refuse(
-                            send, 429, _TOO_MANY_FAILURES, [rid_header, retry], origin
-                        )
-                        return
-                    del self._blocked[client_ip]
-            try:
-                identity = await self.authenticator.authenticate(credential, client_ip)
-            except AuthenticationError as exc:
-                await self._failed(send, client_ip, str(exc), rid_header, origin)
-                return
-            except NotReadyError as exc:
-                log.warning(
-                    "authentication unavailable: %s",
-                    exc,
-                    extra={"action": "auth.unavailable", "request_id": request_id.decode()},
+        try:
+            identity = await self.authenticator.authenticate(credential, client_ip)
+        except AuthenticationError as exc:
+            await self._failed(send, client_ip, str(exc), [rid_header, *cors])
+            return
+        except NotReadyError as exc:
+            log.warning(
+                "authentication unavailable: %s",
+                exc,
+                extra={"action": "auth.unavailable", "request_id": request_id.decode()},
+            )
+            await _refuse(send, 503, "authentication unavailable", [rid_header, _RETRY_SOON, *cors])
+            return
+        if identity.role is not Role.SERVICE and (
+            group in SERVICE_ONLY_GROUPS
+            or (identity.role is Role.ANON and group not in self.anon_groups)
+        ):
+            if identity.role is Role.ANON:
+                await _refuse(
+                    send, 401, "credentials required", [rid_header, _WWW_AUTHENTICATE, *cors]
                 )
-                await self._refuse(
-                    send, 503, "authentication unavailable", [rid_header, _RETRY_SOON], origin
-                )
-                return
-            if identity.role is not Role.SERVICE and (
-                group in SERVICE_ONLY_GROUPS
-                or (identity.role is Role.ANON and group not in self.anon_groups)
-            ):
-                if identity.role is Role.ANON:
-                    await self._refuse(
-                        send, 401, "credentials required", [rid_header, _WWW_AUTHENTICATE], origin
-                    )
-                else:
-                    await self._refuse(
-                        send,
-                        403,
-                        f"the {identity.role} role may not use this route",
-                        [rid_header],
-                        origin,
-                    )
-                return
+            else:
+                detail = f"the {identity.role} role may not use this route"
+                await _refuse(send, 403, detail, [rid_header, *cors])
+            return
 
         verdict = await self.limiter.hit(group, identity.limit_key)
-        extra = [rid_header, *verdict.headers]
+        extra = [rid_header, *verdict.headers, *cors]
         if not verdict.allowed:
             extra.append((b"retry-after", b"%d" % verdict.retry_after))
-            await self._refuse(
-                send, 429, f"rate limit of route group {group!r} reached", extra, origin
-            )
+            await _refuse(send, 429, f"rate limit of route group {group!r} reached", extra)
             return
+        charged_on_success = group in SUCCESS_CHARGED_GROUPS
         if method in _BODY_METHODS or content_length is not None:
             if content_length is not None and _too_large(content_length, self.max_body_bytes):
-                await self._refuse(send, 413, _too_large_detail(self.max_body_bytes), extra, origin)
+                await _refuse(send, 413, _too_large_detail(self.max_body_bytes), extra)
+                if charged_on_success:
+                    await self._uncharge(group, identity, verdict)
                 return
             receive = _limited(receive, self.max_body_bytes)
 
         scope[IDENTITY_SCOPE_KEY] = identity
         reset = current_identity.set(identity)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_with_headers)
+            if charged_on_success:
+                await self._call_charged_on_success(
+                    scope, receive, send, extra, group, identity, verdict
+                )
+            else:
+
+                async def send_with_headers(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        message["headers"] = [*message.get("headers", ()), *extra]
+                    await send(message)
+
+                await self.app(scope, receive, send_with_headers)
         finally:
             current_identity.reset(reset)
 
-    async def _failed(
+    async def _call_charged_on_success(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        extra: list[Header],
+        group: str,
+        identity: Identity,
+        verdict: Verdict,
+    ) -> None:
+        """Run the app; refund the group's unit unless the answer was a 2xx first answer."""
+        succeeded = False
+
+        async def send_noting_outcome(message: Message) -> None:
+            nonlocal succeeded
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", ())
+                succeeded = 200 <= message["status"] < 300 and (
+                    (b"idempotent-replayed", b"true") not in headers
+                )
+                message["headers"] = [*headers, *extra]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_outcome)
+        finally:
+            # After the response went out: the caller does not wait for this.
+            if not succeeded:
+                await self._uncharge(group, identity, verdict)
+
+    async def _uncharge(self, group: str, identity: Identity, verdict: Verdict) -> None:
+        """Refund ``group``'s unit and charge the request to the general group instead."""
+        await self.limiter.refund(group, identity.limit_key, verdict)
+        await self.limiter.hit(_FALLBACK_GROUP, identity.limit_key)
+
+    async def _preflight(
         self,
         send: Send,
+        cors: CorsPolicy,
+        origin: bytes,
+        asked: tuple[bytes | None, bytes | None],
         client_ip: str,
-        detail: str,
-        rid_header: tuple[bytes, bytes],
-        origin: bytes | None,
+        rid_header: Header,
     ) -> None:
+        """Answer a CORS preflight: no credentials by design, counted as anonymous."""
+        anonymous = self.authenticator.anonymous(client_ip)
+        verdict = await self.limiter.hit(_FALLBACK_GROUP, anonymous.limit_key)
+        if not verdict.allowed:
+            headers = [rid_header, *verdict.headers, *cors.headers(origin)]
+            headers.append((b"retry-after", b"%d" % verdict.retry_after))
+            detail = f"rate limit of route group {_FALLBACK_GROUP!r} reached"
+            await _refuse(send, 429, detail, headers)
+            return
+        answer = cors.preflight(origin, *asked)
+        if answer.detail is not None:
+            await _refuse(send, answer.status, answer.detail, [rid_header, *answer.headers])
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [rid_header, *answer.headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _failed(self, send: Send, client_ip: str, detail: str, headers: list[Header]) -> None:
         """Refuse credentials that did not verify: 401, or 429 once the address failed too often."""
+        now = time.monotonic()
+        until = self._blocked.get(client_ip)
+        if until is not None:
+            if until > now:
+                retry = (b"retry-after", b"%d" % math.ceil(until - now))
+                await _refuse(send, 429, _TOO_MANY_FAILURES, [*headers, retry])
+                return
+            del self._blocked[client_ip]
         verdict = await self.limiter.hit(FAILED_AUTH_GROUP, f"ip:{client_ip}")
         if verdict.allowed:
-            await self._refuse(send, 401, detail, [rid_header, _WWW_AUTHENTICATE], origin)
+            await _refuse(send, 401, detail, [*headers, _WWW_AUTHENTICATE])
             return
         if len(self._blocked) >= _BLOCKED_MAX:
-            now = time.monotonic()
             self._blocked = {ip: t for ip, t in self._blocked.items() if t > now}
             if len(self._blocked) >= _BLOCKED_MAX:
                 self._blocked.clear()
-        self._blocked[client_ip] = time.monotonic() + verdict.retry_after
-        headers = [rid_header, *verdict.headers, (b"retry-after", b"%d" % verdict.retry_after)]
-        await self._refuse(send, 429, _TOO_MANY_FAILURES, headers, origin)
-
-    async def _refuse(
-        self,
-        send: Send,
-        status: int,
-        detail: str,
-        headers: list[tuple[bytes, bytes]],
-        origin: bytes | None,
-    ) -> None:
-        # The CORS layer inside never sees a refusal, so the gate speaks for it; without
-        # these headers a browser hides the status and problem from the calling script.
-        if origin is not None and (self._cors_any or origin in self._cors_origins):
-            headers = [
-                *headers,
-                (b"access-control-allow-origin", b"*" if self._cors_any else origin),
-            ]
-            headers.append(_EXPOSE)
-            if not self._cors_any:
-                headers.append(_VARY_ORIGIN)
-        await _refuse(send, status, detail, headers)
+        self._blocked[client_ip] = now + verdict.retry_after
+        retry = (b"retry-after", b"%d" % verdict.retry_after)
+        await _refuse(send, 429, _TOO_MANY_FAILURES, [*headers, *verdict.headers, retry])
 
 
 _WWW_AUTHENTICATE = (b"www-authenticate", b'Bearer realm="cachefront"')
 _RETRY_SOON = (b"retry-after", b"5")
-_EXPOSE = (b"access-control-expose-headers", ", ".join(CORS_EXPOSE_HEADERS).encode())
-_VARY_ORIGIN = (b"vary", b"Origin")
 _TOO_MANY_FAILURES = "too many failed authentication attempts from this address"
 
 
-def _is_preflight(scope: Scope) -> bool:
-    return any(name == b"access-control-request-method" for name, _ in scope["headers"])
+def _preflight_request(scope: Scope) -> tuple[bytes | None, bytes | None] | None:
+    """``(method, headers)`` a CORS preflight asks for, or None when this OPTIONS is not one."""
+    method = headers = None
+    preflight = False
+    for name, value in scope["headers"]:
+        if name == b"access-control-request-method":
+            method, preflight = value, True
+        elif name == b"access-control-request-headers":
+            headers = value if headers is None else headers + b"," + value
+    return (method, headers) if preflight else None
 
 
 def _too_large(content_length: bytes, limit: int) -> bool:
@@ -275,7 +330,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return limited_receive
 
 
-async def _refuse(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]]) -> None:
+async def _refuse(send: Send, status: int, detail: str, headers: list[Header]) -> None:
     body = problem_body(status, detail)
     await send(
         {

@@ -10,9 +10,11 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
 from cachefront.app import create_app
+from cachefront.auth import KeyManager, Role
 from cachefront.config import Settings
 from harness_servers import JwksServer, ServerThread
 
@@ -22,10 +24,10 @@ ORIGIN = "https://app.example"
 SERVICE_KEY = "service-key-for-refusal-tests-0123"
 
 
-def user_token(sub: str = "u1") -> dict[str, str]:
+def user_token(sub: str = "u1", secret: str = SECRET) -> dict[str, str]:
     now = int(time.time())
     claims = {"sub": sub, "aud": "authenticated", "role": "authenticated", "exp": now + 300}
-    return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
+    return {"Authorization": f"Bearer {jwt.encode(claims, secret, algorithm='HS256')}"}
 
 
 def test_gate_refusals_carry_cors_headers_for_allowed_origins_only(
@@ -81,7 +83,7 @@ def test_gate_refusals_carry_cors_headers_for_allowed_origins_only(
                 "Access-Control-Request-Headers": "authorization,content-type",
             },
         )
-        assert preflight.status_code == 200, preflight.text
+        assert preflight.status_code == 204, preflight.text
         assert preflight.headers["access-control-allow-origin"] == ORIGIN
 
 
@@ -103,25 +105,46 @@ def test_unreachable_jwks_endpoint_is_503_with_retry_after(
     assert response.json()["status"] == 503
 
 
-def test_failed_authentications_are_throttled_per_client_address(
-    settings_for: Callable[..., Settings], serve_app: type[ServerThread]
+async def test_failed_authentications_are_throttled_but_valid_credentials_pass(
+    settings_for: Callable[..., Settings], serve_app: type[ServerThread], engine: AsyncEngine
 ) -> None:
-    settings = settings_for(service_key=SERVICE_KEY, auth_failure_limit="3/minute")
+    key, _ = await KeyManager(engine).create("throttle-test", Role.USER)
+    settings = settings_for(
+        service_key=SERVICE_KEY, jwt_secret=SECRET, jwt_audience="authenticated"
+    )
+    assert settings.auth_failure_limit == "20/minute"
     with serve_app(settings) as server:
-        stats = f"{server.url}/v1/admin/stats"
-        guesses = [
-            httpx.get(stats, headers={"Authorization": f"Bearer guess-{n}"}) for n in range(5)
-        ]
-        assert [r.status_code for r in guesses] == [401, 401, 401, 429, 429]
-        refused = guesses[3]
-        assert refused.headers["content-type"] == "application/problem+json"
-        assert 1 <= int(refused.headers["retry-after"]) <= 120
-        # While the address is throttled even a right guess is refused, unverified:
-        # the answer tells nothing about the credential.
-        right = httpx.get(stats, headers={"Authorization": f"Bearer {SERVICE_KEY}"})
-        assert right.status_code == 429
-        # Callers without credentials from that address keep their own limits.
-        assert httpx.get(f"{server.url}/health").status_code == 200
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            jobs = "/v1/jobs"
+            guesses = [
+                await client.get(jobs, headers={"Authorization": f"Bearer guess-{n}"})
+                for n in range(30)
+            ]
+            assert [r.status_code for r in guesses] == [401] * 20 + [429] * 10
+            refused = guesses[-1]
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert 1 <= int(refused.headers["retry-after"]) <= 60
+            # Users sharing the guesser's address (a NAT, a proxy) are not locked out:
+            # a credential that verifies is admitted under its own limits.
+            assert (
+                await client.get(jobs, headers={"Authorization": f"Bearer {key}"})
+            ).status_code == 200
+            assert (await client.get(jobs, headers={"apikey": key})).status_code == 200
+            assert (await client.get(jobs, headers=user_token())).status_code == 200
+            stats = await client.get(
+                "/v1/admin/stats", headers={"Authorization": f"Bearer {SERVICE_KEY}"}
+            )
+            assert stats.status_code == 200
+            # ... while the guessing goes on being refused, whatever kind of guess it is.
+            for guess in (
+                "guess-31",
+                "cf_abcdefgh_" + "x" * 32,
+                user_token("u2", "wrong-secret-0123456789abcdef-0123")["Authorization"][7:],
+            ):
+                again = await client.get(jobs, headers={"Authorization": f"Bearer {guess}"})
+                assert again.status_code == 429, guess
+            # Callers without credentials from that address keep their own limits.
+            assert (await client.get("/health")).status_code == 200
 
 
 def _fastapi_of(app: ASGIApp) -> FastAPI:

@@ -57,7 +57,6 @@ def parts() -> tuple[FastPathApp, MemoryStore, MetricsRecorder, list[str]]:
         memory=memory,
         recorder=recorder,
         routes=[EphemerisFastRoute(grid_seconds=3600)],
-        cors_origins=["https://app.example"],
     )
     return app, memory, recorder, passed
 
@@ -96,16 +95,6 @@ async def test_matching_etag_gets_304_without_body(parts: Any) -> None:
     await app(scope(headers=[(b"if-none-match", f'W/"x", {etag}'.encode())]), receive, send)
     assert send.messages[0]["status"] == 304
     assert send.messages[1]["body"] == b""
-
-
-async def test_allowed_origin_gets_cors_headers_others_do_not(parts: Any) -> None:
-    app, memory, _, _ = parts
-    _store(memory)
-    allowed, other = Recorded(), Recorded()
-    await app(scope(headers=[(b"origin", b"https://app.example")]), receive, allowed)
-    await app(scope(headers=[(b"origin", b"https://evil.example")]), receive, other)
-    assert allowed.headers[b"access-control-allow-origin"] == b"https://app.example"
-    assert b"access-control-allow-origin" not in other.headers
 
 
 async def test_misses_and_stale_entries_go_to_the_full_app(parts: Any) -> None:
