@@ -9,10 +9,17 @@ an anonymous caller identified by its client address.
 API keys are verified against PostgreSQL at most once per ``cache_seconds`` per process
 (valid and invalid answers alike), so a revoked key stops working everywhere within
 that time. Verified JWTs are remembered until they expire.
+
+Callers whose address is throttled for failed authentications (``throttled=True``,
+decided by the gate) still have every credential checked, since any one of them may
+be a valid key of someone behind the same address; but their uncached API keys are
+looked up at most ``_THROTTLED_LOOKUPS`` at a time per process, so a guesser cannot
+turn its failures into database load. A valid key waits its turn; it is never refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 
@@ -29,6 +36,8 @@ SERVICE_IDENTITY = Identity(id="service", role=Role.SERVICE, kind=Kind.KEY)
 # Bounds of the per-process memories; past them they start over (cheap and bounded).
 _KEY_CACHE_MAX = 10_000
 _ANON_CACHE_MAX = 50_000
+# Concurrent database lookups per process for keys from throttled addresses.
+_THROTTLED_LOOKUPS = 2
 
 
 def credential_of(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -62,6 +71,7 @@ class Authenticator:
         self.cache_seconds = cache_seconds
         self._key_cache: dict[str, tuple[Identity | None, float]] = {}
         self._anon: dict[str, Identity] = {}
+        self._throttled_lookups = asyncio.Semaphore(_THROTTLED_LOOKUPS)
 
     def anonymous(self, client_ip: str) -> Identity:
         identity = self._anon.get(client_ip)
@@ -71,11 +81,17 @@ class Authenticator:
             identity = self._anon[client_ip] = Identity(client_ip, Role.ANON, Kind.IP)
         return identity
 
-    async def authenticate(self, token: str | None, client_ip: str) -> Identity:
+    async def authenticate(
+        self, token: str | None, client_ip: str, *, throttled: bool = False
+    ) -> Identity:
+        """The identity ``token`` proves, or anonymous for ``client_ip`` when it is None.
+
+        ``throttled``: the address failed too often lately; lookups queue (see above).
+        """
         if token is None:
             return self.anonymous(client_ip)
         if token.startswith("cf_"):
-            return await self._api_key(token)
+            return await self._api_key(token, throttled)
         if self._service_key is not None and hmac.compare_digest(token.encode(), self._service_key):
             return SERVICE_IDENTITY
         if self.jwt is not None and token.count(".") == 2:
@@ -83,7 +99,7 @@ class Authenticator:
             return self.anonymous(client_ip) if identity.role is Role.ANON else identity
         raise AuthenticationError("credentials not recognised")
 
-    async def _api_key(self, token: str) -> Identity:
+    async def _api_key(self, token: str, throttled: bool) -> Identity:
         now = time.monotonic()
         cached = self._key_cache.get(token)
         if cached is not None and cached[1] > now:
@@ -93,7 +109,11 @@ class Authenticator:
                 raise AuthenticationError("API key malformed")
             if self.keys is None:
                 raise NotReadyError("API keys checked before the database was opened")
-            identity = await self.keys.verify(token)
+            if throttled:
+                async with self._throttled_lookups:
+                    identity = await self.keys.verify(token)
+            else:
+                identity = await self.keys.verify(token)
             if len(self._key_cache) >= _KEY_CACHE_MAX:
                 self._key_cache.clear()
             self._key_cache[token] = (identity, now + self.cache_seconds)

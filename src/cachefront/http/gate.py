@@ -15,9 +15,10 @@ the CORS headers (``cors.py``) to every response, its own refusals included.
 Every credential is verified, and one that verifies is admitted under its own limits
 whatever else came from its address. Failed verifications count per client address
 (``FAILED_AUTH_GROUP``); past that limit the address's further failures are answered
-429 instead of 401 (from per-process memory, without another count), so a client
-that keeps failing is told to stop, and users sharing its address (a NAT, a proxy)
-are not locked out with it.
+429 instead of 401 (from per-process memory, without another count) and its uncached
+API keys are looked up a few at a time (``Authenticator``), so a client that keeps
+failing is told to stop and costs little, while users sharing its address (a NAT, a
+proxy) are not locked out with it.
 
 Groups charged on success only (``SUCCESS_CHARGED_GROUPS``) are counted on admission,
 so concurrent requests cannot overshoot, and the unit is refunded (and charged to the
@@ -138,8 +139,16 @@ class GateApp:
                     await self._preflight(send, self.cors, origin, asked, client_ip, rid_header)
                     return
 
+        # Throttled addresses get every credential checked too, their lookups queued.
+        throttled = (
+            credential is not None
+            and bool(self._blocked)
+            and self._blocked.get(client_ip, 0.0) > time.monotonic()
+        )
         try:
-            identity = await self.authenticator.authenticate(credential, client_ip)
+            identity = await self.authenticator.authenticate(
+                credential, client_ip, throttled=throttled
+            )
         except AuthenticationError as exc:
             await self._failed(send, client_ip, str(exc), [rid_header, *cors])
             return
