@@ -51,7 +51,7 @@ class ClientAddress:
 
     def resolve(self, peer: str, forwarded_for: list[bytes]) -> str:
         """The client address of a request from ``peer`` with these X-Forwarded-For values."""
-        if not forwarded_for or not self.trusted(peer):
+        if not self._networks or not forwarded_for or not self.trusted(peer):
             return peer
         hops = b",".join(forwarded_for).decode("latin-1").split(",")
         client = peer

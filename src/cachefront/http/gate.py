@@ -63,8 +63,8 @@ _REQUEST_ID_OK = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Addresses remembered as refused for failed authentications, before expired ones go.
 _BLOCKED_MAX = 10_000
-# Where requests refunded from a success-charged group are counted instead.
-_FALLBACK_GROUP = "general"
+# Where refunded requests of success-charged groups, and preflights, are counted.
+_GENERAL_GROUP = "general"
 Header = tuple[bytes, bytes]
 
 
@@ -239,7 +239,7 @@ class GateApp:
     async def _uncharge(self, group: str, identity: Identity, verdict: Verdict) -> None:
         """Refund ``group``'s unit and charge the request to the general group instead."""
         await self.limiter.refund(group, identity.limit_key, verdict)
-        await self.limiter.hit(_FALLBACK_GROUP, identity.limit_key)
+        await self.limiter.hit(_GENERAL_GROUP, identity.limit_key)
 
     async def _preflight(
         self,
@@ -252,11 +252,11 @@ class GateApp:
     ) -> None:
         """Answer a CORS preflight: no credentials by design, counted as anonymous."""
         anonymous = self.authenticator.anonymous(client_ip)
-        verdict = await self.limiter.hit(_FALLBACK_GROUP, anonymous.limit_key)
+        verdict = await self.limiter.hit(_GENERAL_GROUP, anonymous.limit_key)
         if not verdict.allowed:
             headers = [rid_header, *verdict.headers, *cors.headers(origin)]
             headers.append((b"retry-after", b"%d" % verdict.retry_after))
-            detail = f"rate limit of route group {_FALLBACK_GROUP!r} reached"
+            detail = f"rate limit of route group {_GENERAL_GROUP!r} reached"
             await _refuse(send, 429, detail, headers)
             return
         answer = cors.preflight(origin, *asked)
