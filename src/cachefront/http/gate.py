@@ -182,9 +182,12 @@ class GateApp:
         charged_on_success = group in SUCCESS_CHARGED_GROUPS
         if method in _BODY_METHODS or content_length is not None:
             if content_length is not None and _too_large(content_length, self.max_body_bytes):
-                await _refuse(send, 413, _too_large_detail(self.max_body_bytes), extra)
+                detail = _too_large_detail(self.max_body_bytes)
                 if charged_on_success:
+                    await _refuse(send, 413, detail, self._refunded(extra, group, verdict))
                     await self._uncharge(group, identity, verdict)
+                else:
+                    await _refuse(send, 413, detail, extra)
                 return
             receive = _limited(receive, self.max_body_bytes)
 
@@ -226,7 +229,10 @@ class GateApp:
                 succeeded = 200 <= message["status"] < 300 and (
                     (b"idempotent-replayed", b"true") not in headers
                 )
-                message["headers"] = [*headers, *extra]
+                if succeeded:
+                    message["headers"] = [*headers, *extra]
+                else:
+                    message["headers"] = [*headers, *self._refunded(extra, group, verdict)]
             await send(message)
 
         try:
@@ -235,6 +241,11 @@ class GateApp:
             # After the response went out: the caller does not wait for this.
             if not succeeded:
                 await self._uncharge(group, identity, verdict)
+
+    def _refunded(self, extra: list[Header], group: str, verdict: Verdict) -> list[Header]:
+        """``extra`` with the RateLimit headers saying what remains once refunded."""
+        kept = [h for h in extra if h not in verdict.headers]
+        return [*kept, *self.limiter.refunded_headers(group, verdict)]
 
     async def _uncharge(self, group: str, identity: Identity, verdict: Verdict) -> None:
         """Refund ``group``'s unit and charge the request to the general group instead."""

@@ -138,6 +138,8 @@ class Verdict:
     # window, and whether Redis (not process memory) holds the count.
     window_index: int = -1
     in_redis: bool = False
+    remaining: int = 0
+    reset_seconds: int = 0
 
 
 class LocalCounter:
@@ -376,7 +378,15 @@ class InboundLimiter:
         in_redis: bool,
     ) -> Verdict:
         headers = (self._policy[group], (b"ratelimit", ratelimit_header(group, remaining, seconds)))
-        return Verdict(allowed, 0 if allowed else seconds, headers, index, in_redis)
+        return Verdict(
+            allowed, 0 if allowed else seconds, headers, index, in_redis, remaining, seconds
+        )
+
+    def refunded_headers(self, group: str, verdict: Verdict) -> tuple[tuple[bytes, bytes], ...]:
+        """The RateLimit headers of an allowed ``verdict`` as they read once it is refunded."""
+        remaining = min(self._windows[group][0], verdict.remaining + 1)
+        value = ratelimit_header(group, remaining, verdict.reset_seconds)
+        return (self._policy[group], (b"ratelimit", value))
 
     def _note_redis_down(self, reason: str) -> None:
         self._retry_redis_at = time.monotonic() + self.redis_retry_seconds

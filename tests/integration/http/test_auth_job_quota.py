@@ -60,11 +60,14 @@ def test_refused_submissions_and_replays_cost_no_quota(
             httpx.post(jobs, content=b"x" * 3000, headers=user),
         ]
         assert [r.status_code for r in typos] == [422, 422, 413]
+        # Their RateLimit headers say so: nothing was spent.
+        assert all('"generation";r=3;' in r.headers["ratelimit"] for r in typos)
         first = httpx.post(jobs, json=_export(0), headers={**user, "Idempotency-Key": "k-1"})
         assert first.status_code == 202, first.text
         assert '"generation";r=2;' in first.headers["ratelimit"]
         replay = httpx.post(jobs, json=_export(0), headers={**user, "Idempotency-Key": "k-1"})
         assert replay.headers["idempotent-replayed"] == "true"
+        assert '"generation";r=2;' in replay.headers["ratelimit"]
         accepted = [httpx.post(jobs, json=_export(h), headers=user) for h in (1, 2)]
         assert [r.status_code for r in accepted] == [202, 202]
         assert '"generation";r=0;' in accepted[-1].headers["ratelimit"]

@@ -13,7 +13,7 @@ SERVICE_KEY = "service-key-for-charging-tests"
 
 
 class Outcomes:
-    """An app answering POST /v1/jobs with the next planned status and headers."""
+    """An app answering each request with the next planned status and headers."""
 
     def __init__(self) -> None:
         self.plan: list[tuple[int, list[tuple[bytes, bytes]]]] = []
