@@ -128,7 +128,11 @@ class GateApp:
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"
         if forwarded:
-            client_ip = self.client_address.resolve(client_ip, forwarded)
+            resolved = self.client_address.resolve(client_ip, forwarded)
+            if resolved != client_ip:
+                # Layers inside (``request.client``) see the client the gate counted.
+                scope["client"] = (resolved, 0)
+                client_ip = resolved
         credential = token if token is not None else apikey
         cors: tuple[Header, ...] = ()
         if self.cors is not None:
