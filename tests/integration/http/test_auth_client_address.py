@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+from fastapi import FastAPI, Request
+from starlette.types import ASGIApp
 
+from cachefront.app import create_app
 from cachefront.config import Settings
 from harness_servers import ServerThread
 
 
-def _server(settings: Settings) -> ServerThread:
-    server = ServerThread(settings)
+def _server(settings: Settings, app: ASGIApp | None = None) -> ServerThread:
+    server = ServerThread(settings, app=app)
     # As `cachefront serve` must run it: uvicorn's own X-Forwarded-For handling (which
     # trusts 127.0.0.1) off, so the gate alone decides whom to believe.
     server.server.config.proxy_headers = False
@@ -38,6 +41,27 @@ def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
         # in front of it does not make it someone else.
         spoofed = [f"{n}.0.0.1, 203.0.113.7" for n in range(1, 5)]
         assert _statuses(url, spoofed) == [200, 200, 200, 429]
+
+
+def test_routes_see_the_client_the_gate_counted(
+    settings_for: Callable[..., Settings],
+) -> None:
+    settings = settings_for(trusted_proxies=["127.0.0.1"])
+    app = create_app(settings)
+    layer: object = app
+    while not isinstance(layer, FastAPI):
+        layer = layer.app  # type: ignore[attr-defined]
+
+    async def whoami(request: Request) -> dict[str, str | None]:
+        return {"client": request.client.host if request.client else None}
+
+    # Registered on this test's app instance only.
+    layer.add_api_route("/test-only/whoami", whoami, methods=["GET"])
+    with _server(settings, app) as server:
+        url = f"{server.url}/test-only/whoami"
+        forwarded = httpx.get(url, headers={"X-Forwarded-For": "1.1.1.1, 203.0.113.7"})
+        assert forwarded.json() == {"client": "203.0.113.7"}
+        assert httpx.get(url).json() == {"client": "127.0.0.1"}
 
 
 def test_slash_redirect_never_uses_the_host_header(
