@@ -66,6 +66,8 @@ UPDATE procrastinate_periodic_defers AS defer
    )
 """
 
+QUEUE_CONNECTION_TIMEOUT_SECONDS = 5.0
+
 # procrastinate runs the highest priority first: upkeep is tiny and unblocks the rest,
 # user jobs come before background precomputation.
 PRIORITY_UPKEEP = 100
@@ -117,6 +119,10 @@ def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
         kwargs={"application_name": "cachefront-jobs"},
         min_size=1,
         max_size=max(2, settings.worker_concurrency + 2),
+        # How long a query waits for a connection: while the database is away, the
+        # worker's shutdown and a submission's deferral give up after this, not after
+        # the pool's default 30 s, so the worker is restarted (and 503 answered) sooner.
+        timeout=QUEUE_CONNECTION_TIMEOUT_SECONDS,
     )
     app = App(connector=connector)
     retry = transient_retry(settings)

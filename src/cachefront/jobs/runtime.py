@@ -166,9 +166,9 @@ async def open_jobs(
         task: asyncio.Task[None] | None = None
         if settings.worker_in_process:
 
-            async def run_worker() -> None:
+            async def run_worker(name: str) -> None:
                 await queue.run_worker_async(
-                    name=f"{socket.gethostname()}-{os.getpid()}",
+                    name=name,
                     concurrency=settings.worker_concurrency,
                     additional_context={"resources": resources},
                     # The host process (uvicorn, or `cachefront worker`) owns the signals.
@@ -182,6 +182,7 @@ async def open_jobs(
             runtime.supervisor = WorkerSupervisor(
                 run_worker,
                 libpq_url(url),
+                name=f"{socket.gethostname()}-{os.getpid()}",
                 backoff=RestartBackoff(cap=settings.worker_restart_max_seconds),
             )
             task = asyncio.create_task(runtime.supervisor.run(), name="cachefront-job-supervisor")

@@ -6,8 +6,10 @@ worker"), which is what losing the database does; ``run_worker_async`` then retu
 or raises when even the shutdown could not reach the database. Nothing restarts it,
 so without this jobs would stay queued and periodic tasks would never run again.
 
-``WorkerSupervisor.run`` runs the worker until cancelled. When the worker ends, it is
-marked down (``health``, which ``/ready`` reports), and the supervisor waits
+``WorkerSupervisor.run`` runs the worker until cancelled. When a side task fails (seen
+at once in procrastinate's structured log, ``action=side_task_failed``, since the
+worker's own shutdown may then wait seconds on the missing database) or the worker
+ends, it is marked down (``health``, which ``/ready`` reports), and the supervisor waits
 ``RestartBackoff.delay(n)``, checks with a connection of its own that the database
 answers, and starts a new worker. One warning is logged when an outage starts and
 one line when the worker runs again, not one per attempt.
@@ -39,6 +41,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# procrastinate logs each worker's events on a child of this logger named after it.
+_PROCRASTINATE_WORKER_LOG = logging.getLogger("procrastinate.worker")
 
 DEFAULT_RESTART_BASE_SECONDS = 0.5
 DEFAULT_RESTART_MAX_SECONDS = 30.0
@@ -62,6 +66,21 @@ class RestartBackoff:
         return step * (0.5 + jitter() / 2)
 
 
+class _SideTaskWatch(logging.Handler):
+    """Hears procrastinate's worker ``worker_name`` say a side task failed."""
+
+    def __init__(self, worker_name: str, on_failure: Callable[[str], None]) -> None:
+        super().__init__(logging.ERROR)
+        self.worker_name = worker_name
+        self.on_failure = on_failure
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "action", None) == "side_task_failed" and record.name.endswith(
+            f".{self.worker_name}"
+        ):
+            self.on_failure(str(getattr(record, "task_name", "side")))
+
+
 @dataclass
 class WorkerHealth:
     """Whether the worker runs; ``reason`` says why not."""
@@ -76,13 +95,16 @@ class WorkerSupervisor:
 
     def __init__(
         self,
-        run_worker: Callable[[], Coroutine[Any, Any, None]],
+        run_worker: Callable[[str], Coroutine[Any, Any, None]],
         conninfo: str,
         *,
+        name: str,
         backoff: RestartBackoff,
         stable_seconds: float = DEFAULT_STABLE_SECONDS,
     ) -> None:
+        """``run_worker(name)`` runs one procrastinate worker called ``name`` to its end."""
         self._run_worker = run_worker
+        self.name = name
         self._conninfo = conninfo
         self.backoff = backoff
         self.stable_seconds = stable_seconds
@@ -145,11 +167,16 @@ class WorkerSupervisor:
     async def _run_once(self, attempts: int) -> str:
         """Run one worker to its end; why it ended. An outage ends once it ran a while."""
         worker: asyncio.Task[None] = asyncio.create_task(
-            self._run_worker(), name="cachefront-job-worker"
+            self._run_worker(self.name), name="cachefront-job-worker"
         )
+        watch = _SideTaskWatch(
+            self.name, lambda task: self._down(f"the worker stopped: its {task} task failed")
+        )
+        _PROCRASTINATE_WORKER_LOG.addHandler(watch)
         try:
             done, _ = await asyncio.wait({worker}, timeout=self.stable_seconds)
-            if not done:
+            # Still running, and no side task failed meanwhile: the outage is over.
+            if not done and self.health.running:
                 self._stable(attempts)
             await worker
             return "the worker stopped: it lost its database connection"
@@ -162,3 +189,5 @@ class WorkerSupervisor:
             # Whatever the worker died of, the remedy is the same: start anew.
             log.debug("job worker failed", exc_info=exc)
             return f"the worker failed: {type(exc).__name__}"
+        finally:
+            _PROCRASTINATE_WORKER_LOG.removeHandler(watch)
