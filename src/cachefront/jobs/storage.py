@@ -16,7 +16,7 @@ __all__ = [
     "DOWNLOAD_CHUNK_BYTES",
     "ResultLimits",
     "ResultRejectedError",
-    "mib",
+    "size_text",
 ]
 
 # A download reads the result in slices of this size, one short query each, so a
@@ -28,8 +28,12 @@ class ResultRejectedError(CachefrontError):
     """Raised when a finished job's result cannot be kept: too large, or over the quota."""
 
 
-def mib(size: int) -> str:
-    """``size`` bytes for people: ``12.3 MiB``."""
+def size_text(size: int) -> str:
+    """``size`` bytes for people: ``812 bytes``, ``3.5 KiB``, ``12.3 MiB``."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
@@ -56,8 +60,8 @@ class ResultLimits:
         """Refuse a new job when its owner's results already fill the quota."""
         if used >= self.quota_bytes:
             raise QuotaExceededError(
-                f"storage quota used up: your unexpired results hold {mib(used)} of "
-                f"{mib(self.quota_bytes)}; results are removed "
+                f"storage quota used up: your unexpired results hold {size_text(used)} of "
+                f"{size_text(self.quota_bytes)}; results are removed "
                 f"{self.ttl.total_seconds() / 3600:g} hours after their job finished"
             )
 
@@ -65,11 +69,13 @@ class ResultLimits:
         """Refuse a result larger than the cap, or one that would overfill the quota."""
         if size > self.max_bytes:
             raise ResultRejectedError(
-                f"the result is {mib(size)}, more than the {mib(self.max_bytes)} a job may "
-                "store; ask for fewer bodies, a shorter range or a longer step"
+                f"the result is {size_text(size)}, more than the "
+                f"{size_text(self.max_bytes)} a job may store; ask for fewer bodies, "
+                "a shorter range or a longer step"
             )
         if used + size > self.quota_bytes:
             raise ResultRejectedError(
-                f"the result ({mib(size)}) does not fit in the storage quota: "
-                f"{mib(used)} of {mib(self.quota_bytes)} already held by unexpired results"
+                f"the result ({size_text(size)}) does not fit in the storage quota: "
+                f"{size_text(used)} of {size_text(self.quota_bytes)} already held by "
+                "unexpired results"
             )
