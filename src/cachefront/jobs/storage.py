@@ -21,7 +21,7 @@ __all__ = [
 
 # A download reads the result in slices of this size, one short query each, so a
 # download holds at most one slice in memory and no connection between slices.
-DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+DOWNLOAD_CHUNK_BYTES = 512 * 1024
 
 
 class ResultRejectedError(CachefrontError):
