@@ -77,15 +77,15 @@ def libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def create_database(server_url: str) -> str:
-    """A new, migrated database on the server of ``server_url``; its URL."""
+def create_database(server_url: str, *, revision: str = "head") -> str:
+    """A new database on the server of ``server_url``, migrated to ``revision``; its URL."""
     from cachefront.db.migrate import upgrade
 
     name = f"cachefront_outage_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(libpq(server_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(libpq(server_url)).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
+    upgrade(url, revision)
     return url
 
 
