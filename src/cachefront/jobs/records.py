@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cachefront.jobs.registry import JobResult
 from cachefront.jobs.status import JobStatus
@@ -159,8 +159,9 @@ class JobRecords:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else JobRecord.from_row(row)
 
-    async def stored_bytes(self, owner: str, connection: Any = None) -> int:
-        """Bytes of ``owner``'s results that have not expired (what its quota counts)."""
+    async def stored_bytes(self, owner: str, connection: AsyncConnection | None = None) -> int:
+        """Bytes of ``owner``'s results that have not expired (what its quota counts);
+        on ``connection`` when given, to count inside the transaction that writes."""
         query = select(func.coalesce(func.sum(jobs.c.result_bytes), 0)).where(
             jobs.c.owner == owner,
             jobs.c.result.is_not(None),
