@@ -1,4 +1,5 @@
-"""Migration 0004 renames existing job owners by credential kind, and its downgrade undoes it."""
+"""Migration 0004 renames existing job owners by credential kind and dates their results;
+its downgrade undoes it."""
 
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ def test_owners_are_renamed_on_upgrade_and_restored_on_downgrade(database_at_000
     assert current_revision(url) == "0004"
     assert _owners(url) == {ids[old]: new for old, new in OLD_TO_NEW.items()}
     with psycopg.connect(libpq(url), autocommit=True) as conn:
-        sizes = {row[0] for row in conn.execute("SELECT result_bytes FROM jobs")}
-    assert sizes == {3}
+        kept = set(conn.execute("SELECT result_bytes, result_expires_at > now() FROM jobs"))
+    # Results stored before count against the quota and expire like new ones.
+    assert kept == {(3, True)}
 
     command.downgrade(alembic_config(url), "0003")
     assert current_revision(url) == "0003"

@@ -13,14 +13,20 @@ Create Date: 2026-12-01
   its owner, or ``cachefront.role = 'service'``: a transaction that set neither (work
   outside a request that forgot to say who it is) sees and writes nothing.
 - ``result_bytes`` (the storage quota sums it) and ``result_expires_at`` (results
-  expire); ``result`` is stored uncompressed out of line (``STORAGE EXTERNAL``) so a
+  expire; those stored before expire ``CACHEFRONT_JOBS_RESULT_TTL_HOURS`` after their
+  job finished); ``result`` is stored uncompressed out of line (``STORAGE EXTERNAL``) so a
   download reads it in slices with ``substring()`` without decompressing from the start.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from alembic import op
+
+if TYPE_CHECKING:
+    from cachefront.config import Settings
 
 revision = "0004"
 down_revision = "0003"
@@ -46,11 +52,12 @@ _PREVIOUS_POLICY = (
 )
 
 
-def _jwt_issuer() -> str:
-    # The issuer the server checks tokens against names the JWT owners, as at run time.
+def _settings() -> Settings:
+    # The issuer the server checks tokens against names the JWT owners, and the result
+    # lifetime dates results stored before, as the server would.
     from cachefront.config import Settings
 
-    return Settings().jwt_issuer or ""
+    return Settings()
 
 
 def upgrade() -> None:
@@ -63,13 +70,21 @@ def upgrade() -> None:
             "WHEN owner IS NULL THEN 'service' "
             "WHEN owner ~ '^key-[0-9]+$' THEN 'key:' || substr(owner, 5) "
             "ELSE 'jwt:' || :issuer || ':' || owner END"
-        ).bindparams(issuer=_jwt_issuer())
+        ).bindparams(issuer=(_settings().jwt_issuer or ""))
     )
     op.execute(f"DROP POLICY IF EXISTS {POLICY} ON jobs")
     op.execute(_FAIL_CLOSED_POLICY)
     op.add_column("jobs", sa.Column("result_bytes", sa.BigInteger(), nullable=True))
     op.add_column("jobs", sa.Column("result_expires_at", sa.DateTime(timezone=True), nullable=True))
-    op.execute("UPDATE jobs SET result_bytes = octet_length(result) WHERE result IS NOT NULL")
+    # Results stored before get their size and the lifetime new ones get, from when
+    # their job finished, so they count against the quota and expire too.
+    op.execute(
+        sa.text(
+            "UPDATE jobs SET result_bytes = octet_length(result), result_expires_at = "
+            "coalesce(finished_at, updated_at) + make_interval(secs => :ttl) "
+            "WHERE result IS NOT NULL"
+        ).bindparams(ttl=_settings().jobs_result_ttl_hours * 3600)
+    )
     op.execute("ALTER TABLE jobs ALTER COLUMN result SET STORAGE EXTERNAL")
     # The quota sums a user's live results; the cleanup finds expired ones.
     op.create_index(
@@ -88,7 +103,7 @@ def downgrade() -> None:
     op.drop_column("jobs", "result_bytes")
     op.execute(f"DROP POLICY IF EXISTS {POLICY} ON jobs")
     op.execute(_PREVIOUS_POLICY)
-    prefix = f"jwt:{_jwt_issuer()}:"
+    prefix = f"jwt:{(_settings().jwt_issuer or '')}:"
     op.execute(
         sa.text(
             "UPDATE jobs SET owner = CASE "
