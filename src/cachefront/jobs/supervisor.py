@@ -158,14 +158,15 @@ class WorkerSupervisor:
                         continue
                 self.health.running = True
                 self.health.reason = ""
-                reason = await self._run_once(attempts)
+                reason, ran_a_while = await self._run_once(attempts)
                 self._down(reason)
                 # A worker that ran for a while starts the count again; one that stopped
                 # at once (the database half back) keeps backing off.
-                attempts = 1 if self.health.down_since is None else attempts + 1
+                attempts = 1 if ran_a_while else attempts + 1
 
-    async def _run_once(self, attempts: int) -> str:
-        """Run one worker to its end; why it ended. An outage ends once it ran a while."""
+    async def _run_once(self, attempts: int) -> tuple[str, bool]:
+        """Run one worker to its end: why it ended, and whether it ran ``stable_seconds``
+        first (which ends an outage)."""
         worker: asyncio.Task[None] = asyncio.create_task(
             self._run_worker(self.name), name="cachefront-job-worker"
         )
@@ -173,13 +174,15 @@ class WorkerSupervisor:
             self.name, lambda task: self._down(f"the worker stopped: its {task} task failed")
         )
         _PROCRASTINATE_WORKER_LOG.addHandler(watch)
+        ran_a_while = False
         try:
             done, _ = await asyncio.wait({worker}, timeout=self.stable_seconds)
             # Still running, and no side task failed meanwhile: the outage is over.
             if not done and self.health.running:
+                ran_a_while = True
                 self._stable(attempts)
             await worker
-            return "the worker stopped: it lost its database connection"
+            return "the worker stopped: it lost its database connection", ran_a_while
         except asyncio.CancelledError:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -188,6 +191,6 @@ class WorkerSupervisor:
         except Exception as exc:
             # Whatever the worker died of, the remedy is the same: start anew.
             log.debug("job worker failed", exc_info=exc)
-            return f"the worker failed: {type(exc).__name__}"
+            return f"the worker failed: {type(exc).__name__}", ran_a_while
         finally:
             _PROCRASTINATE_WORKER_LOG.removeHandler(watch)
