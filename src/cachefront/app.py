@@ -140,7 +140,7 @@ def create_app(
         if settings.migrate_on_start:
             upgrade(url)
         engine = create_engine(url, pool_size=settings.database_pool_size)
-        install_isolation(engine, settings.db_app_role)
+        install_isolation(engine, settings.db_app_role, jwt_issuer=settings.jwt_issuer)
         authenticator.keys = KeyManager(engine)
         await limiter.open()
         cache = build_cache(settings, engine, memory=memory)

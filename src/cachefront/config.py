@@ -190,6 +190,29 @@ class Settings(BaseSettings):
         description="Finished queue jobs (and their events) older than this are deleted by "
         "the daily cleanup; the `jobs` records users poll are kept.",
     )
+    jobs_result_ttl_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="How long a job's result can be downloaded after it finished; then it "
+        "answers 410 and the daily cleanup removes it.",
+    )
+    jobs_result_max_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1,
+        description="Largest result a job may store; a larger one fails the job.",
+    )
+    jobs_storage_quota_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        ge=1,
+        description="Bytes of unexpired results each user may hold; past it submissions "
+        "get 409 and a job whose result would not fit fails.",
+    )
+    worker_restart_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest wait between attempts to restart a job worker that stopped "
+        "(the database went away); waits double from 0.5 s up to this, jittered.",
+    )
     precompute_schedule: str = "0 * * * *"
     precompute_hours: int = Field(default=48, ge=1, le=24 * 31)
     precompute_bodies: CommaList = Field(

@@ -4,8 +4,12 @@
     ├── ConfigurationError        settings that cannot work (bad URL, unknown provider)
     ├── NotReadyError             a resource used before the app's lifespan opened it
     ├── InvalidInputError         a caller asked for something malformed (HTTP 422)
-    │   └── RangeTooLargeError    a range query past the configured row bound
+    │   ├── RangeTooLargeError    a range query past the configured row bound
+    │   └── BadRequestError       a request unreadable before its content (HTTP 400)
     ├── NotFoundError             the thing asked for does not exist (HTTP 404)
+    ├── ConflictError             the request conflicts with the current state (HTTP 409)
+    │   └── QuotaExceededError    the caller's storage quota has no room left
+    ├── GoneError                 the thing asked for existed and was removed (HTTP 410)
     ├── AuthenticationError       credentials missing where needed, or not valid (HTTP 401)
     ├── PermissionDeniedError     the caller is known but its role may not do this (HTTP 403)
     ├── RateLimitedError          the caller spent its inbound limit (HTTP 429)
@@ -18,21 +22,26 @@
 
 Domain code raises these; one handler in ``cachefront.http.problems`` maps them to
 RFC 9457 problem+json. Driver errors (httpx, redis, the database) are translated into
-these at the module that talks to the driver, with ``raise ... from``.
+these at the module that talks to the driver, with ``raise ... from``. Errors whose
+status is not implied by a parent carry it as ``status``.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "BadRequestError",
     "BudgetExhaustedError",
     "CachefrontError",
     "CircuitOpenError",
     "ConfigurationError",
+    "ConflictError",
+    "GoneError",
     "InvalidInputError",
     "NotFoundError",
     "NotReadyError",
     "PermissionDeniedError",
+    "QuotaExceededError",
     "RangeTooLargeError",
     "RateLimitedError",
     "UpstreamError",
@@ -67,8 +76,38 @@ class RangeTooLargeError(InvalidInputError):
     """Raised when a range query would return more rows than allowed."""
 
 
+class BadRequestError(InvalidInputError):
+    """Raised when a request is unreadable as such (an empty header), before its content."""
+
+    status = 400
+
+
 class NotFoundError(CachefrontError):
     """Raised when the thing asked for does not exist."""
+
+
+class ConflictError(CachefrontError):
+    """Raised when a request cannot be done in the current state of what it is about."""
+
+    status = 409
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class QuotaExceededError(ConflictError):
+    """Raised when the caller's storage quota has no room left for what it asks."""
+
+
+class GoneError(CachefrontError):
+    """Raised when the thing asked for existed and has been removed (an expired result)."""
+
+    status = 410
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class AuthenticationError(CachefrontError):

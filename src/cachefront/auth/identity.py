@@ -6,7 +6,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Identity", "Kind", "Role", "current_identity"]
+__all__ = ["SERVICE_OWNER", "Identity", "Kind", "Role", "current_identity", "owner_of"]
+
+# The owner of rows the service itself creates (service key, service tokens, tasks).
+SERVICE_OWNER = "service"
 
 
 class Role(StrEnum):
@@ -38,10 +41,21 @@ class Identity:
         """The name inbound limits count under; distinct per kind so ids never collide."""
         return f"{self.kind.value}:{self.id}"
 
-    @property
-    def owner(self) -> str | None:
-        """The owner id of rows this caller sees; None means all rows (service role)."""
-        return None if self.role is Role.SERVICE else self.id
+
+def owner_of(identity: Identity, jwt_issuer: str | None = None) -> str:
+    """The owner name of rows ``identity`` creates, namespaced by how it was recognised.
+
+    ``key:<id>`` for API keys, ``jwt:<issuer>:<sub>`` for access tokens (the issuer the
+    server checks tokens against, empty when none is configured), ``ip:<address>`` for
+    anonymous callers and ``service`` for the service role, so that no credential of
+    one kind can take the name of another's: a token whose ``sub`` is ``1`` is not API
+    key 1. Row-level security compares rows' ``owner`` with this name.
+    """
+    if identity.role is Role.SERVICE:
+        return SERVICE_OWNER
+    if identity.kind is Kind.JWT:
+        return f"jwt:{jwt_issuer or ''}:{identity.id}"
+    return f"{identity.kind.value}:{identity.id}"
 
 
 # The caller of the request being served; read by the database layer to set the

@@ -1,25 +1,30 @@
-"""Per-user isolation in PostgreSQL: the app role, and the caller's id set per transaction.
+"""Per-user isolation in PostgreSQL: the app role, and the caller's owner name set per transaction.
 
 The server's connections ``SET ROLE`` to an unprivileged role (``cachefront_app``) that
 row-level security applies to; superusers and table owners would bypass it. Each
-transaction begun while serving a request sets ``cachefront.user_id`` and
-``cachefront.role`` (transaction-local) from ``current_identity``; the policies on
-user-owned tables admit a row when its ``owner`` is that user id, or the role is
-``service``. Work outside any request (periodic tasks, metrics) runs with the
-connection's default role setting, ``service``: it is the server itself acting.
+transaction begun while an identity is current (``current_identity``: the request's
+caller, or the service for background work that says so with ``acting_as_service``)
+sets ``cachefront.user_id`` (the caller's ``owner_of`` name) and ``cachefront.role``,
+transaction-local. The policies on user-owned tables admit a row when its ``owner`` is
+that name, or the role is ``service``. A transaction begun with no identity sets
+nothing and so sees no user-owned row and may write none: isolation fails closed, and
+background work (job worker, periodic tasks, the CLI) must name itself the service.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cachefront.auth.identity import Identity, current_identity
+from cachefront.auth.authenticator import SERVICE_IDENTITY
+from cachefront.auth.identity import Identity, current_identity, owner_of
 
-__all__ = ["SET_IDENTITY_SQL", "as_identity", "install_isolation"]
+__all__ = ["SET_IDENTITY_SQL", "acting_as", "acting_as_service", "as_identity", "install_isolation"]
 
 SET_IDENTITY_SQL = (
     "SELECT set_config('cachefront.user_id', %(uid)s, true), "
@@ -27,21 +32,27 @@ SET_IDENTITY_SQL = (
 )
 
 
-def install_isolation(engine: AsyncEngine, app_role: str | None) -> None:
-    """Make every connection of ``engine`` run as ``app_role`` with per-transaction identity."""
+def install_isolation(
+    engine: AsyncEngine, app_role: str | None, *, jwt_issuer: str | None = None
+) -> None:
+    """Make every connection of ``engine`` run as ``app_role`` with per-transaction identity.
+
+    ``jwt_issuer`` is the issuer access tokens are checked against; it is part of the
+    owner name of token holders (``owner_of``).
+    """
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if app_role is None:
+            return
         cursor = dbapi_connection.cursor()
         try:
-            if app_role is not None:
-                # The name is validated by the settings pattern; roles cannot be bound.
-                cursor.execute(f'SET ROLE "{app_role}"')
-            cursor.execute("SET cachefront.role = 'service'")
+            # The name is validated by the settings pattern; roles cannot be bound.
+            cursor.execute(f'SET ROLE "{app_role}"')
         finally:
             cursor.close()
-        # psycopg opens a transaction for those statements; end it so the connection
+        # psycopg opens a transaction for that statement; end it so the connection
         # enters the pool clean.
         dbapi_connection.commit()
 
@@ -50,16 +61,34 @@ def install_isolation(engine: AsyncEngine, app_role: str | None) -> None:
         identity = current_identity.get()
         if identity is not None:
             connection.exec_driver_sql(
-                SET_IDENTITY_SQL, {"uid": identity.id, "role": identity.role.value}
+                SET_IDENTITY_SQL,
+                {"uid": owner_of(identity, jwt_issuer), "role": identity.role.value},
             )
 
 
-async def as_identity(conn: AsyncConnection, identity: Identity) -> None:
+@contextlib.contextmanager
+def acting_as(identity: Identity) -> Iterator[None]:
+    """Run the block (and the tasks it starts) as ``identity`` for row-level security."""
+    token = current_identity.set(identity)
+    try:
+        yield
+    finally:
+        current_identity.reset(token)
+
+
+def acting_as_service() -> contextlib.AbstractContextManager[None]:
+    """Run the block as the service: background work that may see every user's rows."""
+    return acting_as(SERVICE_IDENTITY)
+
+
+async def as_identity(
+    conn: AsyncConnection, identity: Identity, *, jwt_issuer: str | None = None
+) -> None:
     """Set ``identity`` for the rest of the transaction ``conn`` is in (tests, tools)."""
     await conn.execute(
         text(
             "SELECT set_config('cachefront.user_id', :uid, true), "
             "set_config('cachefront.role', :role, true)"
         ),
-        {"uid": identity.id, "role": identity.role.value},
+        {"uid": owner_of(identity, jwt_issuer), "role": identity.role.value},
     )

@@ -81,7 +81,7 @@ class KeyManager:
             raise NotReadyError(f"API key store unreachable: {type(exc).__name__}") from exc
         if row is None:
             return None
-        return Identity(id=f"key-{row.id}", role=Role(row.role), kind=Kind.KEY)
+        return Identity(id=str(row.id), role=Role(row.role), kind=Kind.KEY)
 
     async def list(self) -> list[ApiKey]:
         async with self.engine.connect() as conn:

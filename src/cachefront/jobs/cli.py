@@ -140,6 +140,7 @@ def precompute(
 async def _control(settings: Settings) -> AsyncIterator[Any]:
     """A jobs runtime for commands: the queue and the records, no worker."""
     from cachefront.app import resolve_database_url
+    from cachefront.auth.isolation import acting_as_service, install_isolation
     from cachefront.db.engine import create_engine
     from cachefront.jobs.queue import build_queue_app
     from cachefront.jobs.runtime import JobsRuntime
@@ -147,11 +148,15 @@ async def _control(settings: Settings) -> AsyncIterator[Any]:
 
     url = resolve_database_url(settings)
     engine = create_engine(url, pool_size=2)
+    # The operator acts for the service: as the app role, which row-level security
+    # applies to, and saying so, since a connection without an identity sees no job.
+    install_isolation(engine, settings.db_app_role, jwt_issuer=settings.jwt_issuer)
     registry = default_registry(settings)
     queue = build_queue_app(settings, url, registry)
     try:
-        async with queue.open_async():
-            yield JobsRuntime(settings, queue, JobRecords(engine), registry)
+        with acting_as_service():
+            async with queue.open_async():
+                yield JobsRuntime(settings, queue, JobRecords(engine), registry)
     finally:
         await engine.dispose()
 

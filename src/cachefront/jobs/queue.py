@@ -23,9 +23,10 @@ from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy, buil
 from sqlalchemy.engine import make_url
 
 from cachefront.config import Settings
-from cachefront.errors import UpstreamError
+from cachefront.errors import CachefrontError, UpstreamError
 from cachefront.jobs.records import JobRecords
 from cachefront.jobs.registry import JobRegistry, JobResources, PeriodicTask
+from cachefront.jobs.storage import ResultLimits, ResultRejectedError
 
 __all__ = [
     "PERIODIC_QUEUE",
@@ -34,6 +35,7 @@ __all__ = [
     "UPKEEP_QUEUE",
     "USER_QUEUE",
     "build_queue_app",
+    "job_error",
     "libpq_url",
     "resources_of",
     "stall_sweep_cron",
@@ -64,6 +66,8 @@ UPDATE procrastinate_periodic_defers AS defer
    )
 """
 
+QUEUE_CONNECTION_TIMEOUT_SECONDS = 5.0
+
 # procrastinate runs the highest priority first: upkeep is tiny and unblocks the rest,
 # user jobs come before background precomputation.
 PRIORITY_UPKEEP = 100
@@ -81,6 +85,14 @@ def stall_sweep_cron(stall_seconds: float) -> str:
     once a minute apart and at least once a second apart."""
     every = min(60, max(1, math.floor(stall_seconds / 2)))
     return "* * * * *" if every == 60 else f"* * * * * */{every}"
+
+
+def job_error(exc: Exception) -> str:
+    """What a job's ``error`` says: our own errors' messages, never internal class names."""
+    if isinstance(exc, CachefrontError):
+        return str(exc)
+    log.error("job failed unexpectedly", exc_info=exc, extra={"action": "jobs.unexpected"})
+    return "the job failed unexpectedly; it can be retried (the server log has the cause)"
 
 
 def resources_of(context: JobContext) -> JobResources:
@@ -107,6 +119,10 @@ def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
         kwargs={"application_name": "cachefront-jobs"},
         min_size=1,
         max_size=max(2, settings.worker_concurrency + 2),
+        # How long a query waits for a connection: while the database is away, the
+        # worker's shutdown and a submission's deferral give up after this, not after
+        # the pool's default 30 s, so the worker is restarted (and 503 answered) sooner.
+        timeout=QUEUE_CONNECTION_TIMEOUT_SECONDS,
     )
     app = App(connector=connector)
     retry = transient_retry(settings)
@@ -128,13 +144,18 @@ def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
             result = await job_type.run(resources, params, progress)
         except Exception as exc:
             # Keep the error on the record either way; the queue decides about retrying.
-            error = f"{type(exc).__name__}: {exc}"
+            error = job_error(exc)
             if retry.get_retry_decision(exception=exc, job=context.job) is None:
                 await records.fail(record.id, error)
             else:
                 await records.wait_for_retry(record.id, error)
             raise
-        await records.succeed(record.id, result)
+        try:
+            await records.succeed(record.id, result, ResultLimits.from_settings(settings))
+        except ResultRejectedError as exc:
+            # Final: the same job would make the same result again.
+            log.info("job %s failed: %s", job_id, exc, extra={"action": "jobs.result_rejected"})
+            await records.fail(record.id, str(exc))
 
     app.task(
         name=RUN_USER_JOB,
@@ -176,9 +197,19 @@ def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
     retention_hours = settings.jobs_retention_hours
 
     async def remove_old_jobs(context: JobContext, timestamp: int) -> None:
-        # Every finished job goes, failed and cancelled too: user jobs keep their
+        # Every finished queue job goes, failed and cancelled too: user jobs keep their
         # outcome in the ``jobs`` table, and the stall sweep alone adds thousands of
         # queue rows a day, so the table would otherwise grow without bound.
+        # Results past their lifetime go too; their records stay and answer 410.
+        expired = await JobRecords(resources_of(context).engine).expire_results(
+            batch_rows=settings.cleanup_batch_rows
+        )
+        if expired:
+            log.info(
+                "removed %d expired job results",
+                expired,
+                extra={"action": "jobs.results_expired", "results": expired},
+            )
         await context.app.connector.execute_query_async(
             _DETACH_OLD_PERIODIC_JOBS, hours=retention_hours
         )

@@ -8,16 +8,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy import Select, and_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cachefront.jobs.registry import JobResult
 from cachefront.jobs.status import JobStatus
+from cachefront.jobs.storage import ResultLimits
 from cachefront.jobs.tables import jobs
 
 __all__ = ["JobRecord", "JobRecords", "StoredResult"]
+
+# Serialises the result writes of one owner, so two jobs finishing at once cannot
+# both fit in the room the quota has for one.
+_LOCK_OWNER_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%(owner)s, 4))"
 
 # Everything but the result bytes, which only the download reads.
 _COLUMNS = [column for column in jobs.c if column.name != "result"]
@@ -40,6 +45,8 @@ class JobRecord:
     finished_at: datetime | None
     result_content_type: str | None
     result_filename: str | None
+    result_bytes: int | None
+    result_expires_at: datetime | None
     summary: dict[str, Any] | None
     error: str | None
     idempotency_key: str | None
@@ -54,9 +61,20 @@ class JobRecord:
 
 @dataclass(frozen=True, slots=True)
 class StoredResult:
-    content: bytes
+    """What a download needs to know before reading the result's bytes in slices."""
+
+    job_id: uuid.UUID
+    size: int
     content_type: str
     filename: str
+    # Identifies this result: a job run again writes another, and a download that
+    # finds another under way stops rather than mixing the two.
+    finished_at: datetime
+    expires_at: datetime | None
+    present: bool
+
+    def expired(self, now: datetime) -> bool:
+        return not self.present or (self.expires_at is not None and self.expires_at <= now)
 
 
 def _now() -> datetime:
@@ -135,17 +153,90 @@ class JobRecords:
             rows = (await conn.execute(query)).mappings().all()
         return [JobRecord.from_row(row) for row in rows]
 
+    async def by_idempotency_key(self, owner: str, key: str) -> JobRecord | None:
+        query = select(*_COLUMNS).where(jobs.c.owner == owner, jobs.c.idempotency_key == key)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else JobRecord.from_row(row)
+
+    async def stored_bytes(self, owner: str, connection: AsyncConnection | None = None) -> int:
+        """Bytes of ``owner``'s results that have not expired (what its quota counts);
+        on ``connection`` when given, to count inside the transaction that writes."""
+        query = select(func.coalesce(func.sum(jobs.c.result_bytes), 0)).where(
+            jobs.c.owner == owner,
+            jobs.c.result.is_not(None),
+            jobs.c.result_expires_at > func.now(),
+        )
+        if connection is not None:
+            return int((await connection.execute(query)).scalar_one())
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
     async def result(self, job_id: uuid.UUID, owner: str | None = None) -> StoredResult | None:
+        """The stored result's description, without its bytes; None when there is none."""
         query = self._scoped(
-            select(jobs.c.result, jobs.c.result_content_type, jobs.c.result_filename),
+            select(
+                jobs.c.id,
+                func.coalesce(jobs.c.result_bytes, func.octet_length(jobs.c.result)).label("size"),
+                jobs.c.result_content_type,
+                jobs.c.result_filename,
+                jobs.c.finished_at,
+                jobs.c.result_expires_at,
+                jobs.c.result.is_not(None).label("present"),
+            ),
             job_id,
             owner,
-        ).where(jobs.c.status == JobStatus.SUCCEEDED.value)
+        ).where(jobs.c.status == JobStatus.SUCCEEDED.value, jobs.c.result_filename.is_not(None))
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        if row is None or row.result is None:
+        if row is None:
             return None
-        return StoredResult(row.result, row.result_content_type, row.result_filename)
+        return StoredResult(
+            job_id=row.id,
+            size=int(row.size or 0),
+            content_type=row.result_content_type,
+            filename=row.result_filename,
+            finished_at=row.finished_at,
+            expires_at=row.result_expires_at,
+            present=bool(row.present),
+        )
+
+    async def result_slice(self, stored: StoredResult, offset: int, length: int) -> bytes | None:
+        """``length`` bytes of the result from ``offset``; None once it changed or went.
+
+        ``substring`` of a value stored out of line and uncompressed reads only the
+        TOAST chunks it needs, so the server never holds the whole result either.
+        """
+        query = select(func.substring(jobs.c.result, literal(offset + 1), literal(length))).where(
+            jobs.c.id == stored.job_id,
+            jobs.c.finished_at == stored.finished_at,
+            jobs.c.result.is_not(None),
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else bytes(row[0])
+
+    async def expire_results(self, *, batch_rows: int) -> int:
+        """Remove results past their expiry, ``batch_rows`` per transaction; how many."""
+        total = 0
+        while True:
+            due = (
+                select(jobs.c.id)
+                .where(jobs.c.result.is_not(None), jobs.c.result_expires_at <= func.now())
+                .limit(batch_rows)
+                .scalar_subquery()
+            )
+            async with self.engine.begin() as conn:
+                done = (
+                    await conn.execute(
+                        update(jobs)
+                        .where(jobs.c.id.in_(due))
+                        .values(result=None, updated_at=_now())
+                    )
+                ).rowcount
+            total += done
+            if done < batch_rows:
+                return total
 
     async def _move(
         self, job_id: uuid.UUID, from_: Sequence[JobStatus], **values: Any
@@ -186,19 +277,41 @@ class JobRecords:
                 .values(progress=min(max(progress, 0.0), 1.0), updated_at=_now())
             )
 
-    async def succeed(self, job_id: uuid.UUID, result: JobResult) -> JobRecord | None:
-        return await self._move(
-            job_id,
-            [JobStatus.RUNNING],
-            status=JobStatus.SUCCEEDED.value,
-            progress=1.0,
-            finished_at=_now(),
-            result=result.content,
-            result_content_type=result.content_type,
-            result_filename=result.filename,
-            summary=dict(result.summary),
-            error=None,
-        )
+    async def succeed(
+        self, job_id: uuid.UUID, result: JobResult, limits: ResultLimits
+    ) -> JobRecord | None:
+        """Store the result and mark the job succeeded; ``ResultRejectedError`` when the
+        result is too large or its owner's quota has no room for it."""
+        size = len(result.content)
+        now = _now()
+        async with self.engine.begin() as conn:
+            owner = (
+                await conn.execute(select(jobs.c.owner).where(jobs.c.id == job_id))
+            ).scalar_one_or_none()
+            if owner is None:
+                return None
+            await conn.exec_driver_sql(_LOCK_OWNER_SQL, {"owner": owner})
+            limits.check_result(size, await self.stored_bytes(owner, conn))
+            statement = (
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                .values(
+                    updated_at=now,
+                    status=JobStatus.SUCCEEDED.value,
+                    progress=1.0,
+                    finished_at=now,
+                    result=result.content,
+                    result_bytes=size,
+                    result_expires_at=limits.expires_at(now),
+                    result_content_type=result.content_type,
+                    result_filename=result.filename,
+                    summary=dict(result.summary),
+                    error=None,
+                )
+                .returning(*_COLUMNS)
+            )
+            row = (await conn.execute(statement)).mappings().first()
+        return None if row is None else JobRecord.from_row(row)
 
     async def fail(self, job_id: uuid.UUID, error: str) -> JobRecord | None:
         return await self._move(

@@ -3,24 +3,57 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from cachefront.errors import NotFoundError, NotReadyError
+from cachefront.errors import (
+    BadRequestError,
+    ConflictError,
+    GoneError,
+    NotFoundError,
+    NotReadyError,
+)
 from cachefront.http.problems import problem_response
 from cachefront.http.responses import PROBLEM_RESPONSES
-from cachefront.jobs.ownership import current_owner
-from cachefront.jobs.records import JobRecord
-from cachefront.jobs.runtime import JobConflictError, JobsRuntime
+from cachefront.jobs.ownership import JobCaller, current_caller
+from cachefront.jobs.records import JobRecord, JobRecords, StoredResult
+from cachefront.jobs.runtime import JobsRuntime
 from cachefront.jobs.status import JobStatus
+from cachefront.jobs.storage import DOWNLOAD_CHUNK_BYTES
 
 __all__ = ["JobOut", "JobSubmission", "router"]
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+_STATUS_ERRORS = (BadRequestError, ConflictError, GoneError)
+
+
+class _JobsRoute(APIRoute):
+    """Answers the errors that carry their own status (400, 409, 410) as problem+json.
+
+    The shared handlers map InvalidInputError to 422 and know no 409 or 410; the jobs
+    routes raise domain errors like every other route and translate these here.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except _STATUS_ERRORS as exc:
+                field = getattr(exc, "field", None)
+                errors = [{"field": field, "message": exc.detail}] if field else []
+                return problem_response(exc.status, exc.detail, errors=errors)
+
+        return route
+
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=_JobsRoute)
 
 
 def get_jobs(request: Request) -> JobsRuntime:
@@ -32,7 +65,7 @@ def get_jobs(request: Request) -> JobsRuntime:
 
 
 JobsDep = Annotated[JobsRuntime, Depends(get_jobs)]
-OwnerDep = Annotated[str | None, Depends(current_owner)]
+CallerDep = Annotated[JobCaller, Depends(current_caller)]
 
 
 class JobSubmission(BaseModel):
@@ -56,6 +89,9 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     result: dict[str, Any] | None
+    result_expires_at: datetime | None = Field(
+        description="When the result stops being downloadable (410 from then on)"
+    )
     error: str | None
 
     @classmethod
@@ -80,27 +116,39 @@ class JobOut(BaseModel):
             started_at=record.started_at,
             finished_at=record.finished_at,
             result=result,
+            result_expires_at=record.result_expires_at,
             error=record.error,
         )
 
 
-def _conflict(exc: JobConflictError) -> Response:
-    return problem_response(409, exc.detail)
-
-
-@router.post("", status_code=202, response_model=JobOut, responses=PROBLEM_RESPONSES)
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    responses={
+        **PROBLEM_RESPONSES,
+        400: {"description": "Empty Idempotency-Key"},
+        409: {"description": "The caller's storage quota is used up"},
+        422: {"description": "Bad params, or an Idempotency-Key reused for another request"},
+    },
+)
 async def submit_job(
     submission: JobSubmission,
     request: Request,
     jobs: JobsDep,
-    owner: OwnerDep,
+    caller: CallerDep,
     idempotency_key: Annotated[
-        str | None, Header(max_length=200, description="Retries with the same key get one job")
+        str | None,
+        Header(
+            max_length=200,
+            description="Retries with the same key and body get the same job "
+            "(`Idempotent-Replayed: true`); the same key with another body is 422",
+        ),
     ] = None,
 ) -> Response:
-    """Queue a job; 202 with its id and a ``Location`` to poll (200 when a key replays)."""
+    """Queue a job; 202 with the job and a ``Location`` to poll, replays included."""
     record, created = await jobs.submit(
-        submission.type, submission.params, owner=owner, idempotency_key=idempotency_key
+        submission.type, submission.params, owner=caller.owner, idempotency_key=idempotency_key
     )
     location = str(request.url_for("get_job", job_id=record.id).path)
     return JSONResponse(
@@ -114,19 +162,19 @@ async def submit_job(
 async def list_jobs(
     request: Request,
     jobs: JobsDep,
-    owner: OwnerDep,
+    caller: CallerDep,
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[JobOut]:
-    """The most recent jobs (the caller's own once authentication is on)."""
-    records = await jobs.records.recent(owner, status=status, limit=limit)
+    """The caller's most recent jobs (every user's for the service role)."""
+    records = await jobs.records.recent(caller.scope, status=status, limit=limit)
     return [JobOut.of(record, request) for record in records]
 
 
 @router.get("/{job_id}", response_model=JobOut, name="get_job", responses=PROBLEM_RESPONSES)
-async def get_job(job_id: uuid.UUID, request: Request, jobs: JobsDep, owner: OwnerDep) -> JobOut:
+async def get_job(job_id: uuid.UUID, request: Request, jobs: JobsDep, caller: CallerDep) -> JobOut:
     """Status, progress, timestamps, and the result link or the error."""
-    return JobOut.of(await jobs.get(job_id, owner), request)
+    return JobOut.of(await jobs.get(job_id, caller.scope), request)
 
 
 @router.delete(
@@ -135,13 +183,10 @@ async def get_job(job_id: uuid.UUID, request: Request, jobs: JobsDep, owner: Own
     responses={**PROBLEM_RESPONSES, 409: {"description": "The job is running or finished"}},
 )
 async def cancel_job(
-    job_id: uuid.UUID, request: Request, jobs: JobsDep, owner: OwnerDep
-) -> Response | JobOut:
+    job_id: uuid.UUID, request: Request, jobs: JobsDep, caller: CallerDep
+) -> JobOut:
     """Cancel a queued job; 409 when it is running or finished."""
-    try:
-        return JobOut.of(await jobs.cancel(job_id, owner), request)
-    except JobConflictError as exc:
-        return _conflict(exc)
+    return JobOut.of(await jobs.cancel(job_id, caller.scope), request)
 
 
 @router.get(
@@ -151,16 +196,41 @@ async def cancel_job(
     responses={
         **PROBLEM_RESPONSES,
         200: {"content": {"text/csv": {}, "application/json": {}}, "description": "The file"},
+        410: {"description": "The result expired and was removed"},
     },
 )
-async def get_job_result(job_id: uuid.UUID, jobs: JobsDep, owner: OwnerDep) -> Response:
-    """The job's output file, once it has succeeded (404 before)."""
-    stored = await jobs.records.result(job_id, owner)
+async def get_job_result(job_id: uuid.UUID, jobs: JobsDep, caller: CallerDep) -> Response:
+    """The job's output file, once it has succeeded (404 before, 410 once expired)."""
+    stored = await jobs.records.result(job_id, caller.scope)
     if stored is None:
-        record = await jobs.get(job_id, owner)
+        record = await jobs.get(job_id, caller.scope)
         raise NotFoundError(f"job {job_id} has no result: it is {record.status}")
-    return Response(
-        stored.content,
+    if stored.expired(datetime.now(UTC)):
+        when = f" at {stored.expires_at:%Y-%m-%dT%H:%M:%SZ}" if stored.expires_at else ""
+        raise GoneError(
+            f"the result of job {job_id} expired{when} and was removed; results are kept "
+            f"{jobs.settings.jobs_result_ttl_hours:g} hours after their job finished"
+        )
+    return StreamingResponse(
+        _slices(jobs.records, stored),
         media_type=stored.content_type,
-        headers={"Content-Disposition": f'attachment; filename="{stored.filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{stored.filename}"',
+            "Content-Length": str(stored.size),
+        },
     )
+
+
+async def _slices(records: JobRecords, stored: StoredResult) -> AsyncIterator[bytes]:
+    """The result in slices of ``DOWNLOAD_CHUNK_BYTES``, one short query each.
+
+    A download never holds the whole result nor a connection between slices, so many
+    at once cost memory per slice, not per file. Should the result change or go
+    meanwhile, the download stops short of its ``Content-Length`` and the client sees
+    an incomplete transfer rather than a mix of two files.
+    """
+    for offset in range(0, stored.size, DOWNLOAD_CHUNK_BYTES):
+        chunk = await records.result_slice(stored, offset, DOWNLOAD_CHUNK_BYTES)
+        if not chunk:
+            raise RuntimeError(f"result of job {stored.job_id} changed during its download")
+        yield chunk

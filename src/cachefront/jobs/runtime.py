@@ -2,8 +2,9 @@
 
 ``open_jobs`` is entered in the app's lifespan. It opens the queue's connection pool,
 and when ``settings.worker_in_process`` is on it runs a procrastinate worker as a task
-of the same event loop, with the process's engine, cache and services as resources.
-Leaving it stops the worker gracefully (running jobs get a grace period to finish).
+of the same event loop, with the process's engine, cache and services as resources,
+under a ``WorkerSupervisor`` that restarts it after a database outage. Leaving it stops
+the worker gracefully (running jobs get a grace period to finish).
 """
 
 from __future__ import annotations
@@ -21,24 +22,34 @@ from typing import Any
 from procrastinate import App
 
 from cachefront.config import Settings
-from cachefront.errors import InvalidInputError, NotFoundError
-from cachefront.jobs.queue import RUN_USER_JOB, build_queue_app
+from cachefront.errors import BadRequestError, ConflictError, InvalidInputError, NotFoundError
+from cachefront.jobs.queue import RUN_USER_JOB, build_queue_app, libpq_url
 from cachefront.jobs.records import JobRecord, JobRecords
 from cachefront.jobs.registry import JobRegistry, JobResources
 from cachefront.jobs.schedule import default_registry
 from cachefront.jobs.status import JobStatus
+from cachefront.jobs.storage import ResultLimits
+from cachefront.jobs.supervisor import RestartBackoff, WorkerSupervisor
 
-__all__ = ["JobConflictError", "JobsRuntime", "open_jobs"]
+__all__ = ["IdempotencyKeyReusedError", "JobConflictError", "JobsRuntime", "open_jobs"]
 
 log = logging.getLogger(__name__)
 
 # How long a stopping worker waits for running jobs before aborting them; an aborted
 # job is picked up again by another worker's stall sweep, so nothing is lost.
 SHUTDOWN_GRACE_SECONDS = 10.0
+# Past the grace period, how long a stopping worker may still take (its shutdown waits
+# on the database, which may be gone) before the process stops waiting for it.
+_SHUTDOWN_SLACK_SECONDS = 5.0
+IDEMPOTENCY_KEY_FIELD = "Idempotency-Key"
 
 
-class JobConflictError(InvalidInputError):
+class JobConflictError(ConflictError):
     """Raised when a job cannot do what was asked in its current status (cancel, retry)."""
+
+
+class IdempotencyKeyReusedError(InvalidInputError):
+    """Raised when an ``Idempotency-Key`` comes back with another job type or params."""
 
 
 @dataclass
@@ -50,25 +61,54 @@ class JobsRuntime:
     records: JobRecords
     registry: JobRegistry
 
+    supervisor: WorkerSupervisor | None = None
+
+    @property
+    def limits(self) -> ResultLimits:
+        return ResultLimits.from_settings(self.settings)
+
     async def submit(
         self,
         job_type: str,
         params: Mapping[str, Any],
         *,
-        owner: str | None,
+        owner: str,
         idempotency_key: str | None = None,
     ) -> tuple[JobRecord, bool]:
-        """Validate, record and enqueue a job; ``(job, created)``, created False on a replay."""
+        """Validate, record and enqueue a job; ``(job, created)``, created False on a replay.
+
+        A key seen before from the same owner replays that job when the type and the
+        validated params are the same, and is refused (422) when they differ, as the
+        IETF Idempotency-Key draft asks; an empty key is 400.
+        """
+        if idempotency_key is not None and not idempotency_key.strip():
+            raise BadRequestError(
+                "the Idempotency-Key header is empty", field=IDEMPOTENCY_KEY_FIELD
+            )
         model = self.registry.validate(job_type, params, self.settings)
+        values = model.model_dump(mode="json")
+        if idempotency_key is not None:
+            earlier = await self.records.by_idempotency_key(owner, idempotency_key)
+            if earlier is not None:
+                return self._replay(earlier, job_type, values), False
+        self.limits.check_submission(await self.records.stored_bytes(owner))
         record, created = await self.records.create(
-            job_type,
-            model.model_dump(mode="json"),
-            owner=owner,
-            idempotency_key=idempotency_key,
+            job_type, values, owner=owner, idempotency_key=idempotency_key
         )
-        if created:
-            record = await self._enqueue(record)
-        return record, created
+        if not created:
+            # Another submission with this key won the race between lookup and insert.
+            return self._replay(record, job_type, values), False
+        return await self._enqueue(record), True
+
+    @staticmethod
+    def _replay(earlier: JobRecord, job_type: str, params: Mapping[str, Any]) -> JobRecord:
+        if earlier.type != job_type or earlier.params != dict(params):
+            raise IdempotencyKeyReusedError(
+                f"Idempotency-Key {earlier.idempotency_key!r} was used for another request "
+                f"(job {earlier.id}); send a new key for a different job",
+                field=IDEMPOTENCY_KEY_FIELD,
+            )
+        return earlier
 
     async def _enqueue(self, record: JobRecord) -> JobRecord:
         queue_job_id = await self.queue.configure_task(RUN_USER_JOB).defer_async(
@@ -118,16 +158,17 @@ async def open_jobs(
     *,
     registry: JobRegistry | None = None,
 ) -> AsyncIterator[JobsRuntime]:
-    """Open the queue (and run a worker when ``settings.worker_in_process``)."""
+    """Open the queue (and run a supervised worker when ``settings.worker_in_process``)."""
     registry = registry or default_registry(settings)
     queue = build_queue_app(settings, url, registry)
     async with queue.open_async():
         runtime = JobsRuntime(settings, queue, JobRecords(resources.engine), registry)
-        worker: asyncio.Task[None] | None = None
+        task: asyncio.Task[None] | None = None
         if settings.worker_in_process:
-            worker = asyncio.create_task(
-                queue.run_worker_async(
-                    name=f"{socket.gethostname()}-{os.getpid()}",
+
+            async def run_worker(name: str) -> None:
+                await queue.run_worker_async(
+                    name=name,
                     concurrency=settings.worker_concurrency,
                     additional_context={"resources": resources},
                     # The host process (uvicorn, or `cachefront worker`) owns the signals.
@@ -136,9 +177,15 @@ async def open_jobs(
                     stalled_worker_timeout=settings.jobs_stall_seconds,
                     shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
                     fetch_job_polling_interval=min(5.0, settings.jobs_stall_seconds),
-                ),
-                name="cachefront-job-worker",
+                )
+
+            runtime.supervisor = WorkerSupervisor(
+                run_worker,
+                libpq_url(url),
+                name=f"{socket.gethostname()}-{os.getpid()}",
+                backoff=RestartBackoff(cap=settings.worker_restart_max_seconds),
             )
+            task = asyncio.create_task(runtime.supervisor.run(), name="cachefront-job-supervisor")
             log.info(
                 "job worker running (concurrency %d)",
                 settings.worker_concurrency,
@@ -147,7 +194,10 @@ async def open_jobs(
         try:
             yield runtime
         finally:
-            if worker is not None:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+            if task is not None:
+                task.cancel()
+                # A worker whose shutdown waits on a database that is gone must not
+                # hold the process's exit forever.
+                await asyncio.wait({task}, timeout=SHUTDOWN_GRACE_SECONDS + _SHUTDOWN_SLACK_SECONDS)
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    log.error("job supervisor failed", exc_info=task.exception())

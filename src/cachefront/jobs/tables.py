@@ -26,7 +26,7 @@ jobs = Table(
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("type", Text, nullable=False),
-    # NULL until authentication exists; then the identity that submitted the job.
+    # Who submitted the job, namespaced by credential kind (cachefront.auth.identity.owner_of).
     Column("owner", Text, nullable=True),
     Column("params", JSONB, nullable=False),
     # queued | running | succeeded | failed | cancelled (cachefront.jobs.status.JobStatus)
@@ -37,8 +37,12 @@ jobs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
-    # The result lives in the database so any API process on any machine can serve it.
+    # The result lives in the database so any API process on any machine can serve it;
+    # stored uncompressed out of line (migration 0004) so downloads read it in slices.
     Column("result", LargeBinary, nullable=True),
+    # Its size, which the per-user storage quota sums, and when it is removed.
+    Column("result_bytes", BigInteger, nullable=True),
+    Column("result_expires_at", DateTime(timezone=True), nullable=True),
     Column("result_content_type", Text, nullable=True),
     Column("result_filename", Text, nullable=True),
     Column("summary", JSONB, nullable=True),
@@ -55,4 +59,9 @@ jobs = Table(
         postgresql_nulls_not_distinct=True,
     ),
     Index("ix_jobs_owner_created_at", "owner", "created_at"),
+    Index(
+        "ix_jobs_result_expires_at",
+        "result_expires_at",
+        postgresql_where=text("result IS NOT NULL"),
+    ),
 )

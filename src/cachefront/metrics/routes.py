@@ -28,13 +28,20 @@ async def health() -> dict[str, str]:
 
 @health_router.get(
     "/ready",
-    summary="Readiness: the database answers and its schema is current",
+    summary="Readiness: the database answers, its schema is current, the job worker runs",
     responses={503: {"description": "Not ready", "content": {"application/problem+json": {}}}},
 )
 async def ready(request: Request) -> Response:
     resources = getattr(request.app.state, "resources", None)
     if resources is None:
         raise NotReadyError("starting up")
+    # Only a process meant to run a worker has one to report; API-only processes do not.
+    jobs = getattr(request.app.state, "jobs", None)
+    supervisor = getattr(jobs, "supervisor", None)
+    if supervisor is not None and not supervisor.health.running:
+        return problem_response(
+            503, f"job worker down: {supervisor.health.reason}", headers={"Retry-After": "5"}
+        )
     head = head_revision()
     try:
         async with resources.engine.connect() as conn:

@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import jwt
+import psycopg
 from sqlalchemy.engine import make_url
 
 from cachefront.config import Settings
@@ -73,3 +75,36 @@ def json_of(response: Any) -> Any:
 
 def libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_database(server_url: str, *, revision: str = "head") -> str:
+    """A new database on the server of ``server_url``, migrated to ``revision``; its URL."""
+    from cachefront.db.migrate import upgrade
+
+    name = f"cachefront_outage_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(libpq(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(libpq(server_url)).set(database=name).render_as_string(hide_password=False)
+    upgrade(url, revision)
+    return url
+
+
+def drop_database(server_url: str, url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(libpq(server_url), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def refuse_connections(server_url: str, url: str, *, refuse: bool) -> None:
+    """Make the database of ``url`` refuse new connections (and end every open one), or
+    accept them again: an outage as the application sees it, the server staying up."""
+    name = make_url(url).database
+    with psycopg.connect(libpq(server_url), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if refuse else "true"}')
+        if refuse:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )

@@ -108,6 +108,42 @@ def test_idempotency_key_returns_the_same_job(job_settings: Callable[..., Settin
         assert len(client.get("/v1/jobs").json()) == 2
 
 
+def test_idempotency_key_reused_for_another_request_is_422_and_empty_is_400(
+    job_settings: Callable[..., Settings],
+) -> None:
+    settings = job_settings(worker_in_process=False)
+    with (
+        ServerThread(settings) as server,
+        httpx.Client(base_url=server.url, headers=user_headers("alice")) as client,
+    ):
+        key = {"Idempotency-Key": "monthly-export"}
+        first = client.post("/v1/jobs", json=EXPORT, headers=key)
+        assert first.status_code == 202
+        replay = client.post("/v1/jobs", json=EXPORT, headers=key)
+        # A replay answers as the submission did: 202, same Location, same job.
+        assert replay.status_code == 202
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        assert replay.headers["Location"] == first.headers["Location"]
+        assert replay.json()["id"] == first.json()["id"]
+        assert replay.json()["params"] == first.json()["params"]
+
+        other_params = {**EXPORT, "params": {**EXPORT["params"], "bodies": ["mars"]}}  # type: ignore[dict-item]
+        reused = client.post("/v1/jobs", json=other_params, headers=key)
+        assert reused.status_code == 422, reused.text
+        assert reused.headers["content-type"] == "application/problem+json"
+        problem = reused.json()
+        assert problem["errors"][0]["field"] == "Idempotency-Key"
+        assert "another request" in problem["detail"]
+        assert "Idempotent-Replayed" not in reused.headers
+
+        refused = client.post("/v1/jobs", json=EXPORT, headers={"Idempotency-Key": ""})
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"][0]["field"] == "Idempotency-Key"
+        # Nothing but the first submission made a job.
+        assert [job["id"] for job in client.get("/v1/jobs").json()] == [first.json()["id"]]
+
+
 def test_cancel_a_queued_job(job_settings: Callable[..., Settings]) -> None:
     # No worker: the job stays queued until cancelled.
     settings = job_settings(worker_in_process=False)
