@@ -9,6 +9,8 @@ from __future__ import annotations
 
 __all__ = [
     "CACHE_KEY_V1",
+    "DB_BACKOFF_FIRST_SECONDS",
+    "DB_BACKOFF_MAX_SECONDS",
     "DEFAULT_LOCK_SECONDS",
     "DEFAULT_MEMORY_BYTES",
     "DEFAULT_MEMORY_MAX_ENTRY_BYTES",
@@ -55,6 +57,12 @@ REDIS_BACKOFF_MAX_SECONDS = 5.0
 # Connections per process; past that a command waits for a free one, at most this long.
 REDIS_MAX_CONNECTIONS = 128
 REDIS_POOL_TIMEOUT_SECONDS = 1.0
+
+# After a failed PostgreSQL command (the server is down or refuses connections) the
+# store skips the database for this long, doubling per failed retry: cold requests are
+# answered from upstream meanwhile, without a connection attempt each.
+DB_BACKOFF_FIRST_SECONDS = 1.0
+DB_BACKOFF_MAX_SECONDS = 5.0
 
 # How long a single-flight lock lives if its holder never releases it (a crash).
 # Longer than the upstream deadline, so a slow but alive holder keeps its lock.
