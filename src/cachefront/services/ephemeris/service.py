@@ -77,9 +77,19 @@ class EphemerisService:
         return _require(found, key)
 
     async def positions(
-        self, bodies: Sequence[Body], start: datetime, stop: datetime, step: timedelta
+        self,
+        bodies: Sequence[Body],
+        start: datetime,
+        stop: datetime,
+        step: timedelta,
+        *,
+        priority: str = "user",
     ) -> RangeResult:
-        """Rows for every body at every instant of ``step`` from ``start`` to ``stop``."""
+        """Rows for every body at every instant of ``step`` from ``start`` to ``stop``.
+
+        ``priority="background"`` is for jobs: their upstream calls use the background
+        share of the budget and wait the full upstream timeout.
+        """
         instants = grid_range(start, stop, step)
         total = len(instants) * len(bodies)
         if total > self.max_rows:
@@ -93,7 +103,7 @@ class EphemerisService:
                 self.cache.get_many_or_fetch(
                     NAMESPACE,
                     [record_key(body, t) for t in instants],
-                    self._fetcher(body, step, "user"),
+                    self._fetcher(body, step, priority),
                     self.policy,
                 )
                 for body in bodies
