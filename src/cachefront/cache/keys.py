@@ -14,11 +14,13 @@ __all__ = [
     "DEFAULT_LOCK_SECONDS",
     "DEFAULT_MEMORY_BYTES",
     "DEFAULT_MEMORY_MAX_ENTRY_BYTES",
+    "DEFAULT_USER_DEADLINE_SECONDS",
     "ENTRY_FORMAT_V1",
     "LOCK_KEY_V1",
     "LOCK_POLL_FIRST_SECONDS",
     "LOCK_POLL_MAX_SECONDS",
     "MEMORY_ENTRY_OVERHEAD_BYTES",
+    "OVERTIME_MAX_CALLS",
     "REDIS_BACKOFF_FIRST_SECONDS",
     "REDIS_BACKOFF_MAX_SECONDS",
     "REDIS_MAX_CONNECTIONS",
@@ -63,6 +65,13 @@ REDIS_POOL_TIMEOUT_SECONDS = 1.0
 # answered from upstream meanwhile, without a connection attempt each.
 DB_BACKOFF_FIRST_SECONDS = 1.0
 DB_BACKOFF_MAX_SECONDS = 5.0
+
+# How long a user waits on one provider before the next one in the chain answers
+# (CACHEFRONT_USER_DEADLINE_SECONDS). The call that overran goes on in the background
+# and fills the cache; at most this many such calls per process, so a hung upstream
+# cannot pile them up (past it an overrunning call is cancelled at the deadline).
+DEFAULT_USER_DEADLINE_SECONDS = 3.0
+OVERTIME_MAX_CALLS = 32
 
 # How long a single-flight lock lives if its holder never releases it (a crash).
 # Longer than the upstream deadline, so a slow but alive holder keeps its lock.
