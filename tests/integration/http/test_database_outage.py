@@ -63,6 +63,9 @@ def test_database_outage_gives_503_only_where_the_database_is_needed(
         assert stats.headers["x-request-id"]
         assert stats.json()["detail"] == "database unavailable"
         assert httpx.get(f"{server.url}/ready", timeout=30).status_code == 503
+        jobs = httpx.get(f"{server.url}/v1/jobs", headers=admin, timeout=30)
+        assert jobs.status_code == 503, jobs.text  # job records live in the database
+        assert jobs.headers["retry-after"] == "5"
         # A memory hit needs no database: the cached answer is still served.
         hit = httpx.get(position, params={"at": AT})
         assert hit.status_code == 200
