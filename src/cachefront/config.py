@@ -131,6 +131,14 @@ class Settings(BaseSettings):
 
     # --- upstream --------------------------------------------------------------
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    user_deadline_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="How long a user request waits on an upstream before the next provider "
+        "(the local fallback) answers; the upstream call goes on in the background, up to "
+        "upstream_timeout_seconds, and fills the cache. Background work (precompute, "
+        "exports) always waits the full upstream timeout.",
+    )
     upstream_attempts: int = Field(default=3, ge=1, le=10)
     upstream_backoff_seconds: float = Field(default=0.5, ge=0)
     upstream_backoff_max_seconds: float = Field(default=10.0, ge=0)

@@ -6,6 +6,7 @@ from cachefront.cache.engine import Fetch, Fetched, FetchMany, TieredCache
 from cachefront.cache.entry import Cached, CacheEntry, Tier, compute_etag, make_entry
 from cachefront.cache.factory import build_cache
 from cachefront.cache.memory import MemoryStore
+from cachefront.cache.overtime import Overtime
 from cachefront.cache.policy import CachePolicy, Decision, Freshness, classify, decide
 from cachefront.cache.postgres_store import PostgresStore
 from cachefront.cache.redis_store import RedisStore
@@ -24,6 +25,7 @@ __all__ = [
     "Fetched",
     "Freshness",
     "MemoryStore",
+    "Overtime",
     "PostgresStore",
     "RedisStore",
     "SingleFlight",

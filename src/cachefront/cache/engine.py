@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from cachefront.cache.entry import Cached, CacheEntry, Tier, make_entry, tier_rank
 from cachefront.cache.memory import MemoryStore
+from cachefront.cache.overtime import Overtime
 from cachefront.cache.policy import (
     CachePolicy,
     Decision,
@@ -81,7 +82,10 @@ class TieredCache(AsyncResource):
     """Read-through cache over the memory, Redis and PostgreSQL tiers.
 
     Use it between ``open()`` and ``aclose()``, or as ``async with cache:``. It owns the
-    Redis store (closed by ``aclose``) but not the database engine.
+    Redis store (closed by ``aclose``) but not the database engine. ``overtime`` is the
+    user-facing deadline fetchers apply to their upstream calls, and the bounded set of
+    calls that overran it and will store their answers late (``put_many``); it is
+    closed with the cache.
     """
 
     def __init__(
@@ -91,11 +95,13 @@ class TieredCache(AsyncResource):
         redis: RedisStore | None = None,
         db: PostgresStore | None = None,
         locks: SingleFlight | None = None,
+        overtime: Overtime | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.memory = memory
         self.redis = redis
         self.db = db
+        self.overtime = overtime if overtime is not None else Overtime()
         self._locks = locks if locks is not None else SingleFlight(redis=redis, db=db)
         self._clock = clock
         self._open = False
@@ -109,8 +115,9 @@ class TieredCache(AsyncResource):
         self._open = True
 
     async def aclose(self) -> None:
-        """Cancel background revalidations and fills, wait for them, close Redis."""
+        """Cancel background revalidations, fills and overtime, wait for them, close Redis."""
         self._open = False
+        await self.overtime.aclose()
         await self._locks.aclose()
         if self.redis is not None:
             await self.redis.aclose()

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.cache.engine import TieredCache
 from cachefront.cache.memory import MemoryStore
+from cachefront.cache.overtime import Overtime
 from cachefront.cache.postgres_store import PostgresStore
 from cachefront.cache.redis_store import RedisStore
 from cachefront.cache.singleflight import SingleFlight
@@ -38,4 +39,5 @@ def build_cache(
     )
     db = PostgresStore(engine) if engine is not None else None
     locks = SingleFlight(redis=redis, db=db, lock_seconds=settings.singleflight_lock_seconds)
-    return TieredCache(memory=memory, redis=redis, db=db, locks=locks)
+    overtime = Overtime(deadline=settings.user_deadline_seconds)
+    return TieredCache(memory=memory, redis=redis, db=db, locks=locks, overtime=overtime)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 __all__ = [
     "CACHE_KEY_V1",
+    "DB_BACKOFF_FIRST_SECONDS",
+    "DB_BACKOFF_MAX_SECONDS",
     "DEFAULT_LOCK_SECONDS",
     "DEFAULT_MEMORY_BYTES",
     "DEFAULT_MEMORY_MAX_ENTRY_BYTES",
+    "DEFAULT_USER_DEADLINE_SECONDS",
     "ENTRY_FORMAT_V1",
     "LOCK_KEY_V1",
     "LOCK_POLL_FIRST_SECONDS",
     "LOCK_POLL_MAX_SECONDS",
     "MEMORY_ENTRY_OVERHEAD_BYTES",
+    "OVERTIME_MAX_CALLS",
     "REDIS_BACKOFF_FIRST_SECONDS",
     "REDIS_BACKOFF_MAX_SECONDS",
     "REDIS_MAX_CONNECTIONS",
@@ -55,6 +59,19 @@ REDIS_BACKOFF_MAX_SECONDS = 5.0
 # Connections per process; past that a command waits for a free one, at most this long.
 REDIS_MAX_CONNECTIONS = 128
 REDIS_POOL_TIMEOUT_SECONDS = 1.0
+
+# After a failed PostgreSQL command (the server is down or refuses connections) the
+# store skips the database for this long, doubling per failed retry: cold requests are
+# answered from upstream meanwhile, without a connection attempt each.
+DB_BACKOFF_FIRST_SECONDS = 1.0
+DB_BACKOFF_MAX_SECONDS = 5.0
+
+# How long a user waits on one provider before the next one in the chain answers
+# (CACHEFRONT_USER_DEADLINE_SECONDS). The call that overran goes on in the background
+# and fills the cache; at most this many such calls per process, so a hung upstream
+# cannot pile them up (past it an overrunning call is cancelled at the deadline).
+DEFAULT_USER_DEADLINE_SECONDS = 3.0
+OVERTIME_MAX_CALLS = 32
 
 # How long a single-flight lock lives if its holder never releases it (a crash).
 # Longer than the upstream deadline, so a slow but alive holder keeps its lock.

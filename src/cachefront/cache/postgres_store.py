@@ -1,25 +1,36 @@
 """The PostgreSQL tier over ``cache_entries``, and the advisory locks used when Redis is absent.
 
-Every statement is built once at import and named. Database errors propagate: unlike
-Redis, PostgreSQL is the system of record, and a cache that silently lost it would
-send every request upstream.
+Every statement is built once at import and named. A database that cannot be reached
+(down, refusing connections, pool exhausted) degrades reads and writes like Redis
+does: a read is a miss, a write is skipped, the outage is logged once and the
+database skipped for a backoff (``cache.outage.Outage``), so an upstream that works
+still answers cold requests. The outage is logged, never silent: meanwhile every miss
+goes upstream. Invalidations and the advisory locks still raise: a delete that did
+not happen must not be reported as done, and the single-flight decides for itself
+what to do without locks (``DATABASE_UNREACHABLE`` names the errors that mean "away").
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Row, Text, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cachefront.cache.entry import CacheEntry
+from cachefront.cache.keys import DB_BACKOFF_FIRST_SECONDS, DB_BACKOFF_MAX_SECONDS
+from cachefront.cache.outage import Outage
 from cachefront.cache.store import BatchStore
 from cachefront.cache.tables import cache_entries
 
 __all__ = [
+    "DATABASE_UNREACHABLE",
     "DELETE_KEY",
     "DELETE_PREFIX",
     "GET_MANY",
@@ -27,6 +38,18 @@ __all__ = [
     "UPSERT_SQL",
     "PostgresStore",
 ]
+
+logger = logging.getLogger(__name__)
+
+# What the driver raises when the database is away rather than when a statement is
+# wrong: connection refused or lost, server shutting down (psycopg's OperationalError,
+# wrapped by SQLAlchemy), a dead socket, no pooled connection free in time.
+DATABASE_UNREACHABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    OSError,
+)
 
 _t = cache_entries.c
 
@@ -143,26 +166,63 @@ class _LockedStore:
 class PostgresStore:
     """Entries in the ``cache_entries`` table, one row per (namespace, key)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        backoff_first: float = DB_BACKOFF_FIRST_SECONDS,
+        backoff_max: float = DB_BACKOFF_MAX_SECONDS,
+    ) -> None:
         self._engine = engine
+        self._outage = Outage(
+            "db",
+            label="PostgreSQL",
+            without="cold requests go upstream without storing there or locking across processes",
+            backoff_first=backoff_first,
+            backoff_max=backoff_max,
+            logger=logger,
+        )
+
+    @property
+    def available(self) -> bool:
+        """False while the store skips the database after it could not be reached."""
+        return self._outage.available
+
+    @property
+    def down(self) -> bool:
+        """True from a failed command until a command succeeds again."""
+        return self._outage.down
 
     async def get(self, ns: str, key: str) -> CacheEntry | None:
         return (await self.get_many(ns, [key])).get(key)
 
     async def get_many(self, ns: str, keys: Sequence[str]) -> dict[str, CacheEntry]:
-        if not keys:
+        """The entries present among ``keys``; none while the database is away."""
+        if not keys or not self._outage.available:
             return {}
-        async with self._engine.connect() as conn:
-            return await _get_many(conn, ns, keys)
+        try:
+            async with self._engine.connect() as conn:
+                found = await _get_many(conn, ns, keys)
+        except DATABASE_UNREACHABLE as exc:
+            self._outage.failed("get_many", exc)
+            return {}
+        self._outage.succeeded()
+        return found
 
     async def set(self, ns: str, key: str, entry: CacheEntry) -> None:
         await self.set_many(ns, {key: entry})
 
     async def set_many(self, ns: str, entries: Mapping[str, CacheEntry]) -> None:
-        if not entries:
+        """Store ``entries``; skipped while the database is away (the other tiers get them)."""
+        if not entries or not self._outage.available:
             return
-        async with self._engine.begin() as conn:
-            await _set_many(conn, ns, entries)
+        try:
+            async with self._engine.begin() as conn:
+                await _set_many(conn, ns, entries)
+        except DATABASE_UNREACHABLE as exc:
+            self._outage.failed("set_many", exc)
+            return
+        self._outage.succeeded()
 
     async def delete(self, ns: str, key: str) -> int:
         async with self._engine.begin() as conn:
@@ -179,8 +239,14 @@ class PostgresStore:
         """Hold the advisory locks of ``keys`` (waiting for them) until the block ends.
 
         Reads and writes through the yielded store happen in the locking transaction,
-        so what it writes becomes visible exactly when the locks are released.
+        so what it writes becomes visible exactly when the locks are released. Raises
+        one of ``DATABASE_UNREACHABLE`` (and notes the outage) when the database is away.
         """
-        async with self._engine.begin() as conn:
-            await conn.execute(LOCK_KEYS_SQL, {"ns": ns, "keys": list(keys)})
-            yield _LockedStore(conn)
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(LOCK_KEYS_SQL, {"ns": ns, "keys": list(keys)})
+                yield _LockedStore(conn)
+        except DATABASE_UNREACHABLE as exc:
+            self._outage.failed("locked", exc)
+            raise
+        self._outage.succeeded()

@@ -2,8 +2,9 @@
 
 Every Redis error becomes a miss or a no-op: the store marks itself down, skips Redis
 for a backoff (1 s doubling to 5 s), logs once when the outage starts and once when
-Redis answers again. Sockets time out quickly, and the client never retries a command
-itself, so a dead Redis costs a request at most one short timeout.
+Redis answers again (``cache.outage.Outage``). Sockets time out quickly, and the
+client never retries a command itself, so a dead Redis costs a request at most one
+short timeout.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cachefront.cache.keys import (
     cache_key_pattern,
     lock_key,
 )
+from cachefront.cache.outage import Outage
 
 __all__ = ["RedisStore", "pack_entry", "unpack_entry"]
 
@@ -107,10 +109,14 @@ class RedisStore:
         self._client = client
         self.prefix = prefix
         self._clock = clock
-        self._backoff_first = backoff_first
-        self._backoff_max = backoff_max
-        self._backoff = 0.0  # 0 while Redis answers; the current backoff during an outage
-        self._down_until = 0.0  # time.monotonic() before which Redis is not tried
+        self._outage = Outage(
+            "redis",
+            label="Redis",
+            without="the cache continues without it",
+            backoff_first=backoff_first,
+            backoff_max=backoff_max,
+            logger=logger,
+        )
         self._unlock = client.register_script(_UNLOCK_LUA)
 
     @classmethod
@@ -147,12 +153,12 @@ class RedisStore:
     @property
     def available(self) -> bool:
         """False while the store skips Redis after an error (the backoff has not passed)."""
-        return self._backoff == 0 or time.monotonic() >= self._down_until
+        return self._outage.available
 
     @property
     def down(self) -> bool:
         """True from a failed command until a command succeeds again."""
-        return self._backoff != 0
+        return self._outage.down
 
     async def aclose(self) -> None:
         """Close the client and its connections."""
@@ -269,34 +275,12 @@ class RedisStore:
         return lock_key(self.prefix, ns, key)
 
     async def _call(self, action: str, op: Callable[[], Awaitable[_T]], default: _T) -> _T:
-        if self._backoff and time.monotonic() < self._down_until:
+        if not self._outage.available:
             return default
         try:
             result = await op()
         except (RedisError, OSError) as exc:
-            self._failed(action, exc)
+            self._outage.failed(action, exc)
             return default
-        if self._backoff:
-            self._recovered()
+        self._outage.succeeded()
         return result
-
-    def _failed(self, action: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if not self._backoff:
-            self._backoff = self._backoff_first
-            logger.warning(
-                "Redis unavailable, the cache continues without it: %s",
-                exc,
-                extra={"action": "cache.redis_down", "redis_command": action},
-            )
-        elif now >= self._down_until:
-            self._backoff = min(self._backoff * 2, self._backoff_max)
-        else:
-            # Another command of the same attempt failed too: one outage, one backoff.
-            return
-        self._down_until = now + self._backoff
-
-    def _recovered(self) -> None:
-        self._backoff = 0.0
-        self._down_until = 0.0
-        logger.info("Redis answers again", extra={"action": "cache.redis_up"})

@@ -10,8 +10,10 @@ are awaited by polling the shared tiers with growing sleeps until the value appe
 or the lock disappears and can be taken. Without Redis (or while it is away): one
 PostgreSQL transaction takes the advisory lock of every key, in a fixed order, and the
 fill writes its rows in that transaction, so the COMMIT both publishes them and
-releases the locks. Whichever lock is taken, the tiers are checked again before any
-fetch: another process may have filled the key meanwhile.
+releases the locks. Without either (Redis absent or away, and the database away too),
+single-flight holds within the process only: concurrent misses here still fetch once,
+and the answer is served rather than refused. Whichever lock is taken, the tiers are
+checked again before any fetch: another process may have filled the key meanwhile.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from cachefront.cache.keys import (
     LOCK_POLL_FIRST_SECONDS,
     LOCK_POLL_MAX_SECONDS,
 )
-from cachefront.cache.postgres_store import PostgresStore
+from cachefront.cache.postgres_store import DATABASE_UNREACHABLE, PostgresStore
 from cachefront.cache.redis_store import RedisStore
 from cachefront.cache.store import BatchStore
 
@@ -180,9 +182,10 @@ class SingleFlight:
             left = await self._fill_under_redis_locks(
                 self._redis, ns, left, recheck, produce, outcomes
             )
-        if left and shared and self._db is not None:
-            await self._fill_under_advisory_locks(self._db, ns, left, recheck, produce, outcomes)
-            left = []
+        if left and shared and self._db is not None and self._db.available:
+            left = await self._fill_under_advisory_locks(
+                self._db, ns, left, recheck, produce, outcomes
+            )
         if left:
             await self._recheck_and_produce(left, recheck, produce, outcomes)
         return outcomes
@@ -267,7 +270,8 @@ class SingleFlight:
         recheck: Recheck,
         produce: Produce,
         outcomes: dict[str, Outcome],
-    ) -> None:
+    ) -> list[str]:
+        """Fill under advisory locks; the keys left unfilled when the database went away."""
         try:
             async with db.locked(ns, keys) as locked:
                 found = await recheck(keys, locked)
@@ -276,6 +280,11 @@ class SingleFlight:
                 if todo:
                     # Raising here rolls the transaction back: nothing half-written.
                     outcomes.update(await produce(todo, locked))
+        except DATABASE_UNREACHABLE:
+            # No lock without the database: the caller fills the rest in this process
+            # alone. Answers already produced stand (only their COMMIT was lost).
+            return [key for key in keys if key not in outcomes]
         except Exception as exc:
             for key in keys:
                 outcomes.setdefault(key, exc)
+        return []

@@ -16,8 +16,10 @@ from cachefront.db.engine import sync_url
 __all__ = [
     "alembic_config",
     "current_revision",
+    "downgrade",
     "head_revision",
     "include_name",
+    "revisions",
     "upgrade",
 ]
 
@@ -41,6 +43,17 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision``; safe to call from many processes at once."""
     command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    """Undo migrations down to ``revision`` (``base``: an empty database, as before 0001)."""
+    command.downgrade(alembic_config(url), revision)
+
+
+def revisions() -> list[str]:
+    """Every revision shipped, oldest first."""
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
 
 
 def head_revision() -> str | None:

@@ -87,6 +87,7 @@ class UpstreamClient(AsyncResource):
         recorder: Recorder | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
@@ -96,6 +97,8 @@ class UpstreamClient(AsyncResource):
         self.budget = budget
         self.breaker = CircuitBreaker(provider, breaker)
         self._recorder = recorder
+        # What latencies are measured with: monotonic seconds; tests hand in a manual clock.
+        self._clock = clock
         chain: httpx.AsyncBaseTransport = transport or httpx.AsyncHTTPTransport()
         if budget is not None:
             chain = BudgetTransport(chain, budget)
@@ -148,7 +151,7 @@ class UpstreamClient(AsyncResource):
             method, url, params=params, json=json, headers=headers, extensions={CONTEXT_KEY: ctx}
         )
         started_at = time.time()
-        started = time.monotonic()
+        started = self._clock()
         note_upstream_call()
         try:
             response = await self._http.send(request)
@@ -197,7 +200,7 @@ class UpstreamClient(AsyncResource):
             method=request.method,
             url=_public_url(request.url),
             status=status,
-            latency_ms=(time.monotonic() - started) * 1000.0,
+            latency_ms=(self._clock() - started) * 1000.0,
             attempts=ctx.attempts,
             outcome=outcome,
             priority=ctx.priority,

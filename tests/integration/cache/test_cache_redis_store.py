@@ -23,9 +23,18 @@ async def test_round_trip_with_ttl_to_expiry(
     assert 110_000 < ttl_ms <= 120_000
 
 
-async def test_expired_entries_are_not_written(redis_store: RedisStore, ns: str) -> None:
-    await redis_store.set(ns, "old", make_entry(b"x", POLICY, now=time.time() - 1000))
-    assert await redis_store.get(ns, "old") is None
+async def test_expired_entries_are_not_written(
+    redis_store: RedisStore, redis_client: redis.Redis, ns: str
+) -> None:
+    # An entry past its expiry has no TTL left to give Redis (PX must be positive).
+    # Skipping it must not fail the batch: the fresh entry beside it is written, and
+    # Redis is not taken for down (which would skip it for the backoff).
+    fresh = make_entry(b"new", POLICY)
+    expired = make_entry(b"x", POLICY, now=time.time() - 1000)
+    await redis_store.set_many(ns, {"old": expired, "new": fresh})
+    assert not redis_store.down
+    assert redis_client.exists(cache_key(redis_store.prefix, ns, "old")) == 0
+    assert await redis_store.get(ns, "new") == fresh
 
 
 async def test_set_many_get_many(redis_store: RedisStore, ns: str) -> None:

@@ -1,4 +1,8 @@
-"""A database that goes away mid-run: 503 problem+json where it is needed, hits still served."""
+"""A database that goes away mid-run: 503 problem+json only where nothing else can answer.
+
+Routes that need the database (admin, jobs, readiness) answer 503 with Retry-After;
+ephemeris reads keep working: memory hits as before, cold requests from the upstream.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,11 @@ import pytest
 from cachefront.config import Settings
 from cachefront.db.embedded import start_embedded_postgres
 from cachefront.db.migrate import upgrade
-from harness_servers import ServerThread
+from harness_servers import ServerThread, Simulator
 
 SERVICE_KEY = "service-key-for-outage-test"
 AT = "2033-05-06T07:00:00Z"
+COLD_AT = "2034-08-09T10:00:00Z"  # another day: another chunk, not cached before the outage
 
 
 @pytest.fixture
@@ -33,10 +38,11 @@ def stoppable_database() -> Iterator[tuple[str, Callable[[], None]]]:
     server.cleanup()
 
 
-def test_database_outage_gives_503_and_memory_hits_keep_flowing(
+def test_database_outage_gives_503_only_where_the_database_is_needed(
     settings_for: Callable[..., Settings],
     serve_app: type[ServerThread],
     stoppable_database: tuple[str, Callable[[], None]],
+    simulator: Simulator,
 ) -> None:
     url, stop_database = stoppable_database
     settings = settings_for(
@@ -57,7 +63,21 @@ def test_database_outage_gives_503_and_memory_hits_keep_flowing(
         assert stats.headers["x-request-id"]
         assert stats.json()["detail"] == "database unavailable"
         assert httpx.get(f"{server.url}/ready", timeout=30).status_code == 503
+        jobs = httpx.get(f"{server.url}/v1/jobs", headers=admin, timeout=30)
+        assert jobs.status_code == 503, jobs.text  # job records live in the database
+        assert jobs.headers["retry-after"] == "5"
         # A memory hit needs no database: the cached answer is still served.
         hit = httpx.get(position, params={"at": AT})
         assert hit.status_code == 200
         assert hit.headers["x-cache"] == "memory"
+        # A cold request: the upstream works, so it answers (the cache write is skipped).
+        calls_before = simulator.requests()
+        cold = httpx.get(position, params={"at": COLD_AT}, timeout=30)
+        assert cold.status_code == 200, cold.text
+        assert cold.headers["x-cache"] == "upstream"
+        assert cold.json()["provider"] == "horizons"
+        assert simulator.requests() == calls_before + 1
+        # ... and stays in memory: asked again, it is a hit, not another upstream call.
+        again = httpx.get(position, params={"at": COLD_AT}, timeout=30)
+        assert again.headers["x-cache"] == "memory"
+        assert simulator.requests() == calls_before + 1

@@ -240,3 +240,63 @@ def test_fallback_answers_stay_fresh_briefly_then_the_primary_is_asked_again(
             time.sleep(0.1)
         refreshed = httpx.get(url, params={"at": AT})
         assert int(refreshed.headers["cache-control"].split("=")[1]) > 86400
+
+
+def test_a_hung_upstream_is_answered_by_the_fallback_and_fills_the_cache_later(
+    settings_for: Callable[..., Settings], serve_app: type[ServerThread], simulator: Simulator
+) -> None:
+    # Horizons takes 4 s; users wait at most 0.3 s on it before the local ephemeris
+    # answers. Its call goes on (within the 15 s upstream timeout) and fills the cache.
+    simulator.configure(latency_ms=4000)
+    settings = settings_for(
+        user_deadline_seconds=0.3, upstream_timeout_seconds=15.0, upstream_attempts=1
+    )
+    with serve_app(settings) as server:
+        url = f"{server.url}/v1/ephemeris/uranus"
+        answer = httpx.get(url, params={"at": AT}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["provider"] == "local"
+        assert answer.headers["x-cache"] == "upstream"
+        # The answer did not wait for Horizons: it has the request, but has not answered.
+        stats = simulator.running.stats()
+        assert stats["requests"] == 1
+        assert stats["by_status"] == {}
+
+        deadline = time.monotonic() + 20  # bounds a hang: Horizons answers after 4 s
+        while httpx.get(url, params={"at": AT}).json()["provider"] != "horizons":
+            assert time.monotonic() < deadline, "the late Horizons answer never reached the cache"
+            time.sleep(0.1)
+        late = httpx.get(url, params={"at": AT})
+        assert late.headers["x-cache"] == "memory"
+        # Stored as the primary's answer: fresh for days, not the fallback's hour.
+        assert int(late.headers["cache-control"].split("=")[1]) > 86400
+    assert simulator.requests() == 1  # the late answer was that one call, not a new one
+
+
+def test_the_user_deadline_does_not_cut_short_an_upstream_without_fallback(
+    settings_for: Callable[..., Settings], serve_app: type[ServerThread], simulator: Simulator
+) -> None:
+    simulator.configure(latency_ms=1000)
+    settings = settings_for(ephemeris_providers=["horizons"], user_deadline_seconds=0.2)
+    with serve_app(settings) as server:
+        response = httpx.get(f"{server.url}/v1/ephemeris/neptune", params={"at": AT}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["provider"] == "horizons"
+
+
+def test_an_outage_outside_the_local_ephemeris_is_503_not_422(
+    settings_for: Callable[..., Settings], serve_app: type[ServerThread], simulator: Simulator
+) -> None:
+    # 1850 is inside Horizons' coverage but before DE421's: with Horizons down nothing
+    # can answer for now, which is an outage (503, retry later), not a bad request.
+    simulator.configure(error_rate=1.0)
+    with serve_app(settings_for(upstream_attempts=1)) as server:
+        response = httpx.get(
+            f"{server.url}/v1/ephemeris/mars", params={"at": "1850-01-01T00:00:00Z"}, timeout=30
+        )
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["retry-after"]) > 0
+    detail = response.json()["detail"]
+    assert "horizons" in detail
+    assert "local" in detail

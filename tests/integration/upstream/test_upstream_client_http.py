@@ -132,6 +132,8 @@ async def test_deadline_bounds_a_hanging_server(
     [record] = records
     assert record.outcome == "timeout"
     assert record.status is None
+    # The record's latency is the time the call took, cut at the deadline.
+    assert 450 <= record.latency_ms < 2000
 
 
 async def test_deadline_spans_all_attempts(make_client: MakeClient, route: ScriptedRoute) -> None:
@@ -170,6 +172,19 @@ async def test_connection_refused_is_an_upstream_error(
     assert isinstance(caught.value.__cause__, Exception)  # the httpx error, kept
     [record] = records
     assert (record.outcome, record.attempts) == ("connect_error", 3)
+
+
+async def test_record_latency_covers_the_upstream_delay(
+    make_client: MakeClient, route: ScriptedRoute, records: list[UpstreamCallRecord]
+) -> None:
+    route.script(Reply(200, delay=0.3))
+    async with make_client() as client:
+        response = await client.request("GET", route.url, deadline=5)
+
+    assert response.status_code == 200
+    [record] = records
+    assert record.latency_ms >= 300  # at least the server's own delay
+    assert response.elapsed.total_seconds() >= 0.3
 
 
 async def test_record_url_has_no_query_string(

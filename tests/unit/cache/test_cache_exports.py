@@ -18,6 +18,7 @@ def test_exported_names() -> None:
         "Fetched",
         "Freshness",
         "MemoryStore",
+        "Overtime",
         "PostgresStore",
         "RedisStore",
         "SingleFlight",

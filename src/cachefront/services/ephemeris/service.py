@@ -4,19 +4,26 @@ A single position is looked up by its own key; on a miss the whole aligned chunk
 grid steps around it is fetched in one provider call (range batching) and stored, so
 the neighbouring hours a client asks for next are already there. Providers are tried
 in the configured order: when Horizons fails or its breaker is open, the local
-ephemeris answers.
+ephemeris answers. A user does not wait on Horizons past the user deadline
+(``cache.overtime``): the local ephemeris answers then, and Horizons' answer, when it
+comes, replaces it in the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cachefront.cache import Cached, CachePolicy, Fetched, Tier, TieredCache
-from cachefront.errors import RangeTooLargeError, UpstreamError
+from cachefront.errors import (
+    InvalidInputError,
+    RangeTooLargeError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
 from cachefront.services.ephemeris.bodies import Body
 from cachefront.services.ephemeris.grid import chunk_of, grid_range, snap
 from cachefront.services.ephemeris.keys import NAMESPACE, instant_of, record_key
@@ -26,6 +33,9 @@ from cachefront.services.ephemeris.providers import EphemerisProvider
 __all__ = ["EphemerisService", "RangeResult"]
 
 log = logging.getLogger(__name__)
+
+LateRecords = Callable[[list[EphemerisRecord]], Awaitable[object]]
+"""What to do with a provider's records that came after the user deadline: store them."""
 
 # Worst first: the tier reported for a set of rows is the slowest that answered any.
 _TIER_RANK = {Tier.UPSTREAM: 0, Tier.STALE: 1, Tier.DB: 2, Tier.REDIS: 3, Tier.MEMORY: 4}
@@ -77,9 +87,19 @@ class EphemerisService:
         return _require(found, key)
 
     async def positions(
-        self, bodies: Sequence[Body], start: datetime, stop: datetime, step: timedelta
+        self,
+        bodies: Sequence[Body],
+        start: datetime,
+        stop: datetime,
+        step: timedelta,
+        *,
+        priority: str = "user",
     ) -> RangeResult:
-        """Rows for every body at every instant of ``step`` from ``start`` to ``stop``."""
+        """Rows for every body at every instant of ``step`` from ``start`` to ``stop``.
+
+        ``priority="background"`` is for jobs: their upstream calls use the background
+        share of the budget and wait the full upstream timeout.
+        """
         instants = grid_range(start, stop, step)
         total = len(instants) * len(bodies)
         if total > self.max_rows:
@@ -93,7 +113,7 @@ class EphemerisService:
                 self.cache.get_many_or_fetch(
                     NAMESPACE,
                     [record_key(body, t) for t in instants],
-                    self._fetcher(body, step, "user"),
+                    self._fetcher(body, step, priority),
                     self.policy,
                 )
                 for body in bodies
@@ -129,13 +149,43 @@ class EphemerisService:
         return _RowFetcher(self, body, step, priority)
 
     async def fetch_records(
-        self, body: Body, start: datetime, stop: datetime, step: timedelta, priority: str
+        self,
+        body: Body,
+        start: datetime,
+        stop: datetime,
+        step: timedelta,
+        priority: str,
+        *,
+        late: LateRecords | None = None,
     ) -> list[EphemerisRecord]:
-        """Ask the providers in order; the first that answers wins."""
+        """Ask the providers in order; the first that answers wins.
+
+        With ``late`` and ``priority="user"``, every provider but the last gets the
+        user deadline (``cache.overtime``): past it the next one is asked, while the
+        call goes on in the background and hands its records to ``late``. When no
+        later provider can answer after all, the overrunning call is awaited to its
+        own end: a slow upstream still beats none. A later provider refusing the input
+        (the local ephemeris outside its coverage) after an earlier one failed is an
+        outage of the earlier one, not the caller's mistake: UpstreamError, so 503.
+        """
+        overtime = self.cache.overtime
         failures: list[str] = []
-        for provider in self.providers:
+        overdue: asyncio.Future[list[EphemerisRecord]] | None = None
+        overdue_name = ""
+        last = len(self.providers) - 1
+        for index, provider in enumerate(self.providers):
+            call = provider.positions(body, start, stop, step, priority=priority)
             try:
-                return await provider.positions(body, start, stop, step, priority=priority)
+                if late is None or priority != "user" or index == last:
+                    return await call
+                future = await overtime.within(call, late)
+                if future is not None and future.done():
+                    return future.result()
+                if future is not None and overdue is None:
+                    overdue, overdue_name = future, provider.name
+                raise UpstreamTimeoutError(
+                    provider.name, f"no answer within the user deadline ({overtime.deadline:g} s)"
+                )
             except UpstreamError as exc:
                 failures.append(f"{provider.name}: {exc.detail}")
                 log.warning(
@@ -145,6 +195,16 @@ class EphemerisService:
                     exc.detail,
                     extra={"action": "ephemeris.provider_failed"},
                 )
+            except InvalidInputError as exc:
+                if not failures:
+                    raise
+                failures.append(f"{provider.name}: {exc.detail}")
+        if overdue is not None:
+            # Its records are also handed to ``late``: stored twice, the same values.
+            try:
+                return await asyncio.shield(overdue)
+            except UpstreamError as exc:
+                failures.append(f"{overdue_name}, after the deadline: {exc.detail}")
         raise UpstreamError("ephemeris", "; ".join(failures))
 
 
@@ -175,7 +235,13 @@ class _RowFetcher:
             # fetched is returned, so the cache keeps the neighbours too.
             start = chunk_of(start, service.grid_step, service.batch_steps)[0]
             stop = chunk_of(stop, service.grid_step, service.batch_steps)[1]
-        records = await service.fetch_records(self.body, start, stop, self.step, self.priority)
+        records = await service.fetch_records(
+            self.body, start, stop, self.step, self.priority, late=self._store_late
+        )
+        return self._values(records)
+
+    def _values(self, records: list[EphemerisRecord]) -> Mapping[str, bytes]:
+        service = self.service
         values = {record_key(self.body, r.at): record_to_json_bytes(r) for r in records}
         primary = service.providers[0].name
         if records and records[0].provider != primary and service.fallback_policy is not None:
@@ -183,6 +249,24 @@ class _RowFetcher:
             # only briefly, so the primary is asked again (in the background) soon.
             return Fetched(values, policy=service.fallback_policy)
         return values
+
+    async def _store_late(self, records: list[EphemerisRecord]) -> None:
+        """Store what a provider answered after the user deadline, over the fallback's rows.
+
+        Stored later, so newer: the tiers keep it (the PostgreSQL upsert keeps the newest).
+        Should it come while the fallback is still computing, the fallback's rows, stored
+        after, win until their short freshness ends and the primary is asked again.
+        """
+        values = self._values(records)
+        policy = values.policy if isinstance(values, Fetched) else self.service.policy
+        await self.service.cache.put_many(NAMESPACE, values, policy)
+        log.info(
+            "stored %d late records of %s from %s",
+            len(values),
+            self.body,
+            records[0].provider if records else "?",
+            extra={"action": "ephemeris.late_answer_stored"},
+        )
 
 
 @dataclass(slots=True)

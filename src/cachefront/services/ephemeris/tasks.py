@@ -134,7 +134,8 @@ async def _export(resources: JobResources, params: ExportParams, progress: Progr
         rows: list[dict[str, Any]] = []
         for offset in range(0, len(instants), piece):
             part = instants[offset : offset + piece]
-            answer = await service.positions([body], part[0], part[-1], step)
+            # Background priority: an export must not spend the budget kept for users.
+            answer = await service.positions([body], part[0], part[-1], step, priority="background")
             rows.extend(orjson.loads(row.entry.value) for row in answer.rows)
             done += len(part)
             await progress(done / total * 0.95)
