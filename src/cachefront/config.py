@@ -15,6 +15,8 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cachefront.logs import mask_url
+
 __all__ = ["DEFAULT_HORIZONS_URL", "Settings", "masked_settings"]
 
 DEFAULT_HORIZONS_URL = "https://ssd.jpl.nasa.gov/api/horizons.api"
@@ -74,6 +76,30 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=0, description="Request bodies larger than this get 413."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection whose request line and headers are not complete this long "
+        "after it opened (or after the request's first byte, on a keep-alive connection) "
+        "is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request body not fully received this long after its headers is cut "
+        "(the connection is closed).",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Request line and headers larger than this, in total, get 431.",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections per server process; a request arriving past it gets "
+        "503 and its connection is closed.",
     )
 
     # --- auth and inbound limits -----------------------------------------------------
@@ -217,7 +243,12 @@ class Settings(BaseSettings):
 
 
 def masked_settings(settings: Settings) -> dict[str, Any]:
-    """The settings as plain values, every secret shown as ``**********``."""
+    """The settings as plain values, every secret shown as ``**********``.
+
+    URL-valued settings that are not secrets (upstream and JWKS URLs) are shown with
+    any credentials in them masked (``mask_url``): a key pasted into a query string
+    must not be printed either.
+    """
     out: dict[str, Any] = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
@@ -225,6 +256,8 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
             out[name] = "**********"
         elif isinstance(value, Path):
             out[name] = str(value)
+        elif isinstance(value, str) and "://" in value:
+            out[name] = mask_url(value)
         else:
             out[name] = value
     return out

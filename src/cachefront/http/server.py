@@ -1,0 +1,216 @@
+"""The HTTP server's protocol: uvicorn's httptools parser with deadlines and a header size limit.
+
+uvicorn bounds idle time only between requests (``timeout_keep_alive``, reset by every
+byte received) and, with httptools, has no limit on the size of request headers, so a
+client that sends nothing, drips its headers or its body, or sends megabytes of headers,
+holds a socket and memory for as long as it likes. ``GuardedHttpProtocol`` adds:
+
+- a header deadline: request line and headers must be complete within
+  ``header_timeout`` seconds of the connection (first request) or of the request's
+  first byte (later requests on a keep-alive connection); otherwise the connection is
+  closed;
+- a body deadline: once the headers are in, the whole body must arrive within
+  ``body_timeout`` seconds; otherwise the connection is closed (the application sees a
+  client disconnect);
+- a header size limit: past ``max_header_bytes`` of request line and headers, the
+  client gets 431 and the connection is closed, before the parser buffers any more.
+
+The connection cap is uvicorn's own ``limit_concurrency`` (see ``uvicorn_options``).
+
+Cost per request: two timer operations per request (arm and cancel, as uvicorn's own
+keep-alive timer does) and one integer addition per received chunk while headers are
+being read; nothing else on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Any, cast
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from cachefront.config import Settings
+
+__all__ = ["ConnectionLimits", "GuardedHttpProtocol", "server_protocol", "uvicorn_options"]
+
+log = logging.getLogger(__name__)
+
+_TOO_LARGE_BODY = (
+    b'{"type":"about:blank","title":"Request Header Fields Too Large","status":431,'
+    b'"detail":"the request line and headers are larger than this server accepts"}'
+)
+_TOO_LARGE = b"".join(
+    [
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+        b"content-type: application/problem+json\r\n",
+        b"content-length: " + str(len(_TOO_LARGE_BODY)).encode() + b"\r\n",
+        b"connection: close\r\n\r\n",
+        _TOO_LARGE_BODY,
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one connection may take before it is closed; the defaults are the settings'."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_header_bytes: int = 32 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            header_timeout=settings.header_timeout_seconds,
+            body_timeout=settings.body_timeout_seconds,
+            max_header_bytes=settings.max_header_bytes,
+        )
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, plus the deadlines and header limit of the module doc."""
+
+    def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits
+        self._deadline: asyncio.TimerHandle | None = None
+        # Bytes received since the current request began, counted only while its headers
+        # are incomplete; past the limit, every chunk takes the slow path.
+        self._reading_headers = True
+        self._header_bytes = 0
+        self._awaiting_body = False
+        self._refused = False
+
+    # --- connection events ------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # A connection that never completes its first request's headers is closed: this
+        # covers the client that connects and sends nothing.
+        self._arm(self._limits.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading_headers:
+            self._header_bytes += len(data)
+            if self._header_bytes > self._limits.max_header_bytes:
+                self._received_past_limit(data)
+                return
+        super().data_received(data)
+        if self._awaiting_body and self._deadline is None:
+            # Headers complete, body still to come: from now on the body has its own
+            # deadline. Armed here rather than in the callback, so that a request
+            # without a body (complete in the same chunk) costs no timer.
+            self._arm(self._limits.body_timeout)
+
+    # --- parser callbacks -------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None and not self._refused:
+            # A later request on a keep-alive connection: its headers get the same time.
+            self._arm(self._limits.header_timeout)
+
+    def on_headers_complete(self) -> None:
+        if self._refused:
+            return  # a request pipelined behind a refused one is not served
+        self._disarm()
+        self._reading_headers = False
+        if (
+            self._header_bytes > self._limits.max_header_bytes
+            and self._header_size() > self._limits.max_header_bytes
+        ):
+            # The whole oversized block came in the chunk that crossed the limit.
+            self._refuse()
+            return
+        self._awaiting_body = True
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self._refused:
+            return
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        self._awaiting_body = False
+        self._disarm()
+        self._reading_headers = True
+        self._header_bytes = 0
+        super().on_message_complete()
+
+    # --- the guards -------------------------------------------------------------------
+    def _received_past_limit(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering after a 431: read and drop, hold nothing
+        # The chunk that crossed the limit may also hold the end of the headers and the
+        # start of a body: the parser decides whether the headers are over the limit.
+        super().data_received(data)
+        if self._reading_headers and not self._refused and not self.transport.is_closing():
+            self._refuse()
+
+    def _header_size(self) -> int:
+        # Only computed on the rare path where the received bytes passed the limit.
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+
+    def _refuse(self) -> None:
+        """Answer 431, then drop whatever the client still sends until it hangs up.
+
+        Closing at once with unread data would reset the connection, and the client
+        might never read the answer; so the write side is shut after the answer and the
+        rest is read and discarded, for at most one header timeout.
+        """
+        self._refused = True
+        self._reading_headers = True
+        self._header_bytes = self._limits.max_header_bytes + 1
+        self._disarm()
+        log.debug("refused request headers over %d bytes", self._limits.max_header_bytes)
+        self.transport.write(_TOO_LARGE)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._arm(self._limits.header_timeout)
+
+    def _arm(self, seconds: float) -> None:
+        self._deadline = self.loop.call_later(seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.debug("closed a connection whose request did not arrive in time")
+            self.transport.close()
+
+
+def server_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
+    """The protocol to hand to uvicorn as ``http=``, bound to ``limits``.
+
+    A ``functools.partial`` of the class rather than a class made on the fly: uvicorn
+    only calls it with the protocol's keyword arguments and reads optional attributes
+    with ``getattr``, and with ``--workers`` it pickles the config into each worker
+    process, which a partial of a module-level class survives.
+    """
+    return cast("type[asyncio.Protocol]", functools.partial(GuardedHttpProtocol, limits=limits))
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn options every cachefront server uses, in production and in tests."""
+    return {
+        "http": server_protocol(ConnectionLimits.from_settings(settings)),
+        # uvicorn counts every open connection (idle keep-alive ones and the one asking
+        # included) and every running request, and answers 503 to a request arriving
+        # when either count has reached the limit: so N connections are served with
+        # N + 1.
+        "limit_concurrency": settings.max_connections + 1,
+        # Every request is already recorded as a metric; an access log line per request
+        # would cost more than answering a cache hit.
+        "access_log": False,
+    }
