@@ -90,7 +90,8 @@ def serve(
     bind_port = settings.port if port is None else port
     refusal = _port_refusal(bind_host, bind_port)
     if refusal is not None:
-        console.print(f"[red]error:[/red] {refusal} (is another server running there?)")
+        # Plain text: rich would wrap the line at 80 columns when stderr is not a terminal.
+        typer.echo(f"error: {refusal} (is another server running there?)", err=True)
         raise typer.Exit(code=1)
     # Resolve the database once, here: worker processes inherit the URL and never race
     # to start an embedded server or to migrate.
