@@ -8,6 +8,7 @@ environment. Secrets are ``SecretStr`` so that printing the settings never shows
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,7 +25,15 @@ DEFAULT_HORIZONS_URL = "https://ssd.jpl.nasa.gov/api/horizons.api"
 CommaList = Annotated[list[str], NoDecode]
 
 
+ROOT_DATA_DIR = Path("/var/lib/cachefront")
+
+
 def _default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        # As root, the embedded PostgreSQL runs as an unprivileged user that must reach
+        # its data: a system folder, which every user may traverse already, rather than
+        # root's private home (see db/embedded_access.py).
+        return ROOT_DATA_DIR
     return Path(platformdirs.user_data_dir("cachefront", appauthor=False))
 
 
@@ -41,7 +50,8 @@ class Settings(BaseSettings):
     # --- storage ---------------------------------------------------------------
     data_dir: Path = Field(
         default_factory=_default_data_dir,
-        description="Where the embedded PostgreSQL and local files live.",
+        description="Where the embedded PostgreSQL and local files live (default: the "
+        "user's data folder, e.g. ~/.local/share/cachefront; /var/lib/cachefront as root).",
     )
     database_url: SecretStr | None = Field(
         default=None,
