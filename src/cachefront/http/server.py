@@ -17,9 +17,8 @@ holds a socket and memory for as long as it likes. ``GuardedHttpProtocol`` adds:
 
 The connection cap is uvicorn's own ``limit_concurrency`` (see ``uvicorn_options``).
 
-Cost per request: two timer operations per request (arm and cancel, as uvicorn's own
-keep-alive timer does) and one integer addition per received chunk while headers are
-being read; nothing else on the hot path.
+Cost per request: a few attribute updates and one clock read; no timer is created or
+cancelled per request (see ``GuardedHttpProtocol``).
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cachefront.config import Settings
@@ -70,13 +70,47 @@ class ConnectionLimits:
         )
 
 
+# The base class's methods, called directly on the per-request path: a little cheaper
+# than looking them up through super() on every call.
+_base_data_received = HttpToolsProtocol.data_received
+_base_on_headers_complete = HttpToolsProtocol.on_headers_complete
+_base_on_message_complete = HttpToolsProtocol.on_message_complete
+
+
+async def _headers_too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    """The answer to a complete header block over the limit (see ``on_headers_complete``)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 431,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(_TOO_LARGE_BODY)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _TOO_LARGE_BODY, "more_body": False})
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, plus the deadlines and header limit of the module doc."""
+    """uvicorn's httptools protocol, plus the deadlines and header limit of the module doc.
+
+    A deadline is a timestamp, ``_expires_at`` (0 when none runs), checked by one timer
+    per connection that re-arms itself only while a deadline runs: a kept-alive
+    connection making request after request sets and clears a float per request and
+    creates a timer at most once per timeout, not one per request.
+    """
 
     def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits
-        self._deadline: asyncio.TimerHandle | None = None
+        # Copied out of ``limits``: read on every chunk and every request.
+        self._header_timeout = limits.header_timeout
+        self._max_header_bytes = limits.max_header_bytes
+        self._expires_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         # Bytes received since the current request began, counted only while its headers
         # are incomplete; past the limit, every chunk takes the slow path.
         self._reading_headers = True
@@ -89,60 +123,61 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         # A connection that never completes its first request's headers is closed: this
         # covers the client that connects and sends nothing.
-        self._arm(self._limits.header_timeout)
+        self._start_deadline(self._limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._expires_at = 0.0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._reading_headers:
+            if not self._header_bytes and not self._expires_at:
+                # The first bytes of a later request on a kept-alive connection: its
+                # headers get the same time as the first request's. Inlined, and the
+                # timer usually still runs: this is the one step every request takes.
+                self._expires_at = self.loop.time() + self._header_timeout
+                if self._timer is None or self._timer_at > self._expires_at:
+                    self._start_deadline(self._header_timeout)
             self._header_bytes += len(data)
-            if self._header_bytes > self._limits.max_header_bytes:
+            if self._header_bytes > self._max_header_bytes:
                 self._received_past_limit(data)
                 return
-        super().data_received(data)
-        if self._awaiting_body and self._deadline is None:
-            # Headers complete, body still to come: from now on the body has its own
-            # deadline. Armed here rather than in the callback, so that a request
-            # without a body (complete in the same chunk) costs no timer.
-            self._arm(self._limits.body_timeout)
+        _base_data_received(self, data)
+        if self._awaiting_body and not self._expires_at:
+            # Headers complete, body still to come: the body has its own deadline. Set
+            # here rather than in the parser callback, so that a request complete in
+            # one chunk (any GET) never starts one.
+            self._start_deadline(self._limits.body_timeout)
 
     # --- parser callbacks -------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._deadline is None and not self._refused:
-            # A later request on a keep-alive connection: its headers get the same time.
-            self._arm(self._limits.header_timeout)
-
     def on_headers_complete(self) -> None:
-        if self._refused:
-            return  # a request pipelined behind a refused one is not served
-        self._disarm()
+        self._expires_at = 0.0
         self._reading_headers = False
         if (
-            self._header_bytes > self._limits.max_header_bytes
-            and self._header_size() > self._limits.max_header_bytes
+            self._header_bytes > self._max_header_bytes
+            and self._header_size() > self._max_header_bytes
         ):
-            # The whole oversized block came in the chunk that crossed the limit.
-            self._refuse()
+            # The whole oversized block came in the chunk that crossed the limit: answer
+            # through uvicorn's own request cycle (as it does for its 503), which then
+            # closes the connection.
+            app, self.app = self.app, _headers_too_large
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = app
             return
         self._awaiting_body = True
-        super().on_headers_complete()
-
-    def on_body(self, body: bytes) -> None:
-        if self._refused:
-            return
-        super().on_body(body)
+        _base_on_headers_complete(self)
 
     def on_message_complete(self) -> None:
-        if self._refused:
-            return
         self._awaiting_body = False
-        self._disarm()
+        self._expires_at = 0.0
         self._reading_headers = True
         self._header_bytes = 0
-        super().on_message_complete()
+        _base_on_message_complete(self)
 
     # --- the guards -------------------------------------------------------------------
     def _received_past_limit(self, data: bytes) -> None:
@@ -151,7 +186,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # The chunk that crossed the limit may also hold the end of the headers and the
         # start of a body: the parser decides whether the headers are over the limit.
         super().data_received(data)
-        if self._reading_headers and not self._refused and not self.transport.is_closing():
+        if self._reading_headers and not self.transport.is_closing():
             self._refuse()
 
     def _header_size(self) -> int:
@@ -159,32 +194,39 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def _refuse(self) -> None:
-        """Answer 431, then drop whatever the client still sends until it hangs up.
+        """Answer 431 to unfinished headers, then drop what the client still sends.
 
         Closing at once with unread data would reset the connection, and the client
         might never read the answer; so the write side is shut after the answer and the
-        rest is read and discarded, for at most one header timeout.
+        rest is read and discarded (the parser is never fed again), for at most one
+        header timeout.
         """
         self._refused = True
-        self._reading_headers = True
-        self._header_bytes = self._limits.max_header_bytes + 1
-        self._disarm()
         log.debug("refused request headers over %d bytes", self._limits.max_header_bytes)
         self.transport.write(_TOO_LARGE)
         if self.transport.can_write_eof():
             self.transport.write_eof()
-        self._arm(self._limits.header_timeout)
+        self._start_deadline(self._limits.header_timeout)
 
-    def _arm(self, seconds: float) -> None:
-        self._deadline = self.loop.call_later(seconds, self._expire)
+    def _start_deadline(self, seconds: float) -> None:
+        now = self.loop.time()
+        self._expires_at = now + seconds
+        if self._timer is not None and self._timer_at <= self._expires_at:
+            return  # the running timer fires first and re-arms for the rest
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = self._expires_at
+        self._timer = self.loop.call_at(self._expires_at, self._check_deadline)
 
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _expire(self) -> None:
-        self._deadline = None
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if not self._expires_at:
+            return  # no deadline runs: the connection is idle between requests or busy
+        if self._expires_at > self.loop.time():
+            self._timer_at = self._expires_at
+            self._timer = self.loop.call_at(self._expires_at, self._check_deadline)
+            return
+        self._expires_at = 0.0
         if not self.transport.is_closing():
             log.debug("closed a connection whose request did not arrive in time")
             self.transport.close()

@@ -155,6 +155,15 @@ def test_oversized_headers_get_431_and_their_bytes_are_not_kept(server: str) -> 
 
 
 @pytest.mark.slow
+def test_a_complete_header_block_over_the_limit_gets_431(server: str) -> None:
+    with _connect(server) as sock:
+        sock.sendall(
+            b"GET /health HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+        )
+        assert _status(sock) == 431
+
+
+@pytest.mark.slow
 def test_a_header_block_just_under_the_limit_is_served(server: str) -> None:
     with _connect(server) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\nX-Fill: " + b"a" * 30000 + b"\r\n\r\n")
