@@ -252,6 +252,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # when either count has reached the limit: so N connections are served with
         # N + 1.
         "limit_concurrency": settings.max_connections + 1,
+        # Whether X-Forwarded-For names the client is the gate's decision, made from
+        # CACHEFRONT_TRUSTED_PROXIES (empty by default); uvicorn's own proxy handling
+        # would otherwise believe it from any peer on 127.0.0.1 before the gate runs.
+        "proxy_headers": False,
         # Every request is already recorded as a metric; an access log line per request
         # would cost more than answering a cache hit.
         "access_log": False,
