@@ -15,7 +15,10 @@ holds a socket and memory for as long as it likes. ``GuardedHttpProtocol`` adds:
 - a header size limit: past ``max_header_bytes`` of request line and headers, the
   client gets 431 and the connection is closed, before the parser buffers any more.
 
-The connection cap is uvicorn's own ``limit_concurrency`` (see ``uvicorn_options``).
+- a connection cap: a request arriving while more than ``max_connections`` connections
+  are open (idle kept-alive ones included), or as many requests are running, gets 503
+  and its connection is closed. uvicorn's ``limit_concurrency`` counts the same way
+  but answers in plain text; here the answer is problem+json like every other error.
 
 Cost per request: a few attribute updates and one clock read; no timer is created or
 cancelled per request (see ``GuardedHttpProtocol``).
@@ -27,9 +30,9 @@ import asyncio
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cachefront.config import Settings
@@ -60,6 +63,7 @@ class ConnectionLimits:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     max_header_bytes: int = 32 * 1024
+    max_connections: int = 1000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionLimits:
@@ -67,6 +71,7 @@ class ConnectionLimits:
             header_timeout=settings.header_timeout_seconds,
             body_timeout=settings.body_timeout_seconds,
             max_header_bytes=settings.max_header_bytes,
+            max_connections=settings.max_connections,
         )
 
 
@@ -77,20 +82,27 @@ _base_on_headers_complete = HttpToolsProtocol.on_headers_complete
 _base_on_message_complete = HttpToolsProtocol.on_message_complete
 
 
-async def _headers_too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    """The answer to a complete header block over the limit (see ``on_headers_complete``)."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 431,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(_TOO_LARGE_BODY)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _TOO_LARGE_BODY, "more_body": False})
+def _refusal(status: int, body: bytes) -> ASGIApp:
+    """An app answering ``status`` with the problem+json ``body`` and closing the connection."""
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return refuse
+
+
+_headers_too_large = _refusal(431, _TOO_LARGE_BODY)
+_over_capacity = _refusal(
+    503,
+    b'{"type":"about:blank","title":"Service Unavailable","status":503,'
+    b'"detail":"this server has as many connections open as it accepts; try again"}',
+)
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -102,12 +114,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     creates a timer at most once per timeout, not one per request.
     """
 
+    # Loop time of the last over-capacity warning, shared by the process's connections.
+    _last_capacity_warning: ClassVar[float] = float("-inf")
+
     def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits
         # Copied out of ``limits``: read on every chunk and every request.
         self._header_timeout = limits.header_timeout
         self._max_header_bytes = limits.max_header_bytes
+        self._max_connections = limits.max_connections
         self._expires_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -163,14 +179,38 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             # The whole oversized block came in the chunk that crossed the limit: answer
             # through uvicorn's own request cycle (as it does for its 503), which then
             # closes the connection.
-            app, self.app = self.app, _headers_too_large
-            try:
-                super().on_headers_complete()
-            finally:
-                self.app = app
+            self._answer(_headers_too_large)
+            return
+        if (
+            len(self.connections) > self._max_connections
+            or len(self.tasks) >= self._max_connections
+        ):
+            self._warn_over_capacity()
+            self._answer(_over_capacity)
             return
         self._awaiting_body = True
         _base_on_headers_complete(self)
+
+    def _warn_over_capacity(self) -> None:
+        # Once a minute at most: a flood of refused requests must not flood the log too.
+        now = self.loop.time()
+        if now - GuardedHttpProtocol._last_capacity_warning >= 60:
+            GuardedHttpProtocol._last_capacity_warning = now
+            log.warning(
+                "refusing requests with 503: %d connections open, at most %d "
+                "(CACHEFRONT_MAX_CONNECTIONS)",
+                len(self.connections) - 1,
+                self._max_connections,
+            )
+
+    def _answer(self, refusal: ASGIApp) -> None:
+        # uvicorn's request cycle answers with the app it finds in self.app (as for its
+        # own 503): the refusal stands in for the application for this one request.
+        app, self.app = self.app, refusal
+        try:
+            _base_on_headers_complete(self)
+        finally:
+            self.app = app
 
     def on_message_complete(self) -> None:
         self._awaiting_body = False
@@ -247,11 +287,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The uvicorn options every cachefront server uses, in production and in tests."""
     return {
         "http": server_protocol(ConnectionLimits.from_settings(settings)),
-        # uvicorn counts every open connection (idle keep-alive ones and the one asking
-        # included) and every running request, and answers 503 to a request arriving
-        # when either count has reached the limit: so N connections are served with
-        # N + 1.
-        "limit_concurrency": settings.max_connections + 1,
         # Whether X-Forwarded-For names the client is the gate's decision, made from
         # CACHEFRONT_TRUSTED_PROXIES (empty by default); uvicorn's own proxy handling
         # would otherwise believe it from any peer on 127.0.0.1 before the gate runs.

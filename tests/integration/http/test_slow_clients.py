@@ -84,6 +84,14 @@ def _status(sock: socket.socket) -> int:
     return int(data.split(b" ", 2)[1])
 
 
+def _read_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
 def _server_process(url: str) -> psutil.Process:
     port = urlsplit(url).port
     for conn in psutil.net_connections(kind="tcp"):
@@ -182,7 +190,9 @@ def test_requests_past_the_connection_cap_get_503(capped_server: str) -> None:
         time.sleep(0.3)  # let the server accept all three
         with _connect(capped_server) as sock:
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
-            assert _status(sock) == 503
+            answer = _read_all(sock)
+        assert answer.startswith(b"HTTP/1.1 503 ")
+        assert b"content-type: application/problem+json" in answer.lower()
         idle.pop().close()
         time.sleep(0.3)  # let the server see it go
         with _connect(capped_server) as sock:
