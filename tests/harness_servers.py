@@ -28,6 +28,14 @@ from cachefront.app import create_app
 from cachefront.config import Settings
 from cachefront.simulators.horizons import RunningSimulator
 
+try:
+    from cachefront.http.server import uvicorn_options
+except ModuleNotFoundError:  # pragma: no cover
+    # Regression tests are also run against the code from before the connection limits
+    # existed, to see them fail there; the other tests must still be able to start.
+    def uvicorn_options(settings: Settings) -> dict[str, Any]:
+        return {"access_log": False}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -55,7 +63,8 @@ class Simulator:
 
 
 class ServerThread:
-    """A cachefront app under uvicorn in a background thread."""
+    """A cachefront app under uvicorn in a background thread, with the uvicorn options
+    (protocol, connection limits) of `cachefront serve`."""
 
     def __init__(self, settings: Settings, app: ASGIApp | None = None) -> None:
         self.port = free_port()
@@ -65,8 +74,8 @@ class ServerThread:
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
-            access_log=False,
             lifespan="on",
+            **uvicorn_options(settings),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)

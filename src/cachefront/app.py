@@ -20,6 +20,7 @@ from datetime import timedelta
 import httpx
 import limits
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
@@ -200,7 +201,9 @@ def create_app(
             await limiter.aclose()
             await engine.dispose()
 
-    api = FastAPI(
+    # FastAPIOffline is FastAPI with /docs and /redoc served from assets shipped in the
+    # package (under /static-offline-docs), not from a CDN: the docs work offline.
+    api = FastAPIOffline(
         title="cachefront",
         version="0.1.0",
         summary="Cache-first API in front of slow, rate-limited, costly upstreams.",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
-from typing import Annotated
+import socket
+from importlib.metadata import version as package_version
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +15,7 @@ from rich.table import Table
 from cachefront.auth.cli import keys_app
 from cachefront.config import Settings, masked_settings
 from cachefront.jobs.cli import cli as jobs_cli
+from cachefront.logs import log_config, setup_logging
 
 __all__ = ["app", "main"]
 
@@ -30,15 +32,43 @@ app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if level != "debug":
-        # The queue narrates every periodic deferral and job start at INFO: several
-        # lines a minute that say nothing went wrong. Its warnings still show.
-        logging.getLogger("procrastinate").setLevel(logging.WARNING)
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cachefront {package_version('cachefront')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """cachefront: a cache-first backend in front of slow, rate-limited upstream APIs."""
+
+
+def _port_refusal(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None when it can.
+
+    Bound the way uvicorn binds (SO_REUSEADDR), then released at once: checked before
+    the database starts and migrations run, so a busy port is reported in a second
+    rather than after them (uvicorn would report it too, but only then).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot resolve {host}: {exc.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
 
 
 @app.command()
@@ -52,9 +82,17 @@ def serve(
 
     from cachefront.app import resolve_database_url
     from cachefront.db.migrate import upgrade
+    from cachefront.http.server import uvicorn_options
 
     settings = Settings()
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level)
+    bind_host = host or settings.host
+    bind_port = settings.port if port is None else port
+    refusal = _port_refusal(bind_host, bind_port)
+    if refusal is not None:
+        # Plain text: rich would wrap the line at 80 columns when stderr is not a terminal.
+        typer.echo(f"error: {refusal} (is another server running there?)", err=True)
+        raise typer.Exit(code=1)
     # Resolve the database once, here: worker processes inherit the URL and never race
     # to start an embedded server or to migrate.
     url = resolve_database_url(settings)
@@ -62,8 +100,6 @@ def serve(
         upgrade(url)
     os.environ["CACHEFRONT_DATABASE_URL"] = url
     os.environ["CACHEFRONT_MIGRATE_ON_START"] = "false"
-    bind_host = host or settings.host
-    bind_port = settings.port if port is None else port
     database = (
         f"embedded PostgreSQL in {settings.data_dir}"
         if settings.embedded_database
@@ -77,12 +113,12 @@ def serve(
         host=bind_host,
         port=bind_port,
         workers=workers or settings.workers,
-        http="httptools",
         loop="uvloop",
-        # Every request is already recorded as a metric; an access log line per request
-        # would cost more than answering a cache hit.
-        access_log=False,
         log_level=settings.log_level,
+        # Applied again by uvicorn in each worker process it spawns, so every process
+        # logs in one format whatever --workers says.
+        log_config=log_config(settings.log_level),
+        **uvicorn_options(settings),
     )
 
 
@@ -93,7 +129,7 @@ def migrate() -> None:
     from cachefront.db.migrate import current_revision, upgrade
 
     settings = Settings()
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level)
     url = resolve_database_url(settings)
     upgrade(url)
     console.print(f"database at revision {current_revision(url)}")
@@ -104,7 +140,7 @@ def config(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
 ) -> None:
     """Print the effective settings, secrets masked."""
-    values = masked_settings(Settings())
+    values = _effective_values(Settings())
     if as_json:
         typer.echo(json.dumps(values, indent=2, default=str))
         return
@@ -112,6 +148,17 @@ def config(
     for name, value in values.items():
         table.add_row(name, f"CACHEFRONT_{name.upper()}", str(value))
     Console().print(table)
+
+
+def _effective_values(settings: Settings) -> dict[str, Any]:
+    """The masked settings, with the rate limits as they apply (defaults merged in)."""
+    from cachefront.ratelimit import parse_rate_limits
+
+    values = masked_settings(settings)
+    values["rate_limits"] = {
+        group: str(limit) for group, limit in parse_rate_limits(settings.rate_limits).items()
+    }
+    return values
 
 
 @simulate_app.command("horizons")

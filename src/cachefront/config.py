@@ -8,12 +8,15 @@ environment. Secrets are ``SecretStr`` so that printing the settings never shows
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from cachefront.logs import mask_url
 
 __all__ = ["DEFAULT_HORIZONS_URL", "Settings", "masked_settings"]
 
@@ -22,7 +25,15 @@ DEFAULT_HORIZONS_URL = "https://ssd.jpl.nasa.gov/api/horizons.api"
 CommaList = Annotated[list[str], NoDecode]
 
 
+ROOT_DATA_DIR = Path("/var/lib/cachefront")
+
+
 def _default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        # As root, the embedded PostgreSQL runs as an unprivileged user that must reach
+        # its data: a system folder, which every user may traverse already, rather than
+        # root's private home (see db/embedded_access.py).
+        return ROOT_DATA_DIR
     return Path(platformdirs.user_data_dir("cachefront", appauthor=False))
 
 
@@ -39,7 +50,8 @@ class Settings(BaseSettings):
     # --- storage ---------------------------------------------------------------
     data_dir: Path = Field(
         default_factory=_default_data_dir,
-        description="Where the embedded PostgreSQL and local files live.",
+        description="Where the embedded PostgreSQL and local files live (default: the "
+        "user's data folder, e.g. ~/.local/share/cachefront; /var/lib/cachefront as root).",
     )
     database_url: SecretStr | None = Field(
         default=None,
@@ -82,6 +94,30 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=0, description="Request bodies larger than this get 413."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection whose request line and headers are not complete this long "
+        "after it opened (or after the request's first byte, on a keep-alive connection) "
+        "is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request body not fully received this long after its headers is cut "
+        "(the connection is closed).",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Request line and headers larger than this, in total, get 431.",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections per server process; a request arriving past it gets "
+        "503 and its connection is closed.",
     )
 
     # --- auth and inbound limits -----------------------------------------------------
@@ -257,7 +293,12 @@ class Settings(BaseSettings):
 
 
 def masked_settings(settings: Settings) -> dict[str, Any]:
-    """The settings as plain values, every secret shown as ``**********``."""
+    """The settings as plain values, every secret shown as ``**********``.
+
+    URL-valued settings that are not secrets (upstream and JWKS URLs) are shown with
+    any credentials in them masked (``mask_url``): a key pasted into a query string
+    must not be printed either.
+    """
     out: dict[str, Any] = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
@@ -265,6 +306,8 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
             out[name] = "**********"
         elif isinstance(value, Path):
             out[name] = str(value)
+        elif isinstance(value, str) and "://" in value:
+            out[name] = mask_url(value)
         else:
             out[name] = value
     return out

