@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cachefront.cache import Cached, CachePolicy, Fetched, Tier, TieredCache
-from cachefront.errors import RangeTooLargeError, UpstreamError
+from cachefront.errors import InvalidInputError, RangeTooLargeError, UpstreamError
 from cachefront.services.ephemeris.bodies import Body
-from cachefront.services.ephemeris.grid import chunk_of, grid_range, snap
+from cachefront.services.ephemeris.coverage import Coverage, coverage_of
+from cachefront.services.ephemeris.grid import chunk_of, grid_count, grid_range, snap
 from cachefront.services.ephemeris.keys import NAMESPACE, instant_of, record_key
 from cachefront.services.ephemeris.models import EphemerisRecord, record_to_json_bytes
 from cachefront.services.ephemeris.providers import EphemerisProvider
@@ -62,9 +63,15 @@ class EphemerisService:
         self.fallback_policy = fallback_policy
 
     # --- reads -------------------------------------------------------------------------
+    @property
+    def coverage(self) -> Coverage:
+        """The instants the configured providers can answer for, together."""
+        return coverage_of(provider.name for provider in self.providers)
+
     async def position(self, body: Body, at: datetime) -> Cached:
         """The record of ``body`` at the grid instant nearest ``at``."""
         instant = snap(at, self.grid_step)
+        self._require_covered(instant, "at")
         key = record_key(body, instant)
         cached = await self.cache.get(NAMESPACE, key, self.policy)
         if cached is not None and cached.tier is not Tier.STALE:
@@ -79,15 +86,23 @@ class EphemerisService:
     async def positions(
         self, bodies: Sequence[Body], start: datetime, stop: datetime, step: timedelta
     ) -> RangeResult:
-        """Rows for every body at every instant of ``step`` from ``start`` to ``stop``."""
-        instants = grid_range(start, stop, step)
-        total = len(instants) * len(bodies)
+        """Rows for every body at every instant of ``step`` from ``start`` to ``stop``.
+
+        The size is counted from grid indices and checked before any instant is built,
+        so a refused range costs microseconds whatever it spans.
+        """
+        count = grid_count(start, stop, step)
+        total = count * len(bodies)
         if total > self.max_rows:
             raise RangeTooLargeError(
-                f"{len(bodies)} bodies x {len(instants)} instants = {total} rows, "
+                f"{len(bodies)} bodies x {count} instants = {total} rows, "
                 f"more than the limit of {self.max_rows}; narrow the range or widen the step",
                 field="stop",
             )
+        if count:
+            self._require_covered(snap(start, step), "start")
+            self._require_covered(snap(stop, step), "stop")
+        instants = grid_range(start, stop, step)
         per_body = await asyncio.gather(
             *(
                 self.cache.get_many_or_fetch(
@@ -106,6 +121,15 @@ class EphemerisService:
         ]
         tier = min((row.tier for row in rows), key=_TIER_RANK.__getitem__, default=Tier.MEMORY)
         return RangeResult(rows=rows, tier=tier)
+
+    def _require_covered(self, instant: datetime, field: str) -> None:
+        coverage = self.coverage
+        if instant not in coverage:
+            raise InvalidInputError(
+                f"{instant:%Y-%m-%dT%H:%M:%SZ} is outside what the configured ephemeris "
+                f"providers cover ({coverage.describe()})",
+                field=field,
+            )
 
     async def precompute(
         self, bodies: Sequence[Body], start: datetime, stop: datetime
