@@ -100,8 +100,11 @@ class EphemerisService:
                 field="stop",
             )
         if count:
-            self._require_covered(snap(start, step), "start")
-            self._require_covered(snap(stop, step), "stop")
+            # Providers also compute one step either side (for rates); on the grid step
+            # that stays inside the margin the coverage keeps, a coarser step may not.
+            reach = step if step != self.grid_step else timedelta(0)
+            self._require_covered(snap(start, step), "start", reach)
+            self._require_covered(snap(stop, step), "stop", reach)
         instants = grid_range(start, stop, step)
         per_body = await asyncio.gather(
             *(
@@ -122,12 +125,15 @@ class EphemerisService:
         tier = min((row.tier for row in rows), key=_TIER_RANK.__getitem__, default=Tier.MEMORY)
         return RangeResult(rows=rows, tier=tier)
 
-    def _require_covered(self, instant: datetime, field: str) -> None:
+    def _require_covered(
+        self, instant: datetime, field: str, reach: timedelta = timedelta(0)
+    ) -> None:
         coverage = self.coverage
-        if instant not in coverage:
+        if instant - reach not in coverage or instant + reach not in coverage:
+            around = f" with one step ({reach}) either side" if reach else ""
             raise InvalidInputError(
-                f"{instant:%Y-%m-%dT%H:%M:%SZ} is outside what the configured ephemeris "
-                f"providers cover ({coverage.describe()})",
+                f"{instant:%Y-%m-%dT%H:%M:%SZ}{around} is outside what the configured "
+                f"ephemeris providers cover ({coverage.describe()})",
                 field=field,
             )
 
