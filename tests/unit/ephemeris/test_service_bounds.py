@@ -67,3 +67,14 @@ async def test_a_position_outside_the_providers_is_refused(local_provider: Local
         await _service(local_provider).position(Body.MARS, datetime(2060, 1, 1, tzinfo=UTC))
     assert caught.value.field == "at"
     assert "1899-08-01 to 2053-10-01" in caught.value.detail
+
+
+async def test_a_coarse_step_counts_the_neighbour_providers_compute_past_the_end(
+    local_provider: LocalProvider,
+) -> None:
+    # 2053-09-15 lies inside the local coverage, but its rate needs 2053-10-15 as well.
+    at = datetime(2053, 9, 15, tzinfo=UTC)
+    with pytest.raises(InvalidInputError) as caught:
+        await _service(local_provider).positions([Body.MARS], at, at, timedelta(days=30))
+    assert caught.value.field == "start"
+    assert "one step" in caught.value.detail
