@@ -246,11 +246,12 @@ class LocalProvider:
                 )
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="skyfield")
+            # Submitted under the lock, so close() cannot shut the pool down in between.
+            future = self._pool.submit(self.compute, body, start, stop, step)
             self._admitted += 1
-            pool = self._pool
         # Released when the computation ends, not when its caller stops waiting: a
-        # computation already running holds its thread until it is done.
-        future = pool.submit(self.compute, body, start, stop, step)
+        # computation already running holds its thread until it is done. Outside the
+        # lock: a future already done runs the callback here, at once.
         future.add_done_callback(self._release)
         return future
 
