@@ -44,3 +44,10 @@ async def test_role_lists_of_strings_still_read() -> None:
     identity = await JwtVerifier(secret=SECRET).verify(_signed(role=["reader", "service_role"]))
     assert identity.role is Role.SERVICE
     assert identity.id == "user-1"
+
+
+@pytest.mark.parametrize("sub", [5, ["user-1"], {"id": "user-1"}], ids=["int", "list", "dict"])
+async def test_a_subject_that_is_not_a_string_is_refused(sub: object) -> None:
+    # PyJWT refuses these itself today; the verifier reads sub as a string either way.
+    with pytest.raises(AuthenticationError):
+        await JwtVerifier(secret=SECRET).verify(_signed(sub=sub, role="service_role"))
