@@ -86,3 +86,13 @@ def test_export_rows_are_counted_without_building_instants() -> None:
         tracemalloc.stop()
     assert rows == 525_601
     assert peak < 64 * 1024  # a list of the instants alone would take tens of megabytes
+
+
+def test_an_export_with_a_coarse_step_must_leave_room_for_its_neighbours() -> None:
+    # Each row's rate needs the instant one step later; past 2053-10-01 the local
+    # provider cannot compute it, so the job is refused now rather than failing later.
+    local_only = Settings(_env_file=None, ephemeris_providers=["local"])  # type: ignore[call-arg]
+    coarse = {"start": "2053-06-01T00:00:00Z", "stop": "2053-09-20T00:00:00Z", "step": "30d"}
+    refusal = _refusal(coarse, local_only)
+    assert refusal.field == "params.stop"
+    assert "one step" in refusal.detail

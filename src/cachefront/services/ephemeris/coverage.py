@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from cachefront.errors import InvalidInputError
 
 __all__ = ["DE421", "PROVIDER_COVERAGE", "SUPPORTED", "Coverage", "coverage_of"]
 
@@ -31,6 +33,22 @@ class Coverage:
     def describe(self) -> str:
         """``1899-08-01 to 2053-10-01``: the span as a person reads it."""
         return f"{self.first:%Y-%m-%d} to {self.last:%Y-%m-%d}"
+
+    def require(self, instant: datetime, *, field: str, reach: timedelta = timedelta(0)) -> None:
+        """Raise InvalidInputError naming ``field`` unless ``instant`` is covered.
+
+        ``reach`` is how far either side the providers will compute too: one step of a
+        range coarser than the grid (for its rates). On the grid step that stays inside
+        the margin the provider spans keep, so callers pass none.
+        """
+        if instant - reach in self and instant + reach in self:
+            return
+        around = f" with one step ({reach}) either side" if reach else ""
+        raise InvalidInputError(
+            f"{instant:%Y-%m-%dT%H:%M:%SZ}{around} is outside what the configured "
+            f"ephemeris providers cover ({self.describe()})",
+            field=field,
+        )
 
 
 SUPPORTED = Coverage(datetime(1600, 1, 1, tzinfo=UTC), datetime(2500, 12, 31, tzinfo=UTC))

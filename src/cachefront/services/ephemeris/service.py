@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cachefront.cache import Cached, CachePolicy, Fetched, Tier, TieredCache
-from cachefront.errors import InvalidInputError, RangeTooLargeError, UpstreamError
+from cachefront.errors import RangeTooLargeError, UpstreamError
 from cachefront.services.ephemeris.bodies import Body
 from cachefront.services.ephemeris.coverage import Coverage, coverage_of
 from cachefront.services.ephemeris.grid import chunk_of, grid_count, grid_range, snap
@@ -71,7 +71,7 @@ class EphemerisService:
     async def position(self, body: Body, at: datetime) -> Cached:
         """The record of ``body`` at the grid instant nearest ``at``."""
         instant = snap(at, self.grid_step)
-        self._require_covered(instant, "at")
+        self.coverage.require(instant, field="at")
         key = record_key(body, instant)
         cached = await self.cache.get(NAMESPACE, key, self.policy)
         if cached is not None and cached.tier is not Tier.STALE:
@@ -100,11 +100,9 @@ class EphemerisService:
                 field="stop",
             )
         if count:
-            # Providers also compute one step either side (for rates); on the grid step
-            # that stays inside the margin the coverage keeps, a coarser step may not.
             reach = step if step != self.grid_step else timedelta(0)
-            self._require_covered(snap(start, step), "start", reach)
-            self._require_covered(snap(stop, step), "stop", reach)
+            self.coverage.require(snap(start, step), field="start", reach=reach)
+            self.coverage.require(snap(stop, step), field="stop", reach=reach)
         instants = grid_range(start, stop, step)
         per_body = await asyncio.gather(
             *(
@@ -124,18 +122,6 @@ class EphemerisService:
         ]
         tier = min((row.tier for row in rows), key=_TIER_RANK.__getitem__, default=Tier.MEMORY)
         return RangeResult(rows=rows, tier=tier)
-
-    def _require_covered(
-        self, instant: datetime, field: str, reach: timedelta = timedelta(0)
-    ) -> None:
-        coverage = self.coverage
-        if instant - reach not in coverage or instant + reach not in coverage:
-            around = f" with one step ({reach}) either side" if reach else ""
-            raise InvalidInputError(
-                f"{instant:%Y-%m-%dT%H:%M:%SZ}{around} is outside what the configured "
-                f"ephemeris providers cover ({coverage.describe()})",
-                field=field,
-            )
 
     async def precompute(
         self, bodies: Sequence[Body], start: datetime, stop: datetime

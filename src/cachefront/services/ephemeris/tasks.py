@@ -133,14 +133,11 @@ def check_export(params: ExportParams, settings: Settings) -> None:
         raise InvalidInputError("bodies must not repeat", field="params.bodies")
     grid_step = timedelta(minutes=settings.ephemeris_grid_minutes)
     step = parse_step(params.step, grid_step, field="params.step")
+    # The same rule as the range API's, so a job accepted here can be run.
     coverage = coverage_of(settings.ephemeris_providers)
-    for name, at in (("start", params.start), ("stop", params.stop)):
-        if snap(at, step) not in coverage:
-            raise InvalidInputError(
-                f"{name} {format_instant(at)} is outside what the configured ephemeris "
-                f"providers cover ({coverage.describe()})",
-                field=f"params.{name}",
-            )
+    reach = step if step != grid_step else timedelta(0)
+    coverage.require(snap(params.start, step), field="params.start", reach=reach)
+    coverage.require(snap(params.stop, step), field="params.stop", reach=reach)
     rows = params.rows()
     if rows > settings.export_max_rows:
         raise InvalidInputError(
