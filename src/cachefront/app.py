@@ -103,7 +103,12 @@ def _ephemeris_providers(
         if name == "horizons":
             providers.append(HorizonsProvider(upstreams["horizons"], settings.horizons_url))
         elif name == "local":
-            providers.append(LocalProvider())
+            providers.append(
+                LocalProvider(
+                    threads=settings.ephemeris_local_threads,
+                    queue=settings.ephemeris_local_queue,
+                )
+            )
         else:
             raise ConfigurationError(
                 f"CACHEFRONT_EPHEMERIS_PROVIDERS: unknown provider {name!r} "

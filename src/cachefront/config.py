@@ -208,6 +208,20 @@ class Settings(BaseSettings):
         description="How long answers from a fallback provider (local) count as fresh; "
         "after that the primary (Horizons) is asked again in the background.",
     )
+    ephemeris_local_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Threads the local provider computes in. More only compete with the "
+        "event loop for the GIL; one keeps the loop responsive.",
+    )
+    ephemeris_local_queue: int = Field(
+        default=32,
+        ge=0,
+        le=10_000,
+        description="Local computations that may wait for a thread; past it a request "
+        "is refused at once (503 with Retry-After) instead of queueing without bound.",
+    )
 
     # --- metrics -----------------------------------------------------------------
     metrics_flush_seconds: float = Field(default=2.0, gt=0)

@@ -18,7 +18,8 @@
         ├── UpstreamStatusError   the upstream answered with an error status
         ├── UpstreamFormatError   the upstream answered something we cannot parse
         ├── CircuitOpenError      the provider's breaker is open: not even tried
-        └── BudgetExhaustedError  the outbound budget has no room for this call
+        ├── BudgetExhaustedError  the outbound budget has no room for this call
+        └── ProviderBusyError     a local provider's work queue is full: not even queued
 
 Domain code raises these; one handler in ``cachefront.http.problems`` maps them to
 RFC 9457 problem+json. Driver errors (httpx, redis, the database) are translated into
@@ -41,6 +42,7 @@ __all__ = [
     "NotFoundError",
     "NotReadyError",
     "PermissionDeniedError",
+    "ProviderBusyError",
     "QuotaExceededError",
     "RangeTooLargeError",
     "RateLimitedError",
@@ -157,3 +159,11 @@ class CircuitOpenError(UpstreamError):
 
 class BudgetExhaustedError(UpstreamError):
     """Raised when the provider's outbound budget has no room left for this call."""
+
+
+class ProviderBusyError(UpstreamError):
+    """Raised at once when a provider computing in-process has no room left in its queue.
+
+    An upstream error like the others, so the next provider is tried and a stale entry
+    may answer; with nothing else, 503 with ``Retry-After``.
+    """

@@ -6,11 +6,16 @@ the signing keys published at a JWKS URL (any OIDC provider), checking signature
 skew. ``sub`` is the user id; the role claim maps to a role: ``service_role`` or
 ``service`` is the service role, ``anon`` is anonymous, anything else is a user. A JWKS
 endpoint that cannot be reached is ``NotReadyError`` (503), not a verdict on the token.
+
+A signature proves who issued a token, not that its claims have the shapes we read:
+``exp`` must be a JSON number, ``sub`` a string, and the role claim a string or a list
+of strings. Any other shape is a token we cannot understand, so 401 like a bad one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -72,10 +77,11 @@ class JwtVerifier:
                 return cached[0]
             del self._cache[token]
         claims = await self._decode(token)
+        expires = _expiry(claims)
         identity = self._identity(claims)
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
-        self._cache[token] = (identity, float(claims["exp"]))
+        self._cache[token] = (identity, expires)
         return identity
 
     async def _decode(self, token: str) -> dict[str, Any]:
@@ -116,21 +122,38 @@ class JwtVerifier:
         return claims
 
     def _identity(self, claims: dict[str, Any]) -> Identity:
+        values = self._roles(claims)
+        sub = claims.get("sub")
+        if sub is not None and not isinstance(sub, str):
+            raise AuthenticationError("access token not valid: the sub claim must be a string")
+        if values & _SERVICE_ROLES:
+            return Identity(id=sub or "service", role=Role.SERVICE, kind=Kind.JWT)
+        if "anon" in values and not sub:
+            return Identity(id="", role=Role.ANON, kind=Kind.JWT)
+        if not sub:
+            raise AuthenticationError("access token has no subject (sub)")
+        return Identity(id=sub, role=Role.USER, kind=Kind.JWT)
+
+    def _roles(self, claims: dict[str, Any]) -> set[str]:
+        """The role names the role claim holds; none when the claim is absent."""
         value: Any = claims
         for part in self.role_claim:
             value = value.get(part) if isinstance(value, dict) else None
-        values = (
-            {value}
-            if isinstance(value, str)
-            else set(value or ())
-            if isinstance(value, list)
-            else set()
+        if value is None:
+            return set()
+        if isinstance(value, str):
+            return {value}
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return set(value)
+        name = ".".join(self.role_claim)
+        raise AuthenticationError(
+            f"access token not valid: the {name} claim must be a string or a list of strings"
         )
-        sub = claims.get("sub")
-        if values & _SERVICE_ROLES:
-            return Identity(id=str(sub or "service"), role=Role.SERVICE, kind=Kind.JWT)
-        if "anon" in values and not sub:
-            return Identity(id="", role=Role.ANON, kind=Kind.JWT)
-        if not isinstance(sub, str) or not sub:
-            raise AuthenticationError("access token has no subject (sub)")
-        return Identity(id=sub, role=Role.USER, kind=Kind.JWT)
+
+
+def _expiry(claims: dict[str, Any]) -> float:
+    """``exp`` as a Unix time; PyJWT has checked it but lets digit strings ("1767225600") by."""
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+        raise AuthenticationError("access token not valid: the exp claim must be a number")
+    return float(exp)

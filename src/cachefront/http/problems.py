@@ -24,6 +24,7 @@ from cachefront.errors import (
     RateLimitedError,
     UpstreamError,
 )
+from cachefront.validation import error_message
 
 __all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response"]
 
@@ -68,11 +69,13 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
+        # A body that is not JSON at all: the location's tail is a character offset.
+        field = "body" if error.get("type") == "json_invalid" else ".".join(location[1:])
         out.append(
             {
-                "field": ".".join(location[1:]) or ".".join(location),
+                "field": field or ".".join(location),
                 "in": location[0] if location else None,
-                "message": error.get("msg", "invalid"),
+                "message": error_message(error),
             }
         )
     return out

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from cachefront.errors import InvalidInputError
+from cachefront.validation import error_message
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -109,7 +110,7 @@ class JobRegistry:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first.get("loc", ()))
             detail = "; ".join(
-                f"{'.'.join(str(p) for p in e.get('loc', ())) or 'params'}: {e.get('msg')}"
+                f"{'.'.join(str(p) for p in e.get('loc', ())) or 'params'}: {error_message(e)}"
                 for e in exc.errors()
             )
             raise InvalidInputError(

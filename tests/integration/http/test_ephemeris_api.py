@@ -85,7 +85,7 @@ def test_default_instant_is_now(
     [
         ("/v1/ephemeris/vulcan", {}, "body"),
         ("/v1/ephemeris/mars", {"at": "yesterday-ish"}, "at"),
-        ("/v1/ephemeris", {"bodies": "mars,vulcan", "start": AT, "stop": AT}, "body"),
+        ("/v1/ephemeris", {"bodies": "mars,vulcan", "start": AT, "stop": AT}, "bodies"),
         ("/v1/ephemeris", {"bodies": "mars", "start": "2031-01-01", "stop": "2030-01-01"}, "stop"),
         ("/v1/ephemeris", {"bodies": "mars", "start": AT, "stop": AT, "step": "7x"}, "step"),
         (

@@ -70,3 +70,9 @@ def test_every_de421_target_resolves(local_provider: LocalProvider, body: Body) 
     values = [seen.ra_deg, seen.dec_deg, seen.distance_au, seen.ecl_lon_deg, seen.ecl_lat_deg]
     assert all(np.isfinite(value).all() for value in values)
     assert 0 < seen.distance_au[0] < 60
+
+
+def test_parse_body_names_the_field_it_was_read_from() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_body("vulcan", field="bodies")
+    assert caught.value.field == "bodies"

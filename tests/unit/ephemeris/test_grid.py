@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cachefront.errors import InvalidInputError
 from cachefront.services.ephemeris.grid import (
     GRID_EPOCH,
+    MAX_STEP,
     chunk_of,
+    grid_count,
     grid_index,
     grid_range,
     parse_instant,
@@ -207,3 +212,77 @@ def test_parse_step_rejects_zero() -> None:
 def test_parse_step_rejects_absurdly_large_steps() -> None:
     with pytest.raises(InvalidInputError, match="too large"):
         parse_step("99999999999999d", MINUTE)
+
+
+@given(
+    start=st.datetimes(datetime(1600, 1, 1), datetime(2500, 1, 1), timezones=st.just(UTC)),
+    span_minutes=st.integers(-3000, 3000),
+    step_minutes=st.sampled_from([1, 7, 30, 60, 90, 1440]),
+)
+def test_grid_count_is_the_length_of_grid_range(
+    start: datetime, span_minutes: int, step_minutes: int
+) -> None:
+    stop, step = start + span_minutes * MINUTE, step_minutes * MINUTE
+    assert grid_count(start, stop, step) == len(grid_range(start, stop, step))
+
+
+def test_grid_count_prices_any_range_without_building_it() -> None:
+    tracemalloc.start()
+    try:
+        count = grid_count(utc(1600, 1, 1), utc(2500, 12, 31), MINUTE)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == (utc(2500, 12, 31) - utc(1600, 1, 1)) // MINUTE + 1
+    assert peak < 16 * 1024
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:00:00Z",
+        "0001-01-01T00:00:00+01:00",  # UTC would be in year 0
+        "9999-12-31T23:59:59-14:00",  # UTC would be in year 10000
+        "1599-12-31T23:59:59Z",
+        "2501-01-01T00:00:00Z",
+    ],
+)
+def test_parse_instant_refuses_instants_outside_the_supported_range(text: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_instant(text, field="start")
+    assert caught.value.field == "start"
+    assert "1600-01-01 to 2500-12-31" in caught.value.detail
+
+
+def test_parse_instant_accepts_both_ends_of_the_supported_range() -> None:
+    assert parse_instant("1600-01-01T00:00:00Z") == utc(1600, 1, 1)
+    assert parse_instant("2500-12-31T00:00:00Z") == utc(2500, 12, 31)
+
+
+@pytest.mark.parametrize("text", ["2026-01-01T00:00:00 01:00", "2026-01-01 10:00 0530"])
+def test_parse_instant_hints_at_a_plus_that_was_not_url_encoded(text: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_instant(text)
+    assert "%2B" in caught.value.detail
+
+
+def test_parse_instant_shortens_long_input_in_its_message() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_instant("x" * 10_000, field="stop")
+    assert caught.value.field == "stop"
+    assert len(caught.value.detail) < 300
+
+
+@pytest.mark.parametrize(
+    "text", ["1000000d", "367d", "99999999999d", "999999999999999999999h", "9" * 5000 + "m"]
+)
+def test_parse_step_refuses_steps_past_a_year(text: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_step(text, MINUTE, field="params.step")
+    assert caught.value.field == "params.step"
+    assert "366d" in caught.value.detail
+
+
+def test_the_largest_step_is_a_year_with_its_leap_day() -> None:
+    assert parse_step("366d", HOUR) == MAX_STEP == timedelta(days=366)

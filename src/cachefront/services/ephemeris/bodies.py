@@ -80,15 +80,18 @@ def body_for_horizons_id(horizons_id: str) -> Body | None:
     return _BY_HORIZONS_ID.get(horizons_id.strip())
 
 
-def parse_body(text: str) -> Body:
+def parse_body(text: str, *, field: str = "body") -> Body:
     """The body named by ``text`` (case and surrounding spaces ignored).
 
-    Raises InvalidInputError (field ``body``) listing the valid names otherwise.
+    Raises InvalidInputError naming ``field`` (``bodies`` when the name came from a
+    list) and listing the valid names otherwise.
     """
     try:
         return Body(text.strip().lower())
     except ValueError:
+        # The name is echoed to help, but a megabyte of it would not.
+        shown = text if len(text) <= 40 else text[:40] + "..."
         names = ", ".join(body.value for body in Body)
         raise InvalidInputError(
-            f"unknown body {text!r}; expected one of: {names}", field="body"
+            f"unknown body {shown!r}; expected one of: {names}", field=field
         ) from None

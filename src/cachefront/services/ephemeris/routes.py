@@ -45,7 +45,7 @@ async def get_position(
         Query(description="ISO 8601 instant (default now); rounded to the nearest grid instant"),
     ] = None,
 ) -> Response:
-    instant = parse_instant(at) if at is not None else datetime.now(UTC)
+    instant = parse_instant(at, field="at") if at is not None else datetime.now(UTC)
     cached = await service.position(parse_body(body), instant)
     entry = cached.entry
     return cached_response(
@@ -77,13 +77,13 @@ async def get_positions(
     stop: Annotated[str, Query(description="ISO 8601 stop instant (included)")],
     step: Annotated[str, Query(description="Step such as 1h, 30m or 1d (a grid multiple)")] = "1h",
 ) -> Response:
-    body_list = [parse_body(name) for name in bodies.split(",") if name.strip()]
+    body_list = [parse_body(name, field="bodies") for name in bodies.split(",") if name.strip()]
     if not body_list:
         raise InvalidInputError("name at least one body", field="bodies")
     if len(set(body_list)) != len(body_list):
         raise InvalidInputError("each body may be named once", field="bodies")
-    start_at = parse_instant(start)
-    stop_at = parse_instant(stop)
+    start_at = parse_instant(start, field="start")
+    stop_at = parse_instant(stop, field="stop")
     if stop_at < start_at:
         raise InvalidInputError("stop must not be before start", field="stop")
     step_delta = parse_step(step, service.grid_step)

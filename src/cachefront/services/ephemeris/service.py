@@ -25,7 +25,8 @@ from cachefront.errors import (
     UpstreamTimeoutError,
 )
 from cachefront.services.ephemeris.bodies import Body
-from cachefront.services.ephemeris.grid import chunk_of, grid_range, snap
+from cachefront.services.ephemeris.coverage import Coverage, coverage_of
+from cachefront.services.ephemeris.grid import chunk_of, grid_count, grid_range, snap
 from cachefront.services.ephemeris.keys import NAMESPACE, instant_of, record_key
 from cachefront.services.ephemeris.models import EphemerisRecord, record_to_json_bytes
 from cachefront.services.ephemeris.providers import EphemerisProvider
@@ -72,9 +73,15 @@ class EphemerisService:
         self.fallback_policy = fallback_policy
 
     # --- reads -------------------------------------------------------------------------
+    @property
+    def coverage(self) -> Coverage:
+        """The instants the configured providers can answer for, together."""
+        return coverage_of(provider.name for provider in self.providers)
+
     async def position(self, body: Body, at: datetime) -> Cached:
         """The record of ``body`` at the grid instant nearest ``at``."""
         instant = snap(at, self.grid_step)
+        self.coverage.require(instant, field="at")
         key = record_key(body, instant)
         cached = await self.cache.get(NAMESPACE, key, self.policy)
         if cached is not None and cached.tier is not Tier.STALE:
@@ -98,16 +105,23 @@ class EphemerisService:
         """Rows for every body at every instant of ``step`` from ``start`` to ``stop``.
 
         ``priority="background"`` is for jobs: their upstream calls use the background
-        share of the budget and wait the full upstream timeout.
+        share of the budget and wait the full upstream timeout. The size is counted
+        from grid indices and checked before any instant is built, so a refused range
+        costs microseconds whatever it spans.
         """
-        instants = grid_range(start, stop, step)
-        total = len(instants) * len(bodies)
+        count = grid_count(start, stop, step)
+        total = count * len(bodies)
         if total > self.max_rows:
             raise RangeTooLargeError(
-                f"{len(bodies)} bodies x {len(instants)} instants = {total} rows, "
+                f"{len(bodies)} bodies x {count} instants = {total} rows, "
                 f"more than the limit of {self.max_rows}; narrow the range or widen the step",
                 field="stop",
             )
+        if count:
+            reach = step if step != self.grid_step else timedelta(0)
+            self.coverage.require(snap(start, step), field="start", reach=reach)
+            self.coverage.require(snap(stop, step), field="stop", reach=reach)
+        instants = grid_range(start, stop, step)
         per_body = await asyncio.gather(
             *(
                 self.cache.get_many_or_fetch(

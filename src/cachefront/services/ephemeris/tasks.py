@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from cachefront.config import Settings
 from cachefront.errors import InvalidInputError
@@ -22,8 +22,16 @@ from cachefront.jobs.registry import (
     PeriodicTask,
     Progress,
 )
-from cachefront.services.ephemeris.bodies import Body
-from cachefront.services.ephemeris.grid import grid_range, snap
+from cachefront.services.ephemeris.bodies import Body, parse_body
+from cachefront.services.ephemeris.coverage import coverage_of
+from cachefront.services.ephemeris.grid import (
+    grid_count,
+    grid_range,
+    parse_instant,
+    parse_step,
+    read_step,
+    snap,
+)
 from cachefront.services.ephemeris.models import format_instant
 from cachefront.services.ephemeris.service import EphemerisService
 
@@ -32,7 +40,7 @@ __all__ = [
     "EXPORT_JOB",
     "PRECOMPUTE_TASK",
     "ExportParams",
-    "parse_step",
+    "check_export",
     "precompute_window",
     "register_ephemeris_jobs",
 ]
@@ -52,44 +60,84 @@ EXPORT_COLUMNS = (
     "retrograde",
     "provider",
 )
-_STEP = re.compile(r"^([1-9][0-9]*)([mhd])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_step(step: str) -> timedelta:
-    """``"15m"``, ``"1h"``, ``"1d"`` as a timedelta; InvalidInputError otherwise."""
-    match = _STEP.match(step)
-    if match is None:
-        raise InvalidInputError(f"step {step!r} is not like 30m, 1h or 1d", field="params.step")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+def _invalid(exc: InvalidInputError) -> PydanticCustomError:
+    # The message travels as context, not as the template: user text may hold braces.
+    return PydanticCustomError("invalid_input", "{detail}", {"detail": exc.detail})
+
+
+def _read_body(value: Any) -> Any:
+    """A body name as the range API reads it (any case, spaces ignored)."""
+    if not isinstance(value, str):
+        return value  # pydantic's own message says a name is expected
+    try:
+        return parse_body(value)
+    except InvalidInputError as exc:
+        raise _invalid(exc) from None
 
 
 class ExportParams(BaseModel):
-    """Params of ``ephemeris-export``: a table of ``bodies`` from ``start`` to ``stop``."""
+    """Params of ``ephemeris-export``: a table of ``bodies`` from ``start`` to ``stop``.
+
+    Instants and steps are read by the same parsers as the range API
+    (``grid.parse_instant``, ``grid.parse_step``): naive instants are UTC. Checks that
+    need the settings or several fields at once are in ``check_export``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bodies: list[Body] = Field(min_length=1, max_length=len(Body))
-    start: AwareDatetime
-    stop: AwareDatetime
-    step: str = Field(default="1h", pattern=_STEP.pattern)
+    bodies: list[Annotated[Body, BeforeValidator(_read_body)]] = Field(
+        min_length=1, max_length=len(Body)
+    )
+    start: datetime
+    stop: datetime
+    step: str = "1h"
     format: Literal["csv", "json"] = "csv"
 
-    @model_validator(mode="after")
-    def _sane_range(self) -> ExportParams:
-        if self.stop <= self.start:
-            raise ValueError("stop must be after start")
-        if self.stop - self.start > EXPORT_MAX_SPAN:
-            raise ValueError("the range may span at most a year (366 days)")
-        if len(set(self.bodies)) != len(self.bodies):
-            raise ValueError("bodies must not repeat")
-        return self
+    @field_validator("start", "stop", mode="before")
+    @classmethod
+    def _instant(cls, value: Any) -> datetime:
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        if not isinstance(value, str):
+            raise PydanticCustomError(
+                "instant_type", "an ISO 8601 instant is expected, e.g. 2026-11-23T00:00:00Z"
+            )
+        try:
+            return parse_instant(value)
+        except InvalidInputError as exc:
+            raise _invalid(exc) from None
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, value: str) -> str:
+        try:
+            read_step(value)
+        except InvalidInputError as exc:
+            raise _invalid(exc) from None
+        return value
 
     def rows(self) -> int:
-        return len(grid_range(self.start, self.stop, parse_step(self.step))) * len(self.bodies)
+        """Rows of the table, counted without building its instants."""
+        return grid_count(self.start, self.stop, read_step(self.step)) * len(self.bodies)
 
 
-def _check_export(params: ExportParams, settings: Settings) -> None:
+def check_export(params: ExportParams, settings: Settings) -> None:
+    """Refuse at submission what would fail when run: every check names its field."""
+    if params.stop <= params.start:
+        raise InvalidInputError("stop must be after start", field="params.stop")
+    if params.stop - params.start > EXPORT_MAX_SPAN:
+        raise InvalidInputError("the range may span at most a year (366 days)", field="params.stop")
+    if len(set(params.bodies)) != len(params.bodies):
+        raise InvalidInputError("bodies must not repeat", field="params.bodies")
+    grid_step = timedelta(minutes=settings.ephemeris_grid_minutes)
+    step = parse_step(params.step, grid_step, field="params.step")
+    # The same rule as the range API's, so a job accepted here can be run.
+    coverage = coverage_of(settings.ephemeris_providers)
+    reach = step if step != grid_step else timedelta(0)
+    coverage.require(snap(params.start, step), field="params.start", reach=reach)
+    coverage.require(snap(params.stop, step), field="params.stop", reach=reach)
     rows = params.rows()
     if rows > settings.export_max_rows:
         raise InvalidInputError(
@@ -123,7 +171,7 @@ async def _precompute(resources: JobResources, at: datetime) -> Mapping[str, Any
 
 async def _export(resources: JobResources, params: ExportParams, progress: Progress) -> JobResult:
     service = resources.ephemeris
-    step = parse_step(params.step)
+    step = parse_step(params.step, service.grid_step, field="params.step")
     instants = grid_range(params.start, params.stop, step)
     # The service bounds one range query; ask in pieces of that size.
     piece = max(1, service.max_rows)
@@ -165,4 +213,4 @@ async def _export(resources: JobResources, params: ExportParams, progress: Progr
 def register_ephemeris_jobs(registry: JobRegistry, settings: Settings) -> None:
     """The ephemeris room's periodic precomputation and export job type."""
     registry.add_periodic(PeriodicTask(PRECOMPUTE_TASK, settings.precompute_schedule, _precompute))
-    registry.add_job_type(JobType(EXPORT_JOB, ExportParams, _export, check=_check_export))
+    registry.add_job_type(JobType(EXPORT_JOB, ExportParams, _export, check=check_export))

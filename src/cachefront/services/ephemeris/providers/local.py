@@ -4,6 +4,13 @@ No network, ever: the kernel comes from the ``skyfield-data`` package and the ti
 uses Skyfield's built-in leap-second and delta-T tables. Against real Horizons output
 the astrometric RA/Dec agree within 0.3" (see tests/unit/ephemeris/test_local_accuracy.py).
 DE421 covers 1899-07-29 to 2053-10-09.
+
+Computations run in a small pool of threads the provider owns, behind a bounded queue.
+One thread by default: Skyfield's work is mostly Python that holds the GIL, so more
+threads do not compute faster, they only compete with the event loop for the GIL (7
+threads held the loop for 0.6 s on a 7-body range; one thread leaves it the GIL at
+every switch interval). A computation that finds the queue full is refused at once
+(``ProviderBusyError``) rather than left waiting behind work nobody bounded.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,13 +31,18 @@ from skyfield.api import Loader
 from skyfield.errors import EphemerisRangeError
 from skyfield.framelib import ecliptic_frame
 
-from cachefront.errors import InvalidInputError
+from cachefront.errors import InvalidInputError, ProviderBusyError, UpstreamError
 from cachefront.services.ephemeris.bodies import Body
 from cachefront.services.ephemeris.models import EphemerisRecord, longitude_rates
 
-__all__ = ["LocalProvider", "Observations"]
+__all__ = ["DEFAULT_LOCAL_QUEUE", "DEFAULT_LOCAL_THREADS", "LocalProvider", "Observations"]
 
 _KERNEL = "de421.bsp"
+
+DEFAULT_LOCAL_THREADS = 1
+"""Threads computing positions; see the module docstring for why one."""
+DEFAULT_LOCAL_QUEUE = 32
+"""Computations that may wait for a thread; a 7-body range asks for 7."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -69,17 +82,34 @@ class LocalProvider:
     """An ephemeris provider that computes positions itself; never fails for lack of network.
 
     The kernel loads on first use (once, under a lock) and stays open; call ``close``
-    when done. Computations run in a worker thread so the event loop never blocks.
+    when done. ``positions`` computes in the provider's own ``threads`` threads, with at
+    most ``queue`` computations waiting; past that it raises ProviderBusyError at once.
+    ``observe`` and ``compute`` compute in the calling thread.
     """
 
     name = "local"
 
-    def __init__(self, data_path: str | None = None) -> None:
+    def __init__(
+        self,
+        data_path: str | None = None,
+        *,
+        threads: int = DEFAULT_LOCAL_THREADS,
+        queue: int = DEFAULT_LOCAL_QUEUE,
+    ) -> None:
+        if threads < 1 or queue < 0:
+            raise ValueError(f"need at least one thread and a queue >= 0, got {threads}, {queue}")
         self._data_path = data_path
         self._lock = threading.Lock()
         self._kernel: Any = None
         self._timescale: Any = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._threads = threads
+        self._capacity = threads + queue
+        # Its own lock: admission runs on the event loop and must never wait for a
+        # kernel that is loading in a worker thread under ``_lock``.
+        self._admission = threading.Lock()
+        self._admitted = 0
+        self._pool: ThreadPoolExecutor | None = None
 
     def _loaded(self) -> tuple[Any, Any]:
         with self._lock:
@@ -93,7 +123,14 @@ class LocalProvider:
             return self._kernel, self._timescale
 
     def close(self) -> None:
-        """Close the kernel file; a later call loads it again."""
+        """Stop the threads (after the computation in progress) and close the kernel file.
+
+        A later call starts them and loads the kernel again.
+        """
+        with self._admission:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             if self._finalizer is not None:
                 self._finalizer()  # closes the kernel, once
@@ -187,5 +224,37 @@ class LocalProvider:
         """One record per grid instant from ``start`` to ``stop`` inclusive.
 
         ``priority`` is accepted for the provider interface; local work has no budget.
+        Raises ProviderBusyError when every thread is busy and the queue is full, and
+        UpstreamError for instants outside DE421: this provider cannot answer them, and
+        the service has already refused what no configured provider covers.
         """
-        return await asyncio.to_thread(self.compute, body, start, stop, step)
+        future = self._submit(body, start, stop, step)
+        try:
+            return await asyncio.wrap_future(future)
+        except InvalidInputError as exc:
+            raise UpstreamError(self.name, exc.detail) from exc
+
+    def _submit(
+        self, body: Body, start: datetime, stop: datetime, step: timedelta
+    ) -> Future[list[EphemerisRecord]]:
+        with self._admission:
+            if self._admitted >= self._capacity:
+                raise ProviderBusyError(
+                    self.name,
+                    f"the local ephemeris is busy ({self._admitted} computations running or "
+                    "waiting, the most it takes); retry shortly",
+                )
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="skyfield")
+            # Submitted under the lock, so close() cannot shut the pool down in between.
+            future = self._pool.submit(self.compute, body, start, stop, step)
+            self._admitted += 1
+        # Released when the computation ends, not when its caller stops waiting: a
+        # computation already running holds its thread until it is done. Outside the
+        # lock: a future already done runs the callback here, at once.
+        future.add_done_callback(self._release)
+        return future
+
+    def _release(self, _: Future[list[EphemerisRecord]]) -> None:
+        with self._admission:
+            self._admitted -= 1
