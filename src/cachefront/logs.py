@@ -32,9 +32,10 @@ _SECRET_SUFFIXES = ("_key", "-key", "_token", "-token", "_secret", "-secret", "p
 
 _URL_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
 
-# Libraries that narrate every step at INFO; their warnings still show. httpx logs every
-# request with its full URL, which may carry an upstream key.
-_QUIET_BELOW_DEBUG = ("httpx", "httpcore", "procrastinate")
+# Libraries that narrate routine work at INFO; their warnings still show. httpx logs
+# every request with its full URL, which may carry an upstream key; procrastinate every
+# deferral; alembic every plugin it loads at each start.
+_QUIET_BELOW_DEBUG = ("httpx", "httpcore", "procrastinate", "alembic.runtime.plugins")
 
 
 def _is_secret(name: str) -> bool:

@@ -23,6 +23,7 @@ from cachefront.config import Settings
 from cachefront.errors import CachefrontError
 from cachefront.jobs.records import JobRecord, JobRecords
 from cachefront.jobs.status import JobStatus
+from cachefront.logs import setup_logging
 
 __all__ = ["cli"]
 
@@ -33,12 +34,6 @@ jobs_app = typer.Typer(help="Inspect and manage user jobs.", no_args_is_help=Tru
 cli.add_typer(jobs_app, name="jobs")
 
 console = Console(stderr=True)
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
 
 def _fastapi_of(app: ASGIApp) -> FastAPI:
@@ -70,7 +65,7 @@ def worker(
     if concurrency is not None:
         overrides["worker_concurrency"] = concurrency
     settings = Settings(**overrides)
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -98,7 +93,7 @@ def precompute(
     from cachefront.services.ephemeris.tasks import precompute_window
 
     settings = Settings(worker_in_process=False)
-    _setup_logging("warning")
+    setup_logging("warning")
     names = bodies.split(",") if bodies else settings.precompute_bodies
     try:
         chosen = [Body(name.strip().lower()) for name in names if name.strip()]

@@ -45,9 +45,11 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float = 60.0, every: flo
         time.sleep(every)
 
 
-def spawn_worker(settings: Settings, *, concurrency: int = 2) -> subprocess.Popen[bytes]:
+def spawn_worker(
+    settings: Settings, *, concurrency: int = 2, log_level: str = "warning"
+) -> subprocess.Popen[bytes]:
     """``cachefront worker`` in its own process, configured like ``settings``."""
-    env = {**os.environ, **settings_env(settings), "CACHEFRONT_LOG_LEVEL": "warning"}
+    env = {**os.environ, **settings_env(settings), "CACHEFRONT_LOG_LEVEL": log_level}
     return subprocess.Popen(
         [sys.executable, "-m", "cachefront", "worker", "--concurrency", str(concurrency)],
         env=env,
