@@ -51,6 +51,8 @@ def bare_asgi(workers: int, seconds: int) -> WrkResult:
     """wrk against a bare ASGI app under the same uvicorn options cachefront uses."""
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", "bare_asgi:app", "--port", str(port)]
+    # The app sits beside this script: found from any working directory.
+    args += ["--app-dir", str(Path(__file__).resolve().parent)]
     args += ["--workers", str(workers), "--http", "httptools", "--loop", "uvloop"]
     args += ["--no-access-log", "--log-level", "warning"]
     with process(args) as proc:
