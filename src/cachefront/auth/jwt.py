@@ -31,6 +31,8 @@ DEFAULT_JWKS_CACHE_SECONDS = 300
 # A fetch of the signing keys holds a worker thread and the request; give up sooner
 # than PyJWKClient's 30 s so a hung provider turns into a prompt 503.
 _JWKS_TIMEOUT_SECONDS = 5.0
+# At most one refetch of the key set per this long for tokens naming an unknown kid.
+_JWKS_REFETCH_COOLDOWN_SECONDS = 30.0
 # Verified tokens remembered per process; past this the memory starts over.
 _CACHE_MAX = 10_000
 _ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA"]
@@ -59,6 +61,10 @@ class JwtVerifier:
                 cache_keys=True,
                 lifespan=DEFAULT_JWKS_CACHE_SECONDS,
                 timeout=_JWKS_TIMEOUT_SECONDS,
+                # A token naming an unknown kid makes the client look for a rotated key;
+                # the cooldown bounds that to one fetch per period, so made-up kids
+                # cannot turn each request into a call to the identity provider.
+                cooldown_duration=_JWKS_REFETCH_COOLDOWN_SECONDS,
             )
             if jwks_url is not None
             else None
