@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 from importlib.metadata import version as package_version
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -106,7 +108,14 @@ def serve(
         else "PostgreSQL"
     )
     redis_state = "on" if settings.redis_url else "off"
-    console.print(f"cachefront on http://{bind_host}:{bind_port} ({database}, Redis {redis_state})")
+    console.print(
+        f"cachefront on http://{bind_host}:{bind_port} ({database}, Redis {redis_state})",
+        soft_wrap=True,  # one line in logs too, where there is no terminal width
+    )
+    # uvicorn raises the SIGTERM it shut down on again once it is done. With the default
+    # action that ends the process before its exit handlers run, and the embedded
+    # PostgreSQL this process started would run on; exiting through Python runs them.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     uvicorn.run(
         "cachefront.app:create_app",
         factory=True,
@@ -120,6 +129,10 @@ def serve(
         log_config=log_config(settings.log_level),
         **uvicorn_options(settings),
     )
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 @app.command()

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from cachefront.config import Settings
+from harness_servers import free_port
 
 
 def _cachefront(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -206,3 +207,40 @@ def test_access_is_granted_to_the_postgresql_user_alone() -> None:
         assert embedded_access.blocked_folders([private], user="nobody") == [private]
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_server_stopped_with_sigterm_stops_its_embedded_postgresql(data_dir: Path) -> None:
+    # SIGTERM is how service managers and containers stop a server: the clean stop.
+    env = _clean_env(CACHEFRONT_DATA_DIR=str(data_dir))
+    pgdata = data_dir / "pgdata"
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cachefront", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        for line in server.stderr:
+            if "Application startup complete" in line:
+                break
+        else:
+            raise AssertionError("the server exited before it was ready")
+        postmaster = _postmaster_pid(pgdata)
+        assert _running(postmaster)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if server.stderr is not None:
+            server.stderr.close()
+    deadline = time.monotonic() + 20
+    while _running(postmaster) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(postmaster), "PostgreSQL kept running after its only server stopped"
+    assert str(server.pid) not in (pgdata / ".handle_pids.json").read_text()
