@@ -71,9 +71,24 @@ def _stop_leftover(pgdata: Path) -> None:
     if _running(pid):
         assert pid is not None
         os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
-        deadline = time.monotonic() + 20
-        while _running(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        _wait_until_stopped(pid)
+
+
+def _reap(proc: subprocess.Popen[str]) -> None:
+    """End a process a test started, whatever happened to it, and close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+def _wait_until_stopped(pid: int | None, timeout: float = 20.0) -> None:
+    """Give PostgreSQL's shutdown time to finish; the caller asserts the outcome."""
+    deadline = time.monotonic() + timeout
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -167,20 +182,14 @@ def test_a_crashed_user_of_the_server_does_not_keep_it_running(data_dir: Path) -
         crashing.send_signal(signal.SIGKILL)
         crashing.wait(timeout=10)
     finally:
-        if crashing.poll() is None:
-            crashing.kill()
-            crashing.wait()
-        if crashing.stdout is not None:
-            crashing.stdout.close()
+        _reap(crashing)
     assert str(crashing.pid) in (pgdata / ".handle_pids.json").read_text()
     assert _running(postmaster), "the crash alone should not stop PostgreSQL"
 
     # A clean start and stop afterwards: the last live user leaves, so PostgreSQL stops.
     result = _cachefront("migrate", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    deadline = time.monotonic() + 20
-    while _running(postmaster) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _wait_until_stopped(postmaster)
     assert not _running(postmaster), "PostgreSQL kept running after its last user stopped"
     assert str(crashing.pid) not in (pgdata / ".handle_pids.json").read_text()
 
@@ -234,13 +243,7 @@ def test_a_server_stopped_with_sigterm_stops_its_embedded_postgresql(data_dir: P
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        if server.stderr is not None:
-            server.stderr.close()
-    deadline = time.monotonic() + 20
-    while _running(postmaster) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        _reap(server)
+    _wait_until_stopped(postmaster)
     assert not _running(postmaster), "PostgreSQL kept running after its only server stopped"
     assert str(server.pid) not in (pgdata / ".handle_pids.json").read_text()
