@@ -146,9 +146,14 @@ def spawn_server(
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The CACHEFRONT_* variables that reproduce ``settings`` in another process."""
+    """The CACHEFRONT_* variables that reproduce ``settings`` (every room's) in another process."""
     env: dict[str, str] = {}
-    for name, value in settings.model_dump().items():
+    values = {
+        name: value
+        for part in (settings, *settings.rooms)
+        for name, value in part.model_dump().items()
+    }
+    for name, value in values.items():
         if value is None:
             continue
         if hasattr(value, "get_secret_value"):

@@ -3,8 +3,10 @@
 ``create_app(settings)`` returns the ASGI application, in layers from the outside in:
 the gate (request id, identity, inbound limits, body size, CORS), the fast path (fresh
 memory hits answered without entering the framework), request metrics, and
-FastAPI with the services' routers. Pools, clients, stores and the job worker open in
-the lifespan and close with it.
+FastAPI with the rooms' routers. Pools, clients, stores, every room's service and the
+job worker open in the lifespan and close with it. The services come from the one
+list in ``cachefront.services`` (the contract is ``cachefront.rooms``); nothing here
+knows any of them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from typing import Any
 
 import httpx
 import limits
@@ -25,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
 from cachefront.auth import Authenticator, JwtVerifier, KeyManager, install_isolation
-from cachefront.cache import CachePolicy, MemoryStore, TieredCache, build_cache
+from cachefront.cache import MemoryStore, TieredCache, build_cache
 from cachefront.config import Settings
 from cachefront.db.embedded import start_embedded_postgres
 from cachefront.db.engine import create_engine
@@ -44,17 +46,11 @@ from cachefront.jobs.runtime import open_jobs
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
 from cachefront.ratelimit import InboundLimiter, parse_rate_limits
-from cachefront.services.ephemeris.fastpath import EphemerisFastRoute
-from cachefront.services.ephemeris.providers import (
-    EphemerisProvider,
-    HorizonsProvider,
-    LocalProvider,
-)
-from cachefront.services.ephemeris.routes import router as ephemeris_router
-from cachefront.services.ephemeris.service import EphemerisService
+from cachefront.rooms import AnyRoom, Platform, RoomServices
+from cachefront.services import ROOMS
 from cachefront.upstream import UpstreamClient, build_upstream_client
 
-__all__ = ["Resources", "create_app", "resolve_database_url"]
+__all__ = ["Resources", "create_app", "resolve_database_url", "running_services"]
 
 log = logging.getLogger(__name__)
 
@@ -74,47 +70,6 @@ def resolve_database_url(settings: Settings) -> str:
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
     return start_embedded_postgres(settings.data_dir)
-
-
-def ephemeris_policy(settings: Settings) -> CachePolicy:
-    # Positions of the past and near future do not change, so they stay fresh for
-    # weeks; the long stale window lets an outage be ridden out on old answers.
-    return CachePolicy(
-        fresh_for=timedelta(days=settings.ephemeris_fresh_days),
-        stale_for=timedelta(days=settings.ephemeris_stale_days),
-        negative_for=timedelta(minutes=1),
-    )
-
-
-def ephemeris_fallback_policy(settings: Settings) -> CachePolicy:
-    # Answers from a fallback provider: as long a stale window, a short fresh one.
-    return CachePolicy(
-        fresh_for=timedelta(seconds=settings.ephemeris_fallback_fresh_seconds),
-        stale_for=timedelta(days=settings.ephemeris_stale_days),
-        negative_for=timedelta(minutes=1),
-    )
-
-
-def _ephemeris_providers(
-    settings: Settings, upstreams: dict[str, UpstreamClient]
-) -> list[EphemerisProvider]:
-    providers: list[EphemerisProvider] = []
-    for name in settings.ephemeris_providers:
-        if name == "horizons":
-            providers.append(HorizonsProvider(upstreams["horizons"], settings.horizons_url))
-        elif name == "local":
-            providers.append(
-                LocalProvider(
-                    threads=settings.ephemeris_local_threads,
-                    queue=settings.ephemeris_local_queue,
-                )
-            )
-        else:
-            raise ConfigurationError(
-                f"CACHEFRONT_EPHEMERIS_PROVIDERS: unknown provider {name!r} "
-                "(known: horizons, local)"
-            )
-    return providers
 
 
 def create_app(
@@ -154,26 +109,17 @@ def create_app(
         recorder.attach(engine)
         await recorder.start()
         resources = Resources(engine=engine, cache=cache, recorder=recorder)
+        # Rooms opened so far, each with its service, closed in reverse order.
+        opened: list[tuple[AnyRoom, Any]] = []
         try:
-            if "horizons" in settings.ephemeris_providers:
-                client = build_upstream_client(
-                    "horizons",
-                    settings,
-                    budget_limit=settings.horizons_budget,
-                    recorder=recorder.record_upstream,
-                    transport=upstream_transport,
-                )
-                await client.open()
-                resources.upstreams["horizons"] = client
-            app.state.ephemeris = EphemerisService(
-                cache,
-                _ephemeris_providers(settings, resources.upstreams),
-                grid_step=timedelta(minutes=settings.ephemeris_grid_minutes),
-                batch_steps=settings.ephemeris_batch_steps,
-                max_rows=settings.ephemeris_max_rows,
-                policy=ephemeris_policy(settings),
-                fallback_policy=ephemeris_fallback_policy(settings),
-            )
+            await _open_upstreams(settings, resources, upstream_transport)
+            platform = Platform(settings, engine, cache, resources.upstreams)
+            services = RoomServices()
+            for room in ROOMS:
+                service = await room.open(platform)
+                opened.append((room, service))
+                services.add(service)
+            app.state.services = services
             app.state.resources = resources
             # Everything allocated so far (libraries, kernels, pools) lives as long as
             # the process: move it out of the collector's sight so that collections
@@ -190,15 +136,13 @@ def create_app(
                 extra={"action": "app.ready"},
             )
             # --- background jobs (cachefront.jobs): queue, periodic tasks, worker -------
-            job_resources = JobResources(settings, engine, app.state.ephemeris)
+            job_resources = JobResources(settings, engine, services)
             async with open_jobs(settings, url, job_resources) as jobs:
                 app.state.jobs = jobs
                 yield
         finally:
-            service = getattr(app.state, "ephemeris", None)
-            for provider in service.providers if service is not None else ():
-                if isinstance(provider, LocalProvider):
-                    provider.close()
+            for room, service in reversed(opened):
+                await room.aclose(service)
             for client in resources.upstreams.values():
                 await client.aclose()
             await recorder.aclose()
@@ -220,7 +164,8 @@ def create_app(
     api.state.settings = settings
     install_problem_handlers(api)
     api.include_router(health_router)
-    api.include_router(ephemeris_router)
+    for room in ROOMS:
+        api.include_router(room.router)
     api.include_router(admin_router)
     api.include_router(jobs_router)
 
@@ -229,7 +174,7 @@ def create_app(
         inner,
         memory=memory,
         recorder=recorder,
-        routes=[EphemerisFastRoute(grid_seconds=settings.ephemeris_grid_minutes * 60)],
+        routes=[route for room in ROOMS for route in room.fast_routes(settings)],
     )
     # --- auth and inbound limits: the gate in front of everything, the hot path included --
     document_access(api, limiter.limits, settings.anon_route_groups)
@@ -245,6 +190,46 @@ def create_app(
         cors=CorsPolicy(settings.cors_origins) if settings.cors_origins else None,
         client_address=ClientAddress(settings.trusted_proxies),
     )
+
+
+async def _open_upstreams(
+    settings: Settings, resources: Resources, transport: httpx.AsyncBaseTransport | None
+) -> None:
+    """One client per upstream the rooms call, kept in ``resources`` to be closed with it."""
+    for room in ROOMS:
+        for spec in room.upstreams(settings):
+            if spec.name in resources.upstreams:
+                raise ConfigurationError(f"two rooms call an upstream named {spec.name!r}")
+            client = build_upstream_client(
+                spec.name,
+                settings,
+                budget_limit=spec.budget,
+                background_share=spec.background_share,
+                recorder=resources.recorder.record_upstream,
+                transport=transport,
+            )
+            await client.open()
+            resources.upstreams[spec.name] = client
+
+
+def _fastapi_of(app: ASGIApp) -> FastAPI:
+    # create_app wraps FastAPI in plain ASGI layers; each keeps what it wraps as `.app`.
+    current: Any = app
+    while not isinstance(current, FastAPI):
+        current = current.app
+    return current
+
+
+@contextlib.asynccontextmanager
+async def running_services(settings: Settings) -> AsyncIterator[RoomServices]:
+    """The app's lifespan (pools, cache, upstreams, rooms, jobs) without an HTTP listener.
+
+    For commands: ``cachefront worker``, and a room's own (``services.get(ItsService)``).
+    """
+    api = _fastapi_of(create_app(settings))
+    async with api.router.lifespan_context(api):
+        services: RoomServices = api.state.services
+        yield services
 
 
 def _authenticator(settings: Settings) -> Authenticator:

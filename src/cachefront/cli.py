@@ -1,4 +1,4 @@
-"""The `cachefront` command line: serve, migrate, config, keys, simulate."""
+"""The `cachefront` command line: serve, migrate, config, keys, jobs, and every room's commands."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from cachefront.auth.cli import keys_app
-from cachefront.config import Settings, masked_settings
+from cachefront.config import Settings, env_name, masked_settings
 from cachefront.jobs.cli import cli as jobs_cli
 from cachefront.logs import log_config, setup_logging
+from cachefront.services import ROOMS
 
 __all__ = ["app", "main"]
 
@@ -28,8 +29,14 @@ app = typer.Typer(
 )
 simulate_app = typer.Typer(help="Run a simulator of an upstream API, for tests and benchmarks.")
 app.add_typer(simulate_app, name="simulate")
-app.add_typer(jobs_cli)  # worker, precompute, jobs list|show|retry|cancel
+app.add_typer(jobs_cli)  # worker, jobs list|show|retry|cancel
 app.add_typer(keys_app, name="keys")
+for _room in ROOMS:
+    # A room's commands join the root (e.g. `precompute`) and `simulate` (its upstreams).
+    if _room.cli.commands is not None:
+        app.add_typer(_room.cli.commands)
+    if _room.cli.simulators is not None:
+        simulate_app.add_typer(_room.cli.simulators)
 
 console = Console(stderr=True)
 
@@ -159,7 +166,7 @@ def config(
         return
     table = Table("setting", "environment variable", "value")
     for name, value in values.items():
-        table.add_row(name, f"CACHEFRONT_{name.upper()}", str(value))
+        table.add_row(name, env_name(name), str(value))
     Console().print(table)
 
 
@@ -172,29 +179,6 @@ def _effective_values(settings: Settings) -> dict[str, Any]:
         group: str(limit) for group, limit in parse_rate_limits(settings.rate_limits).items()
     }
     return values
-
-
-@simulate_app.command("horizons")
-def simulate_horizons(
-    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8901,
-    latency_ms: Annotated[float, typer.Option(help="Delay before every answer")] = 0.0,
-    error_rate: Annotated[float, typer.Option(help="Share of requests answered 503")] = 0.0,
-    rate_limit: Annotated[
-        int | None, typer.Option(help="Requests per minute before 429 (default unlimited)")
-    ] = None,
-) -> None:
-    """Serve a NASA JPL Horizons API simulator (real JSON format, local ephemeris values)."""
-    from cachefront.simulators.horizons import serve as serve_simulator
-
-    console.print(f"Horizons simulator on http://{host}:{port}/api/horizons.api")
-    serve_simulator(
-        host,
-        port,
-        latency_ms=latency_ms,
-        error_rate=error_rate,
-        rate_limit_per_minute=rate_limit,
-    )
 
 
 def main() -> None:

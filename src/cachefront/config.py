@@ -1,31 +1,65 @@
 """Settings: one typed object read from CACHEFRONT_* environment variables and `.env`.
 
-Every tunable of the server is a field here, and every field is read from the
-environment variable ``CACHEFRONT_<FIELD NAME>``. The object is built once by the
-CLI or the app factory and handed down; nothing deeper in the code reads the
-environment. Secrets are ``SecretStr`` so that printing the settings never shows them.
+Every tunable of the server is a field, read from the environment variable
+``CACHEFRONT_<FIELD NAME>``. The platform's fields are on ``Settings``; each room
+declares its own model (a ``RoomSettings``) read from the same environment, and
+``Settings`` holds one of each, built with it: ``settings.room(ThatRoomSettings)``.
+``Settings(**values)`` accepts every room's fields too, so a test or a caller builds
+the whole configuration in one call. The object is built once by the CLI or the app
+factory and handed down; nothing deeper in the code reads the environment. Secrets
+are ``SecretStr`` so that printing the settings never shows them. An invalid value
+raises ``ConfigurationError`` naming its environment variable.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cachefront.errors import ConfigurationError
 from cachefront.logs import mask_url
 
-__all__ = ["DEFAULT_HORIZONS_URL", "Settings", "masked_settings"]
+__all__ = ["ENV_PREFIX", "CommaList", "RoomSettings", "Settings", "env_name", "masked_settings"]
 
-DEFAULT_HORIZONS_URL = "https://ssd.jpl.nasa.gov/api/horizons.api"
+ENV_PREFIX = "CACHEFRONT_"
+RoomSettingsT = TypeVar("RoomSettingsT", bound="RoomSettings")
 
-CommaList = Annotated[list[str], NoDecode]
 
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+"""A list setting written ``a,b,c`` in the environment."""
+
+_CONFIG = SettingsConfigDict(
+    env_prefix=ENV_PREFIX,
+    env_file=".env",
+    env_file_encoding="utf-8",
+    extra="ignore",
+)
 
 ROOT_DATA_DIR = Path("/var/lib/cachefront")
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a setting: ``horizons_url`` -> ``CACHEFRONT_HORIZONS_URL``."""
+    return f"{ENV_PREFIX}{field.upper()}"
 
 
 def _default_data_dir() -> Path:
@@ -37,15 +71,75 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("cachefront", appauthor=False))
 
 
+def _configuration_error(exc: ValidationError) -> ConfigurationError:
+    """The pydantic error as one message naming each environment variable at fault."""
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error.get("loc") else "?"
+        problems.append(f"{env_name(field)}: {error['msg']} (got {error.get('input')!r})")
+    return ConfigurationError("; ".join(problems))
+
+
+class RoomSettings(BaseSettings):
+    """The base of every room's settings model: the same prefix and ``.env`` as the platform."""
+
+    model_config = _CONFIG
+
+
+@functools.cache
+def _room_settings_models() -> tuple[type[RoomSettings], ...]:
+    # Imported here, not at the top: every room imports this module for Settings, so
+    # the list of rooms can only be read once this module is loaded.
+    from cachefront.services import ROOMS
+
+    models = tuple(room.settings_model for room in ROOMS)
+    seen = set(Settings.model_fields)
+    for model in models:
+        clash = seen & set(model.model_fields)
+        if clash:
+            raise ConfigurationError(
+                f"{model.__name__} declares settings another room or the platform has: "
+                + ", ".join(sorted(env_name(name) for name in clash))
+            )
+        seen |= set(model.model_fields)
+    return models
+
+
 class Settings(BaseSettings):
     """The effective configuration of one cachefront process."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CACHEFRONT_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-    )
+    model_config = _CONFIG
+
+    # One settings object per room, in the list's order, keyed by its model.
+    _rooms: dict[type[RoomSettings], RoomSettings] = PrivateAttr(default_factory=dict)
+
+    def __init__(self, **values: Any) -> None:
+        # Options of the sources (``_env_file``, ...) apply to the rooms' models as well.
+        options = {key: value for key, value in values.items() if key.startswith("_")}
+        own = {key: value for key, value in values.items() if key in type(self).model_fields}
+        rooms: dict[type[RoomSettings], RoomSettings] = {}
+        try:
+            super().__init__(**options, **own)
+            for model in _room_settings_models():
+                fields = {key: value for key, value in values.items() if key in model.model_fields}
+                rooms[model] = model(**options, **fields)
+        except ValidationError as exc:
+            raise _configuration_error(exc) from exc
+        self._rooms = rooms
+
+    def room(self, model: type[RoomSettingsT]) -> RoomSettingsT:
+        """The settings of the room whose model is ``model``."""
+        try:
+            found = self._rooms[model]
+        except KeyError:
+            raise ConfigurationError(f"no room in the list declares {model.__name__}") from None
+        assert isinstance(found, model)
+        return found
+
+    @property
+    def rooms(self) -> tuple[RoomSettings, ...]:
+        """Every room's settings, in the order of the list of rooms."""
+        return tuple(self._rooms.values())
 
     # --- storage ---------------------------------------------------------------
     data_dir: Path = Field(
@@ -171,57 +265,15 @@ class Settings(BaseSettings):
         default=3.0,
         gt=0,
         description="How long a user request waits on an upstream before the next provider "
-        "(the local fallback) answers; the upstream call goes on in the background, up to "
-        "upstream_timeout_seconds, and fills the cache. Background work (precompute, "
-        "exports) always waits the full upstream timeout.",
+        "(a local fallback) answers; the upstream call goes on in the background, up to "
+        "upstream_timeout_seconds, and fills the cache. Background work (jobs, periodic "
+        "tasks) always waits the full upstream timeout.",
     )
     upstream_attempts: int = Field(default=3, ge=1, le=10)
     upstream_backoff_seconds: float = Field(default=0.5, ge=0)
     upstream_backoff_max_seconds: float = Field(default=10.0, ge=0)
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_reset_seconds: float = Field(default=30.0, gt=0)
-
-    # --- ephemeris ---------------------------------------------------------------
-    horizons_url: str = DEFAULT_HORIZONS_URL
-    horizons_budget: str = Field(
-        default="60/minute",
-        description="Outbound budget for Horizons in the `limits` notation, shared via Redis.",
-    )
-    horizons_background_share: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description="Share of the Horizons budget background work may use; the rest is kept "
-        "for user-facing misses.",
-    )
-    ephemeris_providers: CommaList = Field(default_factory=lambda: ["horizons", "local"])
-    ephemeris_grid_minutes: int = Field(default=60, ge=1, le=1440)
-    ephemeris_batch_steps: int = Field(
-        default=24, ge=1, le=1000, description="Grid steps fetched per upstream call."
-    )
-    ephemeris_max_rows: int = Field(default=2000, ge=1)
-    ephemeris_fresh_days: float = Field(default=30.0, gt=0)
-    ephemeris_stale_days: float = Field(default=365.0, ge=0)
-    ephemeris_fallback_fresh_seconds: float = Field(
-        default=3600.0,
-        gt=0,
-        description="How long answers from a fallback provider (local) count as fresh; "
-        "after that the primary (Horizons) is asked again in the background.",
-    )
-    ephemeris_local_threads: int = Field(
-        default=1,
-        ge=1,
-        le=64,
-        description="Threads the local provider computes in. More only compete with the "
-        "event loop for the GIL; one keeps the loop responsive.",
-    )
-    ephemeris_local_queue: int = Field(
-        default=32,
-        ge=0,
-        le=10_000,
-        description="Local computations that may wait for a thread; past it a request "
-        "is refused at once (503 with Retry-After) instead of queueing without bound.",
-    )
 
     # --- metrics -----------------------------------------------------------------
     metrics_flush_seconds: float = Field(default=2.0, gt=0)
@@ -271,35 +323,15 @@ class Settings(BaseSettings):
         description="Longest wait between attempts to restart a job worker that stopped "
         "(the database went away); waits double from 0.5 s up to this, jittered.",
     )
-    precompute_schedule: str = "0 * * * *"
-    precompute_hours: int = Field(default=48, ge=1, le=24 * 31)
-    precompute_bodies: CommaList = Field(
-        default_factory=lambda: ["sun", "moon", "mercury", "venus", "mars", "jupiter", "saturn"]
-    )
     cleanup_schedule: str = "30 3 * * *"
     cleanup_batch_rows: int = Field(default=5000, ge=1)
     prune_metrics_schedule: str = "45 3 * * *"
     metrics_retention_days: float = Field(default=30.0, gt=0)
-    export_max_rows: int = Field(default=200_000, ge=1)
 
     @field_validator("db_app_role", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
-
-    @field_validator(
-        "cors_origins",
-        "trusted_proxies",
-        "ephemeris_providers",
-        "precompute_bodies",
-        "anon_route_groups",
-        mode="before",
-    )
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @property
     def embedded_database(self) -> bool:
@@ -307,21 +339,22 @@ class Settings(BaseSettings):
 
 
 def masked_settings(settings: Settings) -> dict[str, Any]:
-    """The settings as plain values, every secret shown as ``**********``.
+    """The platform's and every room's settings as plain values, every secret masked.
 
-    URL-valued settings that are not secrets (upstream and JWKS URLs) are shown with
-    any credentials in them masked (``mask_url``): a key pasted into a query string
-    must not be printed either.
+    Secrets show as ``**********``. URL-valued settings that are not secrets (upstream
+    and JWKS URLs) are shown with any credentials in them masked (``mask_url``): a key
+    pasted into a query string must not be printed either.
     """
     out: dict[str, Any] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            out[name] = "**********"
-        elif isinstance(value, Path):
-            out[name] = str(value)
-        elif isinstance(value, str) and "://" in value:
-            out[name] = mask_url(value)
-        else:
-            out[name] = value
+    for part in (settings, *settings.rooms):
+        for name in type(part).model_fields:
+            value = getattr(part, name)
+            if isinstance(value, SecretStr):
+                out[name] = "**********"
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            elif isinstance(value, str) and "://" in value:
+                out[name] = mask_url(value)
+            else:
+                out[name] = value
     return out

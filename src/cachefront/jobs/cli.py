@@ -1,4 +1,4 @@
-"""Job commands of the CLI: worker, precompute, and `jobs list|show|retry|cancel`."""
+"""Job commands of the CLI: worker, and `jobs list|show|retry|cancel`."""
 
 from __future__ import annotations
 
@@ -9,15 +9,11 @@ import logging
 import signal
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from fastapi import FastAPI
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from starlette.types import ASGIApp
 
 from cachefront.config import Settings
 from cachefront.errors import CachefrontError
@@ -36,24 +32,6 @@ cli.add_typer(jobs_app, name="jobs")
 console = Console(stderr=True)
 
 
-def _fastapi_of(app: ASGIApp) -> FastAPI:
-    # create_app wraps FastAPI in plain ASGI layers; each keeps what it wraps as `.app`.
-    current: Any = app
-    while not isinstance(current, FastAPI):
-        current = current.app
-    return current
-
-
-@contextlib.asynccontextmanager
-async def _running_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The application's lifespan (pools, cache, upstreams, jobs) without an HTTP listener."""
-    from cachefront.app import create_app
-
-    api = _fastapi_of(create_app(settings))
-    async with api.router.lifespan_context(api):
-        yield api
-
-
 @cli.command()
 def worker(
     concurrency: Annotated[
@@ -66,69 +44,20 @@ def worker(
         overrides["worker_concurrency"] = concurrency
     settings = Settings(**overrides)
     setup_logging(settings.log_level)
+    # Imported when the command runs: the app brings every room and the server's libraries.
+    from cachefront.app import running_services
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        async with _running_app(settings):
+        async with running_services(settings):
             console.print(f"cachefront worker running (concurrency {settings.worker_concurrency})")
             await stop.wait()
         console.print("cachefront worker stopped")
 
     asyncio.run(run())
-
-
-@cli.command()
-def precompute(
-    hours: Annotated[int | None, typer.Option(help="Hours ahead (default 48)")] = None,
-    bodies: Annotated[
-        str | None, typer.Option(help="Comma-separated bodies (default the seven classical)")
-    ] = None,
-    start: Annotated[datetime | None, typer.Option(help="Start instant, UTC (default now)")] = None,
-) -> None:
-    """Fill the cache for the hours ahead now, one upstream call per body at most."""
-    from cachefront.services.ephemeris.bodies import Body
-    from cachefront.services.ephemeris.tasks import precompute_window
-
-    settings = Settings(worker_in_process=False)
-    setup_logging("warning")
-    names = bodies.split(",") if bodies else settings.precompute_bodies
-    try:
-        chosen = [Body(name.strip().lower()) for name in names if name.strip()]
-    except ValueError as exc:
-        raise typer.BadParameter(f"{exc}; known: {', '.join(b.value for b in Body)}") from exc
-    span = hours or settings.precompute_hours
-    first = start or datetime.now(UTC)
-    if first.tzinfo is None:
-        first = first.replace(tzinfo=UTC)
-
-    async def run() -> dict[str, int]:
-        missing: dict[str, int] = {}
-        async with _running_app(settings) as api:
-            service = api.state.ephemeris
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
-                task = bar.add_task("precompute", total=len(chosen))
-                for body in chosen:
-                    bar.update(task, description=f"precompute {body.value}")
-                    missing.update(await precompute_window(service, [body], first, span))
-                    bar.advance(task)
-        return missing
-
-    missing = asyncio.run(run())
-    table = Table("body", "rows fetched")
-    for name, count in missing.items():
-        table.add_row(name, str(count))
-    Console().print(table)
-    end = first + timedelta(hours=span)
-    console.print(f"cached {first:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC")
 
 
 @contextlib.asynccontextmanager

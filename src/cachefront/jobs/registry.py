@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from cachefront.config import Settings
-    from cachefront.services.ephemeris.service import EphemerisService
+    from cachefront.rooms import RoomServices
 
 __all__ = [
     "JobRegistry",
@@ -32,17 +32,23 @@ __all__ = [
     "Progress",
 ]
 
+T = TypeVar("T")
+
 Progress = Callable[[float], Awaitable[None]]
 """Report the share of a job done so far, from 0.0 to 1.0."""
 
 
 @dataclass(frozen=True, slots=True)
 class JobResources:
-    """What tasks run with: the same engine, cache and services as the API process."""
+    """What tasks run with: the same settings, engine and services as the API process."""
 
     settings: Settings
     engine: AsyncEngine
-    ephemeris: EphemerisService
+    services: RoomServices
+
+    def service(self, kind: type[T]) -> T:
+        """The opened service of type ``kind``, e.g. ``resources.service(PricesService)``."""
+        return self.services.get(kind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,8 @@ CallerDep = Annotated[JobCaller, Depends(current_caller)]
 class JobSubmission(BaseModel):
     """The body of ``POST /v1/jobs``."""
 
-    type: str = Field(examples=["ephemeris-export"])
+    # No example here: the job types are the rooms', and the platform names none of them.
+    type: str = Field(description="A job type one of this deployment's services registers.")
     params: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -1,4 +1,4 @@
-"""The explicit list of this deployment's periodic tasks and job types, with their schedules."""
+"""This deployment's periodic tasks and job types: every room's, and the platform's upkeep."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from cachefront.cache.cleanup import delete_expired_entries
 from cachefront.config import Settings
 from cachefront.jobs.registry import JobRegistry, JobResources, PeriodicTask
 from cachefront.metrics.retention import prune_metrics
-from cachefront.services.ephemeris.tasks import register_ephemeris_jobs
+from cachefront.services import ROOMS
 
 __all__ = ["default_registry"]
 
@@ -28,9 +28,10 @@ async def _prune_metrics(resources: JobResources, at: datetime) -> Mapping[str, 
 
 
 def default_registry(settings: Settings) -> JobRegistry:
-    """Every service's jobs, and the upkeep of the cache and metrics tables."""
+    """Every room's jobs, in the list's order, and the upkeep of the cache and metrics tables."""
     registry = JobRegistry()
-    register_ephemeris_jobs(registry, settings)
+    for room in ROOMS:
+        room.register_jobs(registry, settings)
     registry.add_periodic(
         PeriodicTask("cleanup-expired-cache", settings.cleanup_schedule, _cleanup_expired_cache)
     )

@@ -1,0 +1,14 @@
+"""The services of this deployment: the one explicit list of rooms the platform plugs in.
+
+Adding a service means a room under ``services/<name>/``, an entry here and a
+migration for its tables (docs/architecture.md, "Rooms: how a service plugs in").
+"""
+
+from __future__ import annotations
+
+from cachefront.rooms import AnyRoom
+from cachefront.services.ephemeris.room import ROOM as EPHEMERIS
+
+__all__ = ["ROOMS"]
+
+ROOMS: tuple[AnyRoom, ...] = (EPHEMERIS,)

@@ -40,7 +40,7 @@ from cachefront.upstream.breaker import (
     BreakerTransport,
     CircuitBreaker,
 )
-from cachefront.upstream.budget import BudgetTransport, OutboundBudget
+from cachefront.upstream.budget import DEFAULT_BACKGROUND_SHARE, BudgetTransport, OutboundBudget
 from cachefront.upstream.retry import DEFAULT_RETRY, RetryPolicy, RetryTransport
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "Recorder", "UpstreamClient", "build_upstream_client"]
@@ -225,19 +225,18 @@ def build_upstream_client(
     budget_limit: str,
     recorder: Recorder | None,
     transport: httpx.AsyncBaseTransport | None = None,
-    background_share: float | None = None,
+    background_share: float = DEFAULT_BACKGROUND_SHARE,
 ) -> UpstreamClient:
     """An UpstreamClient configured from ``settings``, with a budget shared via its Redis.
 
-    ``background_share`` defaults to ``settings.horizons_background_share``.
+    The budget and its background share are the upstream's own (a room's
+    ``UpstreamSpec``); timeouts, retries and the breaker are the platform's settings.
     """
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     budget = OutboundBudget(
         budget_limit,
         name=provider,
-        background_share=(
-            settings.horizons_background_share if background_share is None else background_share
-        ),
+        background_share=background_share,
         redis_url=redis_url,
         key_prefix=settings.redis_prefix,
     )

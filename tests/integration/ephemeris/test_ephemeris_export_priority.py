@@ -17,6 +17,7 @@ from cachefront.cache import CachePolicy, MemoryStore, TieredCache
 from cachefront.config import Settings
 from cachefront.jobs.registry import JobRegistry, JobResources
 from cachefront.metrics.records import UpstreamCallRecord
+from cachefront.rooms import RoomServices
 from cachefront.services.ephemeris.bodies import Body
 from cachefront.services.ephemeris.providers import HorizonsProvider
 from cachefront.services.ephemeris.service import EphemerisService
@@ -81,7 +82,7 @@ async def test_an_export_calls_horizons_at_background_priority(
         done.append(share)
 
     result = await registry.job_type(EXPORT_JOB).run(
-        JobResources(settings, engine, service), params, progress
+        JobResources(settings, engine, RoomServices([service])), params, progress
     )
     assert result.summary["rows"] == 73 * 2
     assert len(records) >= 4  # at least two pieces per body

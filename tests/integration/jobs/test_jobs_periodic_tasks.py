@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cachefront.app import running_services
 from cachefront.cache.cleanup import delete_expired_entries
 from cachefront.cache.tables import cache_entries
 from cachefront.config import Settings
-from cachefront.jobs.cli import _running_app
 from cachefront.metrics.retention import prune_metrics
 from cachefront.metrics.tables import request_metrics, upstream_calls
 from cachefront.services.ephemeris.bodies import Body
+from cachefront.services.ephemeris.service import EphemerisService
 from cachefront.services.ephemeris.tasks import precompute_window
 from harness_servers import Simulator
 
@@ -26,8 +27,8 @@ async def test_precompute_calls_once_per_body_then_never(
 ) -> None:
     settings = job_settings(worker_in_process=False)
     start = datetime(2026, 5, 4, 13, 20, tzinfo=UTC)
-    async with _running_app(settings) as api:
-        service = api.state.ephemeris
+    async with running_services(settings) as services:
+        service = services.get(EphemerisService)
         missing = await precompute_window(service, SEVEN, start, 48)
         assert jobs_simulator.requests() == len(SEVEN)
         assert all(count == 49 for count in missing.values()), missing

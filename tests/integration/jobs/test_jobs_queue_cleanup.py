@@ -17,6 +17,7 @@ from cachefront.config import Settings
 from cachefront.db.engine import create_engine
 from cachefront.jobs.queue import REMOVE_OLD_JOBS, UPKEEP_QUEUE, build_queue_app
 from cachefront.jobs.registry import JobRegistry, JobResources
+from cachefront.rooms import RoomServices
 
 FINISHED = ("succeeded", "failed", "cancelled", "aborted")
 
@@ -79,7 +80,7 @@ async def test_only_finished_jobs_older_than_the_retention_go(
     # As the worker runs it: the app role, acting as the service.
     engine = create_engine(database_url, pool_size=1)
     install_isolation(engine, settings.db_app_role)
-    resources = JobResources(settings, engine, ephemeris=None)  # type: ignore[arg-type]
+    resources = JobResources(settings, engine, RoomServices())
     try:
         with acting_as_service():
             async with app.open_async():

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from cachefront.errors import InvalidInputError
 from cachefront.http.responses import PROBLEM_RESPONSES, cached_response
+from cachefront.rooms import service_dependency
 from cachefront.services.ephemeris.bodies import parse_body
 from cachefront.services.ephemeris.grid import parse_instant, parse_step
 from cachefront.services.ephemeris.models import EphemerisRecord
@@ -22,12 +23,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/ephemeris", tags=["ephemeris"])
 
 
-def get_service(request: Request) -> EphemerisService:
-    service: EphemerisService = request.app.state.ephemeris
-    return service
-
-
-ServiceDep = Annotated[EphemerisService, Depends(get_service)]
+ServiceDep = Annotated[EphemerisService, Depends(service_dependency(EphemerisService))]
 
 
 @router.get(

@@ -34,6 +34,7 @@ from cachefront.services.ephemeris.grid import (
 )
 from cachefront.services.ephemeris.models import format_instant
 from cachefront.services.ephemeris.service import EphemerisService
+from cachefront.services.ephemeris.settings import EphemerisSettings
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -131,18 +132,19 @@ def check_export(params: ExportParams, settings: Settings) -> None:
         raise InvalidInputError("the range may span at most a year (366 days)", field="params.stop")
     if len(set(params.bodies)) != len(params.bodies):
         raise InvalidInputError("bodies must not repeat", field="params.bodies")
-    grid_step = timedelta(minutes=settings.ephemeris_grid_minutes)
+    own = settings.room(EphemerisSettings)
+    grid_step = timedelta(minutes=own.ephemeris_grid_minutes)
     step = parse_step(params.step, grid_step, field="params.step")
     # The same rule as the range API's, so a job accepted here can be run.
-    coverage = coverage_of(settings.ephemeris_providers)
+    coverage = coverage_of(own.ephemeris_providers)
     reach = step if step != grid_step else timedelta(0)
     coverage.require(snap(params.start, step), field="params.start", reach=reach)
     coverage.require(snap(params.stop, step), field="params.stop", reach=reach)
     rows = params.rows()
-    if rows > settings.export_max_rows:
+    if rows > own.export_max_rows:
         raise InvalidInputError(
             f"the export would have {rows} rows, more than the limit of "
-            f"{settings.export_max_rows}; shorten the range or widen the step",
+            f"{own.export_max_rows}; shorten the range or widen the step",
             field="params.stop",
         )
 
@@ -157,7 +159,7 @@ async def precompute_window(
 
 
 async def _precompute(resources: JobResources, at: datetime) -> Mapping[str, Any]:
-    settings = resources.settings
+    settings = resources.settings.room(EphemerisSettings)
     bodies = [Body(name) for name in settings.precompute_bodies]
     # From now, not from the scheduled instant: a run delayed by a queue backlog or a
     # retry still covers the hours ahead of the clock.
@@ -165,12 +167,12 @@ async def _precompute(resources: JobResources, at: datetime) -> Mapping[str, Any
     # One hour more than the horizon: until the next hourly run, "the next N hours"
     # asked late in this hour reaches up to N+1 hours past this run's start.
     hours = settings.precompute_hours + 1
-    missing = await precompute_window(resources.ephemeris, bodies, start, hours)
+    missing = await precompute_window(resources.service(EphemerisService), bodies, start, hours)
     return {"missing_rows": sum(missing.values()), "per_body": missing}
 
 
 async def _export(resources: JobResources, params: ExportParams, progress: Progress) -> JobResult:
-    service = resources.ephemeris
+    service = resources.service(EphemerisService)
     step = parse_step(params.step, service.grid_step, field="params.step")
     instants = grid_range(params.start, params.stop, step)
     # The service bounds one range query; ask in pieces of that size.
@@ -212,5 +214,6 @@ async def _export(resources: JobResources, params: ExportParams, progress: Progr
 
 def register_ephemeris_jobs(registry: JobRegistry, settings: Settings) -> None:
     """The ephemeris room's periodic precomputation and export job type."""
-    registry.add_periodic(PeriodicTask(PRECOMPUTE_TASK, settings.precompute_schedule, _precompute))
+    schedule = settings.room(EphemerisSettings).precompute_schedule
+    registry.add_periodic(PeriodicTask(PRECOMPUTE_TASK, schedule, _precompute))
     registry.add_job_type(JobType(EXPORT_JOB, ExportParams, _export, check=check_export))

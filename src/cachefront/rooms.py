@@ -1,0 +1,169 @@
+"""The room contract: what a service brings to the platform, and what the platform hands it.
+
+A service is a room under ``services/<name>/``. One object of its own (``ROOM`` in its
+``room.py``) describes it to the platform, which takes rooms from the one explicit
+list in ``services/__init__.py``; the platform names none of them. The room declares
+its router, fast-path routes, route groups, tables, upstreams, jobs, settings model and
+CLI commands, and ``open(platform)`` builds its domain service from what the platform
+owns (engine, cache, upstream clients, settings). The service is then found by type:
+routes through ``service_dependency(kind)``, jobs through ``JobResources.service(kind)``.
+
+A room object keeps no state: several apps may run in one process (tests, an
+embedding app), so what ``open`` built is handed back to ``aclose``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+# At run time: FastAPI reads the annotation of the dependency service_dependency makes.
+from fastapi import Request
+
+if TYPE_CHECKING:
+    import typer
+    from fastapi import APIRouter
+    from sqlalchemy import Table
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from cachefront.cache import TieredCache
+    from cachefront.config import RoomSettings, Settings
+    from cachefront.http.fastpath import FastRoute
+    from cachefront.jobs.registry import JobRegistry
+    from cachefront.upstream import UpstreamClient
+
+__all__ = [
+    "AnyRoom",
+    "Platform",
+    "Room",
+    "RoomCli",
+    "RoomServices",
+    "RouteGroupRule",
+    "UpstreamSpec",
+    "service_dependency",
+]
+
+T = TypeVar("T")
+ServiceT = TypeVar("ServiceT")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSpec:
+    """An upstream a room calls; the platform builds, opens and closes its client."""
+
+    name: str  # the client's name in budgets, breakers and metrics, e.g. "binance"
+    budget: str  # the outbound budget in the limits notation, e.g. "3000/minute"
+    background_share: float  # the share of the budget background work may spend
+
+
+@dataclass(frozen=True, slots=True)
+class RouteGroupRule:
+    """Requests under ``prefix`` (and ``methods``, None for all) count in ``group``."""
+
+    prefix: str
+    group: str
+    methods: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomCli:
+    """A room's commands: merged into ``cachefront`` and into ``cachefront simulate``."""
+
+    commands: typer.Typer | None = None
+    simulators: typer.Typer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """What the lifespan hands a room's ``open``; the platform owns it and closes it."""
+
+    settings: Settings
+    engine: AsyncEngine
+    cache: TieredCache
+    upstreams: Mapping[str, UpstreamClient]
+
+
+class Room(Protocol[ServiceT]):
+    """Everything the platform needs to know about one service."""
+
+    @property
+    def name(self) -> str:
+        """The room's name, as its folder under ``services/`` is named."""
+
+    @property
+    def settings_model(self) -> type[RoomSettings]:
+        """Its settings, read from the same ``CACHEFRONT_*`` environment."""
+
+    @property
+    def router(self) -> APIRouter:
+        """Its FastAPI routes."""
+
+    @property
+    def route_groups(self) -> Sequence[RouteGroupRule]:
+        """Which inbound limit its paths count against."""
+
+    @property
+    def group_limits(self) -> Mapping[str, str]:
+        """Default limits of route groups the room adds (the platform has its own)."""
+
+    @property
+    def tables(self) -> Sequence[Table]:
+        """Its tables, on the shared metadata: the Alembic env reads every room's."""
+
+    @property
+    def cli(self) -> RoomCli:
+        """Its commands, e.g. ``precompute`` and ``simulate <upstream>``."""
+
+    def upstreams(self, settings: Settings) -> Sequence[UpstreamSpec]:
+        """The upstreams it calls with these settings (only those it will use)."""
+
+    def fast_routes(self, settings: Settings) -> Sequence[FastRoute]:
+        """Its routes answered from the memory tier without the framework."""
+
+    def register_jobs(self, registry: JobRegistry, settings: Settings) -> None:
+        """Add its job types and periodic tasks."""
+
+    async def open(self, platform: Platform) -> ServiceT:
+        """Build its domain service; the platform finds it by type afterwards."""
+
+    async def aclose(self, service: ServiceT) -> None:
+        """Release what ``open`` acquired for ``service`` (threads, files)."""
+
+
+class RoomServices:
+    """The domain services the rooms opened, each found by its type."""
+
+    def __init__(self, services: Sequence[object] = ()) -> None:
+        self._by_type: dict[type, object] = {}
+        for service in services:
+            self.add(service)
+
+    def add(self, service: object) -> None:
+        kind = type(service)
+        if kind in self._by_type:
+            raise ValueError(f"two rooms opened a {kind.__name__}")
+        self._by_type[kind] = service
+
+    def get(self, kind: type[T]) -> T:
+        """The opened service of type ``kind``; LookupError when no room opened one."""
+        service = self._by_type.get(kind)
+        if service is None:
+            opened = ", ".join(k.__name__ for k in self._by_type) or "none"
+            raise LookupError(f"no room opened a {kind.__name__} (opened: {opened})")
+        assert isinstance(service, kind)
+        return service
+
+
+def service_dependency(kind: type[T]) -> Callable[[Request], T]:
+    """A FastAPI dependency giving routes the opened service of type ``kind``."""
+
+    def dependency(request: Request) -> T:
+        services: RoomServices = request.app.state.services
+        return services.get(kind)
+
+    return dependency
+
+
+# What the platform's list holds: rooms of any service type.
+AnyRoom = Room[Any]

@@ -1,0 +1,188 @@
+"""The room contract as the platform reads it: settings, the list, groups, services by type."""
+
+from __future__ import annotations
+
+import pytest
+
+from cachefront.config import RoomSettings, Settings, env_name, masked_settings
+from cachefront.db.base import metadata
+from cachefront.errors import ConfigurationError
+from cachefront.ratelimit import DEFAULT_RATE_LIMITS, GROUPS, parse_rate_limits, route_group
+from cachefront.rooms import RoomServices
+from cachefront.services import ROOMS
+from cachefront.services.ephemeris.settings import EphemerisSettings
+
+# Every environment variable a deployment may set, as it was before settings moved into
+# the rooms: deployments depend on these names.
+ENVIRONMENT_NAMES = {
+    f"CACHEFRONT_{name.upper()}"
+    for name in [
+        "anon_route_groups",
+        "auth_cache_seconds",
+        "auth_failure_limit",
+        "body_timeout_seconds",
+        "breaker_failure_threshold",
+        "breaker_reset_seconds",
+        "cleanup_batch_rows",
+        "cleanup_schedule",
+        "cors_origins",
+        "data_dir",
+        "database_pool_size",
+        "database_url",
+        "db_app_role",
+        "ephemeris_batch_steps",
+        "ephemeris_fallback_fresh_seconds",
+        "ephemeris_fresh_days",
+        "ephemeris_grid_minutes",
+        "ephemeris_local_queue",
+        "ephemeris_local_threads",
+        "ephemeris_max_rows",
+        "ephemeris_providers",
+        "ephemeris_stale_days",
+        "export_max_rows",
+        "header_timeout_seconds",
+        "horizons_background_share",
+        "horizons_budget",
+        "horizons_url",
+        "host",
+        "jobs_cleanup_schedule",
+        "jobs_max_attempts",
+        "jobs_result_max_bytes",
+        "jobs_result_ttl_hours",
+        "jobs_retention_hours",
+        "jobs_retry_base_seconds",
+        "jobs_stall_seconds",
+        "jobs_storage_quota_bytes",
+        "jwt_audience",
+        "jwt_issuer",
+        "jwt_jwks_url",
+        "jwt_leeway_seconds",
+        "jwt_role_claim",
+        "jwt_secret",
+        "log_level",
+        "max_body_bytes",
+        "max_connections",
+        "max_header_bytes",
+        "memory_cache_bytes",
+        "memory_cache_max_entry_bytes",
+        "metrics_buffer_max",
+        "metrics_flush_seconds",
+        "metrics_retention_days",
+        "migrate_on_start",
+        "port",
+        "precompute_bodies",
+        "precompute_hours",
+        "precompute_schedule",
+        "prune_metrics_schedule",
+        "rate_limit_storage",
+        "rate_limits",
+        "redis_prefix",
+        "redis_socket_timeout_seconds",
+        "redis_url",
+        "service_key",
+        "singleflight_lock_seconds",
+        "trusted_proxies",
+        "upstream_attempts",
+        "upstream_backoff_max_seconds",
+        "upstream_backoff_seconds",
+        "upstream_timeout_seconds",
+        "user_deadline_seconds",
+        "worker_concurrency",
+        "worker_in_process",
+        "worker_restart_max_seconds",
+        "workers",
+    ]
+}
+
+
+def _settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def test_every_environment_name_is_kept() -> None:
+    settings = _settings()
+    names = {env_name(name) for name in Settings.model_fields} | {
+        env_name(name) for part in settings.rooms for name in type(part).model_fields
+    }
+    assert names == ENVIRONMENT_NAMES
+
+
+def test_each_room_has_its_settings_in_the_list_order() -> None:
+    settings = _settings()
+    assert [type(part) for part in settings.rooms] == [room.settings_model for room in ROOMS]
+    assert all(issubclass(room.settings_model, RoomSettings) for room in ROOMS)
+
+
+def test_room_settings_come_from_keywords_and_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CACHEFRONT_HORIZONS_URL", "http://from-env.example/api")
+    monkeypatch.setenv("CACHEFRONT_EPHEMERIS_PROVIDERS", "local, horizons")
+    settings = _settings(ephemeris_grid_minutes=30, port=9000)
+    own = settings.room(EphemerisSettings)
+    assert own.horizons_url == "http://from-env.example/api"
+    assert own.ephemeris_providers == ["local", "horizons"]
+    assert own.ephemeris_grid_minutes == 30
+    assert settings.port == 9000
+    # A copy of the platform's settings keeps the rooms'.
+    copy = settings.model_copy(update={"port": 9001})
+    assert copy.room(EphemerisSettings).ephemeris_grid_minutes == 30
+
+
+def test_an_invalid_room_setting_names_its_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CACHEFRONT_HORIZONS_BACKGROUND_SHARE", "3")
+    with pytest.raises(ConfigurationError, match="CACHEFRONT_HORIZONS_BACKGROUND_SHARE"):
+        _settings()
+    with pytest.raises(ConfigurationError, match="CACHEFRONT_PORT"):
+        _settings(port=70000, horizons_background_share=0.5)
+
+
+def test_a_model_no_room_declares_is_refused() -> None:
+    class Stray(RoomSettings):
+        pass
+
+    with pytest.raises(ConfigurationError, match="Stray"):
+        _settings().room(Stray)
+
+
+def test_masked_settings_show_every_room_with_credentials_masked() -> None:
+    settings = _settings(horizons_url="https://h.example/api?api_key=secret-key")
+    values = masked_settings(settings)
+    assert values["horizons_url"] == "https://h.example/api?api_key=***"
+    assert values["precompute_hours"] == 48
+    assert values["port"] == 8000
+
+
+def test_rooms_are_named_after_their_folders_and_their_tables_are_on_the_metadata() -> None:
+    names = [room.name for room in ROOMS]
+    assert len(set(names)) == len(names)
+    for room in ROOMS:
+        assert type(room).__module__ == f"cachefront.services.{room.name}.room"
+        assert all(table.metadata is metadata for table in room.tables)
+
+
+def test_room_routes_join_their_groups_before_the_platform_rules() -> None:
+    for room in ROOMS:
+        for rule in room.route_groups:
+            assert route_group("GET", rule.prefix + "/x") == rule.group
+    assert GROUPS[-1] == "general"
+    assert set(DEFAULT_RATE_LIMITS) <= set(GROUPS)
+    assert set(parse_rate_limits({})) == set(GROUPS)
+
+
+def test_services_are_found_by_type() -> None:
+    class Prices:
+        pass
+
+    class Answers:
+        pass
+
+    prices = Prices()
+    services = RoomServices([prices])
+    assert services.get(Prices) is prices
+    with pytest.raises(LookupError, match="no room opened a Answers"):
+        services.get(Answers)
+    with pytest.raises(ValueError, match="two rooms opened a Prices"):
+        services.add(Prices())
