@@ -10,7 +10,6 @@ the lifespan and close with it.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -175,14 +174,6 @@ def create_app(
                 fallback_policy=ephemeris_fallback_policy(settings),
             )
             app.state.resources = resources
-            # Everything allocated so far (libraries, kernels, pools) lives as long as
-            # the process: move it out of the collector's sight so that collections
-            # triggered by request garbage do not traverse it every time (tail latency).
-            gc.collect()
-            gc.freeze()
-            # Requests make short-lived, acyclic garbage that reference counting frees;
-            # collecting the young generation every 700 allocations buys nothing.
-            gc.set_threshold(50_000, 20, 100)
             log.info(
                 "cachefront ready (pid %d, redis %s)",
                 os.getpid(),
