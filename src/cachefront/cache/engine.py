@@ -10,11 +10,11 @@ go through ``SingleFlight`` so that concurrent misses of one key fetch once.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from cachefront.cache.background import background_context
 from cachefront.cache.entry import Cached, CacheEntry, Tier, make_entry
 from cachefront.cache.memory import MemoryStore
 from cachefront.cache.overtime import Overtime
@@ -24,7 +24,6 @@ from cachefront.cache.policy import (
     Freshness,
     ReadPlan,
     classify,
-    dearest,
     decide,
     plan_reads,
     usable_if_error,
@@ -35,7 +34,6 @@ from cachefront.cache.singleflight import Outcome, SingleFlight
 from cachefront.cache.store import BatchStore, EntryStore
 from cachefront.errors import NotFoundError, NotReadyError, UpstreamError
 from cachefront.lifecycle import AsyncResource
-from cachefront.metrics.context import current_tally, note_cache_tier
 
 __all__ = ["Fetch", "FetchMany", "Fetched", "TieredCache"]
 
@@ -160,7 +158,6 @@ class TieredCache(AsyncResource):
             # The common case, without the walk's bookkeeping.
             hit = self.memory.peek(ns, key)
             if hit is not None and decide(hit, now) is Decision.SERVE:
-                note_cache_tier(Tier.MEMORY)
                 return Cached(hit, Tier.MEMORY)
         plan = plan_reads([key], await self._lookup(ns, [key], policy, now), now)
         if not plan.fetch:
@@ -173,7 +170,6 @@ class TieredCache(AsyncResource):
             ns, [key], lambda keys: self._fill(ns, keys, fetch_many, policy, {}, background=False)
         )
         cached = await asyncio.shield(futures[key])
-        note_cache_tier(cached.tier)
         if cached.entry.negative:
             raise _not_found(ns, key, cached.entry)
         return cached
@@ -194,7 +190,6 @@ class TieredCache(AsyncResource):
         now = self._clock()
         plan = plan_reads(wanted, await self._lookup(ns, wanted, policy, now), now)
         answers = plan.served
-        worst = plan.tier
         if plan.stale:
             self._revalidate(ns, plan.stale, fetch_many, policy)
 
@@ -213,19 +208,14 @@ class TieredCache(AsyncResource):
                 if isinstance(outcome, BaseException):
                     failure = failure or outcome
                     continue
-                worst = dearest(worst, outcome.tier)
                 if not outcome.entry.negative:
                     answers[key] = outcome
             if failure is not None:
                 raise failure
-        if worst is not None:
-            note_cache_tier(worst)
         return {key: answers[key] for key in wanted if key in answers}
 
     def _answer(self, ns: str, key: str, plan: ReadPlan) -> Cached:
         """The answer a plan of one key holds: its entry, or the remembered "not found"."""
-        if plan.tier is not None:
-            note_cache_tier(plan.tier)
         negative = plan.not_found.get(key)
         if negative is not None:
             raise _not_found(ns, key, negative)
@@ -448,8 +438,7 @@ class TieredCache(AsyncResource):
         """Refresh stale keys in the background; a key already being filled is left to it."""
         # Background work reports to no request: the fetch's upstream calls are not the
         # current request's.
-        context = contextvars.copy_context()
-        context.run(current_tally.set, None)
+        context = background_context()
         self._locks.run(
             ns,
             list(stale),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
-from cachefront.cache.entry import Cached, CacheEntry, Tier, tier_rank
+from cachefront.cache.entry import Cached, CacheEntry, Tier
 
 __all__ = [
     "TIER_NAMES",
@@ -22,7 +22,6 @@ __all__ = [
     "Freshness",
     "ReadPlan",
     "classify",
-    "dearest",
     "decide",
     "plan_reads",
     "usable_if_error",
@@ -106,26 +105,19 @@ def usable_if_error(entry: CacheEntry | None, now: float) -> bool:
     )
 
 
-def dearest(current: Tier | None, tier: Tier) -> Tier:
-    """The dearer of two tiers (``current`` may be None): what a batch answer reports."""
-    return tier if current is None or tier_rank(tier) > tier_rank(current) else current
-
-
 @dataclass(slots=True)
 class ReadPlan:
     """What to do with each key of a read, given the best entry each tier walk found.
 
     ``served`` are answered now (fresh, or stale with ``tier=STALE``); ``stale`` are
     those of them to revalidate in the background; ``not_found`` are remembered "not
-    found" answers; ``fetch`` must be fetched, in the order asked. ``tier`` is the
-    dearest tier among the keys answered without fetching (served or not found).
+    found" answers; ``fetch`` must be fetched, in the order asked.
     """
 
     served: dict[str, Cached] = field(default_factory=dict)
     stale: dict[str, CacheEntry] = field(default_factory=dict)
     not_found: dict[str, CacheEntry] = field(default_factory=dict)
     fetch: list[str] = field(default_factory=list)
-    tier: Tier | None = None
 
 
 def plan_reads(
@@ -142,7 +134,6 @@ def plan_reads(
         if decision is Decision.SERVE_STALE:
             plan.stale[key] = entry
             tier = Tier.STALE
-        plan.tier = dearest(plan.tier, tier)
         if decision is Decision.NOT_FOUND:
             plan.not_found[key] = entry
         else:

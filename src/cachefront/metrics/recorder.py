@@ -18,6 +18,7 @@ import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cachefront.metrics.context import note_upstream_call
 from cachefront.metrics.records import RequestRecord, UpstreamCallRecord
 
 __all__ = ["MetricsRecorder", "RequestRow"]
@@ -65,7 +66,12 @@ class MetricsRecorder:
         )
 
     def record_upstream(self, record: UpstreamCallRecord) -> None:
-        """Record one upstream call; passed to upstream clients as their recorder."""
+        """Record one upstream call; passed to upstream clients as their recorder.
+
+        Also counts the call against the request being answered, if any: the client
+        calls this in the context of the task that made the call.
+        """
+        note_upstream_call()
         self._upstream.append(record)
         if len(self._upstream) > self._buffer_max:
             self._drop_oldest(self._upstream)

@@ -8,7 +8,7 @@ import pytest
 
 from cachefront.cache import CachePolicy, Decision, Freshness, classify, decide, make_entry
 from cachefront.cache.entry import Cached, CacheEntry, Tier
-from cachefront.cache.policy import dearest, plan_reads, usable_if_error
+from cachefront.cache.policy import plan_reads, usable_if_error
 
 POLICY = CachePolicy(fresh_for=timedelta(seconds=10), stale_for=timedelta(seconds=20))
 T0 = 1_000_000.0
@@ -90,22 +90,11 @@ def test_plan_reads_sorts_every_key_by_its_decision() -> None:
     assert plan.stale == {"b": old}
     assert plan.not_found == {"d": negative}
     assert plan.fetch == ["c", "e"]
-    # The dearest of what was answered without fetching: stale beats redis and db.
-    assert plan.tier is Tier.STALE
-
-
-def test_plan_reads_counts_a_remembered_not_found_in_the_tier() -> None:
-    negative = make_entry(b"", POLICY, now=T0, negative=True)
-    fresh = make_entry(b"1", POLICY, now=T0)
-    plan = plan_reads(["a", "b"], _found(a=(fresh, Tier.MEMORY), b=(negative, Tier.DB)), T0)
-    assert plan.tier is Tier.DB
-    assert list(plan.served) == ["a"]
 
 
 def test_plan_reads_of_nothing_found_fetches_all_in_order() -> None:
     plan = plan_reads(["z", "y", "x"], {}, T0)
     assert plan.fetch == ["z", "y", "x"]
-    assert plan.tier is None
     assert plan.served == plan.stale == plan.not_found == {}
 
 
@@ -113,17 +102,4 @@ def test_a_stale_negative_entry_is_fetched_again() -> None:
     negative = make_entry(b"", POLICY, now=T0 - 61, negative=True)
     plan = plan_reads(["a"], _found(a=(negative, Tier.MEMORY)), T0)
     assert plan.fetch == ["a"]
-    assert plan.tier is None
-
-
-@pytest.mark.parametrize(
-    ("current", "tier", "expected"),
-    [
-        (None, Tier.DB, Tier.DB),
-        (Tier.MEMORY, Tier.REDIS, Tier.REDIS),
-        (Tier.UPSTREAM, Tier.STALE, Tier.UPSTREAM),
-        (Tier.STALE, Tier.DB, Tier.STALE),
-    ],
-)
-def test_dearest(current: Tier | None, tier: Tier, expected: Tier) -> None:
-    assert dearest(current, tier) is expected
+    assert plan.not_found == {}
