@@ -14,6 +14,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from cachefront.db.queries import load_queries
 from cachefront.jobs.registry import JobResult
 from cachefront.jobs.status import MOVES, JobStatus, Move
 from cachefront.jobs.storage import ResultLimits
@@ -21,9 +22,8 @@ from cachefront.jobs.tables import jobs
 
 __all__ = ["JobRecord", "JobRecords", "StoredResult"]
 
-# Serialises the result writes of one owner, so two jobs finishing at once cannot
-# both fit in the room the quota has for one.
-_LOCK_OWNER_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%(owner)s, 4))"
+# One owner's result writes, one at a time (see jobs/sql/queries.sql).
+_LOCK_OWNER_SQL = load_queries("cachefront.jobs")["lock_owner"]
 
 # Everything but the result bytes, which only the download reads.
 _COLUMNS = [column for column in jobs.c if column.name != "result"]
