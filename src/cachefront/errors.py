@@ -103,10 +103,6 @@ class ConflictError(CachefrontError):
 
     status = 409
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
 
 class QuotaExceededError(ConflictError):
     """Raised when the caller's storage quota has no room left for what it asks."""
@@ -116,10 +112,6 @@ class GoneError(CachefrontError):
     """Raised when the thing asked for existed and has been removed (an expired result)."""
 
     status = 410
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class AuthenticationError(CachefrontError):
