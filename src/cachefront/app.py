@@ -12,7 +12,6 @@ knows any of them.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -121,14 +120,6 @@ def create_app(
                 services.add(service)
             app.state.services = services
             app.state.resources = resources
-            # Everything allocated so far (libraries, kernels, pools) lives as long as
-            # the process: move it out of the collector's sight so that collections
-            # triggered by request garbage do not traverse it every time (tail latency).
-            gc.collect()
-            gc.freeze()
-            # Requests make short-lived, acyclic garbage that reference counting frees;
-            # collecting the young generation every 700 allocations buys nothing.
-            gc.set_threshold(50_000, 20, 100)
             log.info(
                 "cachefront ready (pid %d, redis %s)",
                 os.getpid(),

@@ -23,8 +23,10 @@
 
 Domain code raises these; one handler in ``cachefront.http.problems`` maps them to
 RFC 9457 problem+json. Driver errors (httpx, redis, the database) are translated into
-these at the module that talks to the driver, with ``raise ... from``. Errors whose
-status is not implied by a parent carry it as ``status``.
+these at the module that talks to the driver, with ``raise ... from``. Every error
+carries the HTTP status it is answered with as ``status`` (inherited unless a subclass
+says otherwise; 500 for those that are the server's fault), and that handler reads it,
+so a new error needs no handler of its own.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ __all__ = [
 class CachefrontError(Exception):
     """Base of every error cachefront raises on purpose."""
 
+    status = 500
+
 
 class ConfigurationError(CachefrontError):
     """Raised at start when the settings cannot work; the message names the setting."""
@@ -64,9 +68,13 @@ class ConfigurationError(CachefrontError):
 class NotReadyError(CachefrontError):
     """Raised when a pool, client or store is used before it was opened."""
 
+    status = 503
+
 
 class InvalidInputError(CachefrontError):
     """Raised when a caller's input is malformed; ``field`` names what was wrong."""
+
+    status = 422
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
@@ -87,15 +95,13 @@ class BadRequestError(InvalidInputError):
 class NotFoundError(CachefrontError):
     """Raised when the thing asked for does not exist."""
 
+    status = 404
+
 
 class ConflictError(CachefrontError):
     """Raised when a request cannot be done in the current state of what it is about."""
 
     status = 409
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class QuotaExceededError(ConflictError):
@@ -107,21 +113,23 @@ class GoneError(CachefrontError):
 
     status = 410
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
 
 class AuthenticationError(CachefrontError):
     """Raised when a route needs credentials and none, or no valid ones, were given."""
+
+    status = 401
 
 
 class PermissionDeniedError(CachefrontError):
     """Raised when an authenticated caller's role may not use the route."""
 
+    status = 403
+
 
 class RateLimitedError(CachefrontError):
     """Raised when the caller has no room left in its inbound limit; ``retry_after`` in s."""
+
+    status = 429
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
@@ -130,6 +138,8 @@ class RateLimitedError(CachefrontError):
 
 class UpstreamError(CachefrontError):
     """Raised when an upstream provider could not give an answer."""
+
+    status = 503
 
     def __init__(self, provider: str, detail: str) -> None:
         super().__init__(f"{provider}: {detail}")

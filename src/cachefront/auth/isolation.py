@@ -17,19 +17,18 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cachefront.auth.authenticator import SERVICE_IDENTITY
 from cachefront.auth.identity import Identity, current_identity, owner_of
+from cachefront.db.queries import load_queries
 
 __all__ = ["SET_IDENTITY_SQL", "acting_as", "acting_as_service", "as_identity", "install_isolation"]
 
-SET_IDENTITY_SQL = (
-    "SELECT set_config('cachefront.user_id', %(uid)s, true), "
-    "set_config('cachefront.role', %(role)s, true)"
-)
+_QUERIES = load_queries("cachefront.auth")
+SET_IDENTITY_SQL = _QUERIES["set_identity"]
 
 
 def install_isolation(
@@ -86,9 +85,6 @@ async def as_identity(
 ) -> None:
     """Set ``identity`` for the rest of the transaction ``conn`` is in (tests, tools)."""
     await conn.execute(
-        text(
-            "SELECT set_config('cachefront.user_id', :uid, true), "
-            "set_config('cachefront.role', :role, true)"
-        ),
+        _QUERIES.text("set_identity_now"),
         {"uid": owner_of(identity, jwt_issuer), "role": identity.role.value},
     )

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
-from sqlalchemy import Row, text
+from sqlalchemy import Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth.identity import Identity, Kind, Role
 from cachefront.auth.keys import generate_key, hash_key, key_prefix
+from cachefront.db.queries import load_queries
 from cachefront.errors import InvalidInputError, NotFoundError, NotReadyError
 
 __all__ = ["ApiKey", "KeyManager", "query"]
 
 
-@cache
-def _queries() -> dict[str, str]:
-    source = resources.files("cachefront.auth").joinpath("sql", "queries.sql").read_text()
-    parts = re.split(r"^-- name: (\w+)\n", source, flags=re.MULTILINE)
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+QUERIES = load_queries("cachefront.auth")
 
 
 def query(name: str) -> str:
-    """A named statement from ``auth/sql/queries.sql``, read once."""
-    return _queries()[name]
+    """A named statement from ``auth/sql/queries.sql``."""
+    return QUERIES[name]
 
 
 @dataclass(frozen=True)
@@ -59,7 +53,7 @@ class KeyManager:
         async with self.engine.begin() as conn:
             row = (
                 await conn.execute(
-                    text(query("create_key")),
+                    QUERIES.text("create_key"),
                     {"name": name, "prefix": prefix, "key_hash": key_hash, "role": role.value},
                 )
             ).one()
@@ -74,7 +68,7 @@ class KeyManager:
             async with self.engine.begin() as conn:
                 row = (
                     await conn.execute(
-                        text(query("verify_key")), {"prefix": prefix, "key_hash": hash_key(key)}
+                        QUERIES.text("verify_key"), {"prefix": prefix, "key_hash": hash_key(key)}
                     )
                 ).one_or_none()
         except SQLAlchemyError as exc:
@@ -85,13 +79,13 @@ class KeyManager:
 
     async def list(self) -> list[ApiKey]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(text(query("list_keys")))).all()
+            rows = (await conn.execute(QUERIES.text("list_keys"))).all()
         return [_record(row) for row in rows]
 
     async def revoke(self, prefix: str) -> ApiKey:
         """Revoke the key with this prefix; ``NotFoundError`` when no live key has it."""
         async with self.engine.begin() as conn:
-            row = (await conn.execute(text(query("revoke_key")), {"prefix": prefix})).one_or_none()
+            row = (await conn.execute(QUERIES.text("revoke_key"), {"prefix": prefix})).one_or_none()
         if row is None:
             raise NotFoundError(f"no active key with prefix {prefix!r}")
         return _record(row)

@@ -5,33 +5,17 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.db.batches import delete_in_batches
+from cachefront.db.queries import load_queries
 
 __all__ = ["delete_expired_entries"]
 
 log = logging.getLogger(__name__)
 
-# One batch per transaction. Readers are never blocked (PostgreSQL readers do not wait
-# on row locks), and SKIP LOCKED steps around rows a writer is refreshing right now
-# instead of queueing behind it; the expires_at index finds the batch without a scan.
-DELETE_EXPIRED_BATCH = text(
-    """
-    WITH doomed AS (
-        SELECT namespace, key
-          FROM cache_entries
-         WHERE expires_at < :now
-         ORDER BY expires_at
-         LIMIT :batch
-           FOR UPDATE SKIP LOCKED
-    )
-    DELETE FROM cache_entries AS entry
-     USING doomed
-     WHERE entry.namespace = doomed.namespace AND entry.key = doomed.key
-    """
-)
+# See cache/sql/queries.sql: one short transaction per batch, SKIP LOCKED.
+DELETE_EXPIRED_BATCH = load_queries("cachefront.cache").text("delete_expired_batch")
 
 
 async def delete_expired_entries(

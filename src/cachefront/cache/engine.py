@@ -10,20 +10,22 @@ go through ``SingleFlight`` so that concurrent misses of one key fetch once.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from cachefront.cache.entry import Cached, CacheEntry, Tier, make_entry, tier_rank
+from cachefront.cache.background import background_context
+from cachefront.cache.entry import Cached, CacheEntry, Tier, make_entry
 from cachefront.cache.memory import MemoryStore
 from cachefront.cache.overtime import Overtime
 from cachefront.cache.policy import (
     CachePolicy,
     Decision,
     Freshness,
+    ReadPlan,
     classify,
     decide,
+    plan_reads,
     usable_if_error,
 )
 from cachefront.cache.postgres_store import PostgresStore
@@ -32,7 +34,6 @@ from cachefront.cache.singleflight import Outcome, SingleFlight
 from cachefront.cache.store import BatchStore, EntryStore
 from cachefront.errors import NotFoundError, NotReadyError, UpstreamError
 from cachefront.lifecycle import AsyncResource
-from cachefront.metrics.context import current_tally, note_cache_tier
 
 __all__ = ["Fetch", "FetchMany", "Fetched", "TieredCache"]
 
@@ -72,10 +73,6 @@ def _not_found(ns: str, key: str, entry: CacheEntry) -> NotFoundError:
     # A negative entry keeps the detail of the original NotFoundError as its value.
     detail = entry.value.decode("utf-8", "replace") or f"{ns}/{key} was not found"
     return NotFoundError(detail)
-
-
-def _worse(current: Tier | None, tier: Tier) -> Tier:
-    return tier if current is None or tier_rank(tier) > tier_rank(current) else current
 
 
 class TieredCache(AsyncResource):
@@ -141,18 +138,12 @@ class TieredCache(AsyncResource):
         """
         self._ready()
         now = self._clock()
-        entry, tier = (await self._lookup(ns, [key], policy, now)).get(key, (None, Tier.MEMORY))
-        decision = decide(entry, now)
-        if entry is None or decision is Decision.FETCH:
+        plan = plan_reads([key], await self._lookup(ns, [key], policy, now), now)
+        if plan.fetch:
             return None
-        if decision is Decision.SERVE_STALE:
-            if revalidate is not None:
-                self._revalidate(ns, {key: entry}, _single(key, revalidate), policy)
-            tier = Tier.STALE
-        note_cache_tier(tier)
-        if decision is Decision.NOT_FOUND:
-            raise _not_found(ns, key, entry)
-        return Cached(entry, tier)
+        if plan.stale and revalidate is not None:
+            self._revalidate(ns, plan.stale, _single(key, revalidate), policy)
+        return self._answer(ns, key, plan)
 
     async def get_or_fetch(self, ns: str, key: str, fetch: Fetch, policy: CachePolicy) -> Cached:
         """The answer for ``key``: from the first tier that has it fresh, else fetched once.
@@ -166,26 +157,19 @@ class TieredCache(AsyncResource):
         if "memory" in policy.tiers:
             # The common case, without the walk's bookkeeping.
             hit = self.memory.peek(ns, key)
-            if hit is not None and not hit.negative and now < hit.fresh_until:
-                note_cache_tier(Tier.MEMORY)
+            if hit is not None and decide(hit, now) is Decision.SERVE:
                 return Cached(hit, Tier.MEMORY)
-        entry, tier = (await self._lookup(ns, [key], policy, now)).get(key, (None, Tier.MEMORY))
-        decision = decide(entry, now)
-        if entry is not None and decision is not Decision.FETCH:
-            if decision is Decision.SERVE_STALE:
-                self._revalidate(ns, {key: entry}, _single(key, fetch), policy)
-                tier = Tier.STALE
-            note_cache_tier(tier)
-            if decision is Decision.NOT_FOUND:
-                raise _not_found(ns, key, entry)
-            return Cached(entry, tier)
+        plan = plan_reads([key], await self._lookup(ns, [key], policy, now), now)
+        if not plan.fetch:
+            if plan.stale:
+                self._revalidate(ns, plan.stale, _single(key, fetch), policy)
+            return self._answer(ns, key, plan)
 
         fetch_many = _single(key, fetch)
         futures = self._locks.run(
             ns, [key], lambda keys: self._fill(ns, keys, fetch_many, policy, {}, background=False)
         )
         cached = await asyncio.shield(futures[key])
-        note_cache_tier(cached.tier)
         if cached.entry.negative:
             raise _not_found(ns, key, cached.entry)
         return cached
@@ -204,27 +188,13 @@ class TieredCache(AsyncResource):
         if not wanted:
             return {}
         now = self._clock()
-        found = await self._lookup(ns, wanted, policy, now)
-        answers: dict[str, Cached] = {}
-        worst: Tier | None = None
-        missing: list[str] = []
-        stale: dict[str, CacheEntry] = {}
-        for key in wanted:
-            entry, tier = found.get(key, (None, Tier.MEMORY))
-            decision = decide(entry, now)
-            if entry is None or decision is Decision.FETCH:
-                missing.append(key)
-                continue
-            if decision is Decision.SERVE_STALE:
-                stale[key] = entry
-                tier = Tier.STALE
-            worst = _worse(worst, tier)
-            if decision is not Decision.NOT_FOUND:
-                answers[key] = Cached(entry, tier)
-        if stale:
-            self._revalidate(ns, stale, fetch_many, policy)
+        plan = plan_reads(wanted, await self._lookup(ns, wanted, policy, now), now)
+        answers = plan.served
+        if plan.stale:
+            self._revalidate(ns, plan.stale, fetch_many, policy)
 
-        if missing:
+        if plan.fetch:
+            missing = plan.fetch
             futures = self._locks.run(
                 ns,
                 missing,
@@ -238,14 +208,18 @@ class TieredCache(AsyncResource):
                 if isinstance(outcome, BaseException):
                     failure = failure or outcome
                     continue
-                worst = _worse(worst, outcome.tier)
                 if not outcome.entry.negative:
                     answers[key] = outcome
             if failure is not None:
                 raise failure
-        if worst is not None:
-            note_cache_tier(worst)
         return {key: answers[key] for key in wanted if key in answers}
+
+    def _answer(self, ns: str, key: str, plan: ReadPlan) -> Cached:
+        """The answer a plan of one key holds: its entry, or the remembered "not found"."""
+        negative = plan.not_found.get(key)
+        if negative is not None:
+            raise _not_found(ns, key, negative)
+        return plan.served[key]
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -464,8 +438,7 @@ class TieredCache(AsyncResource):
         """Refresh stale keys in the background; a key already being filled is left to it."""
         # Background work reports to no request: the fetch's upstream calls are not the
         # current request's.
-        context = contextvars.copy_context()
-        context.run(current_tally.set, None)
+        context = background_context()
         self._locks.run(
             ns,
             list(stale),

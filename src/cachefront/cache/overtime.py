@@ -13,13 +13,12 @@ same mechanism through ``TieredCache.overtime``.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from cachefront.cache.background import background_context
 from cachefront.cache.keys import DEFAULT_USER_DEADLINE_SECONDS, OVERTIME_MAX_CALLS
-from cachefront.metrics.context import current_tally
 
 __all__ = ["Overtime"]
 
@@ -80,8 +79,7 @@ class Overtime:
             return None
         # The request that started the call has its answer by the time this ends: what
         # happens next is counted against no request.
-        context = contextvars.copy_context()
-        context.run(current_tally.set, None)
+        context = background_context()
         follower = asyncio.get_running_loop().create_task(self._follow(task, then), context=context)
         self._followers[follower] = task
         follower.add_done_callback(self._forget)

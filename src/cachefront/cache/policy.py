@@ -1,27 +1,29 @@
 """Cache policies and the pure decisions over one entry: is it fresh, stale, or gone.
 
-Nothing here does I/O: the engine asks ``decide(entry, now)`` what to do with what
-the tiers returned, and ``usable_if_error`` whether a stale entry may stand in for a
-failed upstream call.
+Nothing here does I/O: the engine asks ``plan_reads`` what to do with what the tiers
+returned for a set of keys (every read, of one key or many, goes through it; it asks
+``decide(entry, now)`` of each entry), and ``usable_if_error`` whether a stale entry
+may stand in for a failed upstream call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from cachefront.cache.entry import CacheEntry
+from cachefront.cache.entry import Cached, CacheEntry, Tier
 
 __all__ = [
     "TIER_NAMES",
     "CachePolicy",
     "Decision",
     "Freshness",
+    "ReadPlan",
     "classify",
     "decide",
+    "plan_reads",
     "usable_if_error",
 ]
 
@@ -101,3 +103,39 @@ def usable_if_error(entry: CacheEntry | None, now: float) -> bool:
         and not entry.negative
         and classify(entry, now) in (Freshness.FRESH, Freshness.STALE)
     )
+
+
+@dataclass(slots=True)
+class ReadPlan:
+    """What to do with each key of a read, given the best entry each tier walk found.
+
+    ``served`` are answered now (fresh, or stale with ``tier=STALE``); ``stale`` are
+    those of them to revalidate in the background; ``not_found`` are remembered "not
+    found" answers; ``fetch`` must be fetched, in the order asked.
+    """
+
+    served: dict[str, Cached] = field(default_factory=dict)
+    stale: dict[str, CacheEntry] = field(default_factory=dict)
+    not_found: dict[str, CacheEntry] = field(default_factory=dict)
+    fetch: list[str] = field(default_factory=list)
+
+
+def plan_reads(
+    keys: Sequence[str], found: Mapping[str, tuple[CacheEntry, Tier]], now: float
+) -> ReadPlan:
+    """The one reading of ``decide`` for every key: serve, not found, serve stale, fetch."""
+    plan = ReadPlan()
+    for key in keys:
+        entry, tier = found.get(key, (None, Tier.MEMORY))
+        decision = decide(entry, now)
+        if entry is None or decision is Decision.FETCH:
+            plan.fetch.append(key)
+            continue
+        if decision is Decision.SERVE_STALE:
+            plan.stale[key] = entry
+            tier = Tier.STALE
+        if decision is Decision.NOT_FOUND:
+            plan.not_found[key] = entry
+        else:
+            plan.served[key] = Cached(entry, tier)
+    return plan

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Row, Text, any_, bindparam, select, text
+from sqlalchemy import Row, Text, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -28,6 +28,7 @@ from cachefront.cache.keys import DB_BACKOFF_FIRST_SECONDS, DB_BACKOFF_MAX_SECON
 from cachefront.cache.outage import Outage
 from cachefront.cache.store import BatchStore
 from cachefront.cache.tables import cache_entries
+from cachefront.db.queries import load_queries
 
 __all__ = [
     "DATABASE_UNREACHABLE",
@@ -67,44 +68,11 @@ DELETE_PREFIX = cache_entries.delete().where(
     _t.namespace == bindparam("ns"), _t.key.like(bindparam("pattern"), escape="\\")
 )
 
-# Waits for the transaction-scoped advisory lock of every key, taken in the order of
-# their lock ids so that two batches sharing keys can never deadlock. The locks go
-# away with the transaction, whose COMMIT is also what publishes the filled rows.
-LOCK_KEYS_SQL = text(
-    """
-    SELECT count(pg_advisory_xact_lock(lock_id))
-    FROM (
-        SELECT DISTINCT hashtextextended(CAST(:ns AS text) || ':' || key, 0) AS lock_id
-        FROM unnest(CAST(:keys AS text[])) AS key
-        ORDER BY lock_id
-    ) AS ordered
-    """
-)
+QUERIES = load_queries("cachefront.cache")
 
-# Every entry of a batch in one statement and one round trip, whatever the batch size:
-# the rows travel as parallel arrays. A slow writer must not replace what a faster one
-# fetched later, hence the WHERE on stored_at.
-UPSERT_SQL = text(
-    """
-    INSERT INTO cache_entries AS c
-        (namespace, key, value, etag, negative, stored_at, fresh_until, expires_at)
-    SELECT CAST(:ns AS text), r.key, r.value, r.etag, r.negative,
-           to_timestamp(r.stored_at), to_timestamp(r.fresh_until), to_timestamp(r.expires_at)
-    FROM unnest(
-        CAST(:keys AS text[]), CAST(:values AS bytea[]), CAST(:etags AS text[]),
-        CAST(:negatives AS boolean[]), CAST(:stored_at AS float8[]),
-        CAST(:fresh_until AS float8[]), CAST(:expires_at AS float8[])
-    ) AS r (key, value, etag, negative, stored_at, fresh_until, expires_at)
-    ON CONFLICT (namespace, key) DO UPDATE SET
-        value = excluded.value,
-        etag = excluded.etag,
-        negative = excluded.negative,
-        stored_at = excluded.stored_at,
-        fresh_until = excluded.fresh_until,
-        expires_at = excluded.expires_at
-    WHERE c.stored_at <= excluded.stored_at
-    """
-)
+# The statements worth reading as SQL; see cache/sql/queries.sql for why each is so.
+LOCK_KEYS_SQL = QUERIES.text("lock_keys")
+UPSERT_SQL = QUERIES.text("upsert_entries")
 
 
 def _like_prefix(prefix: str) -> str:

@@ -9,9 +9,12 @@ import os
 import warnings
 from pathlib import Path
 
+from cachefront.db.queries import load_queries
 from cachefront.errors import ConfigurationError
 
 __all__ = ["EMBEDDED_DATABASE", "HANDLE_FILE", "prune_dead_handles", "start_embedded_postgres"]
+
+_QUERIES = load_queries("cachefront.db")
 
 log = logging.getLogger(__name__)
 # The library narrates every initdb and pg_ctl step at INFO; only its problems matter here.
@@ -65,10 +68,9 @@ def start_embedded_postgres(data_dir: Path) -> str:
         atexit.register(prune_dead_handles, pgdata)
         _pruned_at_exit.add(pgdata)
     # A constant name, not input: there is nothing to inject.
-    query = f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';"  # noqa: S608
-    exists = server.psql(query)
+    exists = server.psql(_QUERIES["embedded_database_exists"].format(database=EMBEDDED_DATABASE))
     if "(1 row)" not in exists:
-        server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
+        server.psql(_QUERIES["create_embedded_database"].format(database=EMBEDDED_DATABASE))
         log.info("created database %s in the embedded PostgreSQL", EMBEDDED_DATABASE)
     url: str = server.get_uri(database=EMBEDDED_DATABASE)
     return url

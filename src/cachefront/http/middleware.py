@@ -15,6 +15,9 @@ __all__ = ["RequestMetricsMiddleware"]
 class RequestMetricsMiddleware:
     """Records route, status, latency, cache tier and upstream calls of each request.
 
+    The tier is the response's ``X-Cache``; the upstream calls are counted by the
+    recorder the upstream clients were given, against the tally opened here.
+
     Recording is an append to the recorder's buffer; the database sees the records
     later, in batches.
     """
@@ -37,6 +40,11 @@ class RequestMetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # The tier that answered is what the response tells the client.
+                for name, value in message.get("headers", ()):
+                    if name == b"x-cache":
+                        tally.cache_tier = value.decode("latin-1")
+                        break
             await send(message)
 
         try:

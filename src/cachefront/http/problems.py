@@ -17,7 +17,6 @@ from starlette.responses import Response
 from cachefront.errors import (
     AuthenticationError,
     CachefrontError,
-    InvalidInputError,
     NotFoundError,
     NotReadyError,
     PermissionDeniedError,
@@ -81,6 +80,17 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def _domain_problem(exc: CachefrontError) -> Response:
+    """A client error as problem+json: its own status, detail, and the field it names."""
+    detail = str(getattr(exc, "detail", None) or exc) or HTTPStatus(exc.status).phrase.lower()
+    field = getattr(exc, "field", None)
+    if isinstance(exc, (NotFoundError, PermissionDeniedError)):
+        # Nothing the caller sent was wrong: no list of fields to fix.
+        return problem_response(exc.status, detail)
+    errors = [{"field": field, "message": detail}] if field else []
+    return problem_response(exc.status, detail, errors=errors)
+
+
 def request_id(request: Request) -> str:
     """The id the gate gave this request (``X-Request-ID``), for logs."""
     value = request.scope.get("cachefront.request_id", b"")
@@ -91,46 +101,42 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Map domain errors, validation errors and everything unexpected to problem+json."""
 
     async def on_unauthenticated(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AuthenticationError)
         return problem_response(
-            401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="cachefront"'}
+            exc.status, str(exc), headers={"WWW-Authenticate": 'Bearer realm="cachefront"'}
         )
-
-    async def on_forbidden(_: Request, exc: Exception) -> Response:
-        return problem_response(403, str(exc))
 
     async def on_rate_limited(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RateLimitedError)
-        return problem_response(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
-
-    async def on_invalid_input(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, InvalidInputError)
-        errors = [{"field": exc.field, "message": exc.detail}] if exc.field else []
-        return problem_response(422, exc.detail, errors=errors)
-
-    async def on_not_found(_: Request, exc: Exception) -> Response:
-        return problem_response(404, str(exc) or "not found")
+        return problem_response(exc.status, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
     async def on_upstream(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, UpstreamError)
         return problem_response(
-            503,
+            exc.status,
             f"no provider could answer: {exc.detail}",
             provider=exc.provider,
             headers={"Retry-After": "30"},
         )
 
     async def on_not_ready(_: Request, exc: Exception) -> Response:
-        return problem_response(503, str(exc), headers={"Retry-After": "5"})
+        assert isinstance(exc, NotReadyError)
+        return problem_response(exc.status, str(exc), headers={"Retry-After": "5"})
 
     async def on_domain(request: Request, exc: Exception) -> Response:
-        rid = request_id(request)
-        log.error(
-            "unhandled domain error (request %s): %r",
-            rid,
-            exc,
-            extra={"action": "http.domain_error", "request_id": rid},
-        )
-        return problem_response(500, "internal error")
+        # Every other domain error is answered with the status it carries, so a new
+        # error (or a room's own subclass) needs no handler here.
+        assert isinstance(exc, CachefrontError)
+        if exc.status >= 500:
+            rid = request_id(request)
+            log.error(
+                "unhandled domain error (request %s): %r",
+                rid,
+                exc,
+                extra={"action": "http.domain_error", "request_id": rid},
+            )
+            return problem_response(500, "internal error")
+        return _domain_problem(exc)
 
     async def on_validation(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -169,10 +175,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(500, "internal error")
 
     app.add_exception_handler(AuthenticationError, on_unauthenticated)
-    app.add_exception_handler(PermissionDeniedError, on_forbidden)
     app.add_exception_handler(RateLimitedError, on_rate_limited)
-    app.add_exception_handler(InvalidInputError, on_invalid_input)
-    app.add_exception_handler(NotFoundError, on_not_found)
     app.add_exception_handler(UpstreamError, on_upstream)
     app.add_exception_handler(NotReadyError, on_not_ready)
     app.add_exception_handler(CachefrontError, on_domain)

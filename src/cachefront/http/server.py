@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cachefront.config import Settings
+from cachefront.http.tuning import tune_process
 
 __all__ = ["ConnectionLimits", "GuardedHttpProtocol", "server_protocol", "uvicorn_options"]
 
@@ -136,6 +137,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # --- connection events ------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # The first connection of a worker tunes its process (http/tuning.py): the
+        # collector is the server process's business, not the application's.
+        tune_process()
         super().connection_made(transport)
         # A connection that never completes its first request's headers is closed: this
         # covers the client that connects and sends nothing.

@@ -23,6 +23,7 @@ from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy, buil
 from sqlalchemy.engine import make_url
 
 from cachefront.config import Settings
+from cachefront.db.queries import load_queries
 from cachefront.errors import CachefrontError, UpstreamError
 from cachefront.jobs.records import JobRecords
 from cachefront.jobs.registry import JobRegistry, JobResources, PeriodicTask
@@ -50,21 +51,8 @@ RUN_USER_JOB = "run-user-job"
 RETRY_STALLED = "retry-stalled-jobs"
 REMOVE_OLD_JOBS = "remove-old-jobs"
 
-# procrastinate_periodic_defers points (without ON DELETE) at the last job of each
-# periodic task; a task run less often than the retention would make procrastinate's
-# delete fail on that reference, so it is cleared first for the jobs about to go.
-_DETACH_OLD_PERIODIC_JOBS = """
-UPDATE procrastinate_periodic_defers AS defer
-   SET job_id = NULL
-  FROM procrastinate_jobs AS job
- WHERE defer.job_id = job.id
-   AND job.status IN ('succeeded', 'failed', 'cancelled', 'aborted')
-   AND NOT EXISTS (
-       SELECT 1 FROM procrastinate_events AS event
-        WHERE event.job_id = job.id
-          AND event.at >= now() - make_interval(hours => %(hours)s)
-   )
-"""
+# Cleared before procrastinate removes old jobs: see jobs/sql/queries.sql.
+_DETACH_OLD_PERIODIC_JOBS = load_queries("cachefront.jobs")["detach_old_periodic_jobs"]
 
 QUEUE_CONNECTION_TIMEOUT_SECONDS = 5.0
 

@@ -12,17 +12,18 @@ from sqlalchemy import Select, and_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
+from cachefront.db.queries import load_queries
 from cachefront.jobs.registry import JobResult
-from cachefront.jobs.status import JobStatus
+from cachefront.jobs.status import MOVES, JobStatus, Move
 from cachefront.jobs.storage import ResultLimits
 from cachefront.jobs.tables import jobs
 
 __all__ = ["JobRecord", "JobRecords", "StoredResult"]
 
-# Serialises the result writes of one owner, so two jobs finishing at once cannot
-# both fit in the room the quota has for one.
-_LOCK_OWNER_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%(owner)s, 4))"
+# One owner's result writes, one at a time (see jobs/sql/queries.sql).
+_LOCK_OWNER_SQL = load_queries("cachefront.jobs")["lock_owner"]
 
 # Everything but the result bytes, which only the download reads.
 _COLUMNS = [column for column in jobs.c if column.name != "result"]
@@ -75,6 +76,11 @@ class StoredResult:
 
     def expired(self, now: datetime) -> bool:
         return not self.present or (self.expires_at is not None and self.expires_at <= now)
+
+
+def _status_in(statuses: frozenset[JobStatus]) -> ColumnElement[bool]:
+    # Sorted: the same move always renders the same SQL (one cached statement).
+    return jobs.c.status.in_(sorted(s.value for s in statuses))
 
 
 def _now() -> datetime:
@@ -238,14 +244,13 @@ class JobRecords:
             if done < batch_rows:
                 return total
 
-    async def _move(
-        self, job_id: uuid.UUID, from_: Sequence[JobStatus], **values: Any
-    ) -> JobRecord | None:
-        """Update the job if its status is one of ``from_``; None when it was not."""
+    async def _move(self, job_id: uuid.UUID, move: Move, **values: Any) -> JobRecord | None:
+        """Make ``move`` if the job's status is one of its sources; None when it was not."""
+        transition = MOVES[move]
         statement = (
             update(jobs)
-            .where(and_(jobs.c.id == job_id, jobs.c.status.in_([s.value for s in from_])))
-            .values(updated_at=_now(), **values)
+            .where(and_(jobs.c.id == job_id, _status_in(transition.sources)))
+            .values(updated_at=_now(), status=transition.target.value, **values)
             .returning(*_COLUMNS)
         )
         async with self.engine.begin() as conn:
@@ -263,8 +268,7 @@ class JobRecords:
         now = _now()
         return await self._move(
             job_id,
-            [JobStatus.QUEUED, JobStatus.RUNNING],
-            status=JobStatus.RUNNING.value,
+            Move.START,
             started_at=func.coalesce(jobs.c.started_at, now),
             attempts=jobs.c.attempts + 1,
         )
@@ -292,12 +296,13 @@ class JobRecords:
                 return None
             await conn.exec_driver_sql(_LOCK_OWNER_SQL, {"owner": owner})
             limits.check_result(size, await self.stored_bytes(owner, conn))
+            succeed = MOVES[Move.SUCCEED]
             statement = (
                 update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                .where(jobs.c.id == job_id, _status_in(succeed.sources))
                 .values(
                     updated_at=now,
-                    status=JobStatus.SUCCEEDED.value,
+                    status=succeed.target.value,
                     progress=1.0,
                     finished_at=now,
                     result=result.content,
@@ -316,29 +321,23 @@ class JobRecords:
     async def fail(self, job_id: uuid.UUID, error: str) -> JobRecord | None:
         return await self._move(
             job_id,
-            [JobStatus.RUNNING, JobStatus.QUEUED],
-            status=JobStatus.FAILED.value,
+            Move.FAIL,
             finished_at=_now(),
             error=error,
         )
 
     async def wait_for_retry(self, job_id: uuid.UUID, error: str) -> JobRecord | None:
         """A transient failure: back to queued until the queue's retry runs it again."""
-        return await self._move(
-            job_id, [JobStatus.RUNNING], status=JobStatus.QUEUED.value, error=error
-        )
+        return await self._move(job_id, Move.WAIT_FOR_RETRY, error=error)
 
     async def cancel(self, job_id: uuid.UUID) -> JobRecord | None:
-        return await self._move(
-            job_id, [JobStatus.QUEUED], status=JobStatus.CANCELLED.value, finished_at=_now()
-        )
+        return await self._move(job_id, Move.CANCEL, finished_at=_now())
 
     async def requeue(self, job_id: uuid.UUID) -> JobRecord | None:
         """A failed or cancelled job, queued again from the start (its last error kept)."""
         return await self._move(
             job_id,
-            [JobStatus.FAILED, JobStatus.CANCELLED],
-            status=JobStatus.QUEUED.value,
+            Move.REQUEUE,
             progress=0.0,
             finished_at=None,
         )

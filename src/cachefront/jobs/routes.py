@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from cachefront.errors import (
-    BadRequestError,
-    ConflictError,
     GoneError,
     NotFoundError,
     NotReadyError,
 )
-from cachefront.http.problems import problem_response
 from cachefront.http.responses import PROBLEM_RESPONSES
 from cachefront.jobs.ownership import JobCaller, current_caller
 from cachefront.jobs.records import JobRecord, JobRecords, StoredResult
@@ -29,31 +25,7 @@ from cachefront.jobs.storage import DOWNLOAD_CHUNK_BYTES
 
 __all__ = ["JobOut", "JobSubmission", "router"]
 
-_STATUS_ERRORS = (BadRequestError, ConflictError, GoneError)
-
-
-class _JobsRoute(APIRoute):
-    """Answers the errors that carry their own status (400, 409, 410) as problem+json.
-
-    The shared handlers map InvalidInputError to 422 and know no 409 or 410; the jobs
-    routes raise domain errors like every other route and translate these here.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except _STATUS_ERRORS as exc:
-                field = getattr(exc, "field", None)
-                errors = [{"field": field, "message": exc.detail}] if field else []
-                return problem_response(exc.status, exc.detail, errors=errors)
-
-        return route
-
-
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=_JobsRoute)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 def get_jobs(request: Request) -> JobsRuntime:

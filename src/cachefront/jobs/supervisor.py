@@ -32,6 +32,7 @@ from typing import Any
 import psycopg
 
 from cachefront.auth.isolation import acting_as_service
+from cachefront.db.queries import load_queries
 
 __all__ = [
     "DEFAULT_RESTART_BASE_SECONDS",
@@ -50,6 +51,7 @@ DEFAULT_RESTART_MAX_SECONDS = 30.0
 DEFAULT_STABLE_SECONDS = 5.0
 # How long the supervisor's own check of the database may take before it counts as down.
 _PROBE_TIMEOUT_SECONDS = 5
+_PROBE_SQL = load_queries("cachefront.jobs")["probe"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ class WorkerSupervisor:
                 connect_timeout=_PROBE_TIMEOUT_SECONDS,
                 application_name="cachefront-jobs-probe",
             ) as conn:
-                await conn.execute("SELECT 1")
+                await conn.execute(_PROBE_SQL)
         except (psycopg.Error, OSError) as exc:
             return f"database unreachable ({type(exc).__name__})"
         return None

@@ -1,8 +1,10 @@
-"""Per-request counters carried in a context variable, so deep code can report to the request.
+"""Per-request counters carried in a context variable, opened by the HTTP layer for each request.
 
-The HTTP layer opens a ``RequestTally`` for each request; the upstream client adds to it
-for every call and the cache engine notes which tier answered. Background work runs
-without one, and then the notes go nowhere.
+The metrics recorder counts each upstream call against the request being answered
+(the upstream client hands it every call's record); the answering tier is read off
+the response's ``X-Cache`` header. The cache and the upstream client know nothing of
+this. Work without a request (jobs), and work the cache does in the background
+(revalidations, overtime), counts against none.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["RequestTally", "current_tally", "note_cache_tier", "note_upstream_call"]
+from cachefront.cache.background import in_background
+
+__all__ = ["RequestTally", "current_tally", "note_upstream_call"]
 
 
 @dataclass(slots=True)
@@ -25,12 +29,5 @@ current_tally: ContextVar[RequestTally | None] = ContextVar("cachefront_tally", 
 def note_upstream_call() -> None:
     """Count one upstream call against the request being answered, if any."""
     tally = current_tally.get()
-    if tally is not None:
+    if tally is not None and not in_background():
         tally.upstream_calls += 1
-
-
-def note_cache_tier(tier: str) -> None:
-    """Record which cache tier answered the request being answered, if any."""
-    tally = current_tally.get()
-    if tally is not None:
-        tally.cache_tier = tier

@@ -18,6 +18,8 @@ import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cachefront.db.queries import load_queries
+from cachefront.metrics.context import note_upstream_call
 from cachefront.metrics.records import RequestRecord, UpstreamCallRecord
 
 __all__ = ["MetricsRecorder", "RequestRow"]
@@ -65,7 +67,12 @@ class MetricsRecorder:
         )
 
     def record_upstream(self, record: UpstreamCallRecord) -> None:
-        """Record one upstream call; passed to upstream clients as their recorder."""
+        """Record one upstream call; passed to upstream clients as their recorder.
+
+        Also counts the call against the request being answered, if any: the client
+        calls this in the context of the task that made the call.
+        """
+        note_upstream_call()
         self._upstream.append(record)
         if len(self._upstream) > self._buffer_max:
             self._drop_oldest(self._upstream)
@@ -125,8 +132,7 @@ class MetricsRecorder:
             return len(requests) + len(upstream)
 
     async def _copy(self, requests: list[RequestRow], upstream: list[UpstreamCallRecord]) -> None:
-        # COPY, not INSERT: at tens of thousands of requests a second per process, an
-        # INSERT batch would cost the event loop more than answering the requests did.
+        # COPY, not INSERT (see metrics/sql/queries.sql).
         assert self._engine is not None
         async with self._engine.connect() as conn:
             raw = await conn.get_raw_connection()
@@ -162,14 +168,8 @@ class MetricsRecorder:
 # Rows written between two yields to the event loop (about a millisecond of work).
 _ROWS_PER_SLICE = 500
 
-_COPY_REQUESTS = (
-    "COPY request_metrics (ts, method, route, status, latency_ms, cache_tier, upstream_calls)"
-    " FROM STDIN"
-)
-_COPY_UPSTREAM = (
-    "COPY upstream_calls (ts, provider, method, url, status, latency_ms, attempts, outcome,"
-    " priority, error) FROM STDIN"
-)
+_COPY_REQUESTS = load_queries("cachefront.metrics")["copy_request_metrics"]
+_COPY_UPSTREAM = load_queries("cachefront.metrics")["copy_upstream_calls"]
 
 
 def _ts(epoch: float) -> datetime:

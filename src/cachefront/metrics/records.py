@@ -1,15 +1,15 @@
-"""The records the metrics recorder buffers: one per request, one per upstream call."""
+"""The records the metrics recorder buffers: one per request, one per upstream call.
+
+The upstream call's record is the upstream client's own (``cachefront.upstream.records``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+
+from cachefront.upstream.records import Outcome, UpstreamCallRecord
 
 __all__ = ["Outcome", "RequestRecord", "UpstreamCallRecord"]
-
-Outcome = Literal[
-    "ok", "http_error", "timeout", "connect_error", "circuit_open", "budget_exhausted"
-]
 
 
 @dataclass(slots=True, frozen=True)
@@ -23,19 +23,3 @@ class RequestRecord:
     latency_ms: float
     cache_tier: str | None
     upstream_calls: int
-
-
-@dataclass(slots=True, frozen=True)
-class UpstreamCallRecord:
-    """One logical upstream call (all its attempts). ``ts`` is epoch seconds at start."""
-
-    ts: float
-    provider: str
-    method: str
-    url: str
-    status: int | None
-    latency_ms: float
-    attempts: int
-    outcome: Outcome
-    priority: str
-    error: str | None = None

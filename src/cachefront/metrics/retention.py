@@ -5,26 +5,20 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.db.batches import delete_in_batches
+from cachefront.db.queries import load_queries
 
 __all__ = ["prune_metrics"]
 
 log = logging.getLogger(__name__)
 
-# Batched by primary key so each transaction stays short and the recorder's inserts never
-# wait; the BRIN index on ts finds the old block ranges without reading recent ones.
-# The table names are constants of this module, never input.
+# One statement per table, batched by primary key (see metrics/sql/queries.sql).
+_QUERIES = load_queries("cachefront.metrics")
 _PRUNE_BATCH = {
-    table: text(
-        f"""
-        DELETE FROM {table}
-         WHERE id IN (SELECT id FROM {table} WHERE ts < :cutoff LIMIT :batch)
-        """  # noqa: S608
-    )
-    for table in ("request_metrics", "upstream_calls")
+    "request_metrics": _QUERIES.text("prune_request_metrics"),
+    "upstream_calls": _QUERIES.text("prune_upstream_calls"),
 }
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
 from cachefront.auth.dependencies import require_service
 from cachefront.db.migrate import head_revision
+from cachefront.db.queries import load_queries
 from cachefront.errors import NotReadyError
 from cachefront.http.problems import problem_response
 from cachefront.metrics.stats import Stats, load_stats
 
 __all__ = ["admin_router", "health_router"]
+
+QUERIES = load_queries("cachefront.metrics")
 
 health_router = APIRouter(tags=["health"])
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -45,9 +47,7 @@ async def ready(request: Request) -> Response:
     head = head_revision()
     try:
         async with resources.engine.connect() as conn:
-            current = (
-                await conn.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar_one_or_none()
+            current = (await conn.execute(QUERIES.text("schema_version"))).scalar_one_or_none()
     except SQLAlchemyError as exc:
         return problem_response(503, f"database unreachable: {type(exc).__name__}")
     if current != head:

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cachefront.db.queries import load_queries
 
 __all__ = ["ProviderStats", "RouteStats", "Stats", "load_stats"]
 
 
-@cache
-def _query(name: str) -> str:
-    """A named statement from ``metrics/sql/``, read once."""
-    return resources.files("cachefront.metrics").joinpath("sql", f"{name}.sql").read_text()
+QUERIES = load_queries("cachefront.metrics")
 
 
 class ProviderStats(BaseModel):
@@ -63,10 +59,10 @@ async def load_stats(engine: AsyncEngine, hours: float) -> Stats:
     since = datetime.now(UTC) - timedelta(hours=hours)
     params = {"since": since}
     async with engine.connect() as conn:
-        summary = (await conn.execute(text(_query("request_stats")), params)).mappings().one()
-        tiers = (await conn.execute(text(_query("tier_counts")), params)).mappings().all()
-        routes = (await conn.execute(text(_query("route_stats")), params)).mappings().all()
-        providers = (await conn.execute(text(_query("upstream_stats")), params)).mappings().all()
+        summary = (await conn.execute(QUERIES.text("request_stats"), params)).mappings().one()
+        tiers = (await conn.execute(QUERIES.text("tier_counts"), params)).mappings().all()
+        routes = (await conn.execute(QUERIES.text("route_stats"), params)).mappings().all()
+        providers = (await conn.execute(QUERIES.text("upstream_stats"), params)).mappings().all()
 
     cached = int(summary["cached_requests"])
     requests = int(summary["requests"])

@@ -31,8 +31,6 @@ from cachefront.errors import (
     UpstreamTimeoutError,
 )
 from cachefront.lifecycle import AsyncResource
-from cachefront.metrics.context import note_upstream_call
-from cachefront.metrics.records import Outcome, UpstreamCallRecord
 from cachefront.upstream._context import CONTEXT_KEY, CallContext, Priority
 from cachefront.upstream.breaker import (
     DEFAULT_BREAKER,
@@ -41,6 +39,7 @@ from cachefront.upstream.breaker import (
     CircuitBreaker,
 )
 from cachefront.upstream.budget import DEFAULT_BACKGROUND_SHARE, BudgetTransport, OutboundBudget
+from cachefront.upstream.records import Outcome, Recorder, UpstreamCallRecord
 from cachefront.upstream.retry import DEFAULT_RETRY, RetryPolicy, RetryTransport
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "Recorder", "UpstreamClient", "build_upstream_client"]
@@ -48,8 +47,6 @@ __all__ = ["DEFAULT_TIMEOUT_SECONDS", "Recorder", "UpstreamClient", "build_upstr
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
-
-Recorder = Callable[[UpstreamCallRecord], None]
 
 
 def _public_url(url: httpx.URL) -> str:
@@ -152,7 +149,6 @@ class UpstreamClient(AsyncResource):
         )
         started_at = time.time()
         started = self._clock()
-        note_upstream_call()
         try:
             response = await self._http.send(request)
         except (httpx.HTTPError, UpstreamError) as exc:

@@ -11,6 +11,7 @@ from upstream_testserver import Reply, ScriptedRoute, free_port
 
 from cachefront.errors import UpstreamError, UpstreamStatusError, UpstreamTimeoutError
 from cachefront.metrics.context import RequestTally, current_tally
+from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.records import UpstreamCallRecord
 from cachefront.upstream import RetryPolicy, UpstreamClient
 
@@ -213,14 +214,22 @@ async def test_every_logical_call_is_counted_once(
     make_client: MakeClient, route: ScriptedRoute, records: list[UpstreamCallRecord]
 ) -> None:
     route.script(503, 200, 200)
+    metrics = MetricsRecorder(None)
+
+    def record(call: UpstreamCallRecord) -> None:
+        records.append(call)
+        metrics.record_upstream(call)
+
     tally = RequestTally()
     token = current_tally.set(tally)
     try:
-        async with make_client() as client:
+        async with make_client(recorder=record) as client:
             await client.request("GET", route.url)
             await client.request("GET", route.url)
     finally:
         current_tally.reset(token)
 
+    # Counted by the metrics recorder the client was given, once per logical call.
     assert tally.upstream_calls == 2
+    assert metrics.pending == 2
     assert [r.attempts for r in records] == [2, 1]

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from cachefront.cache import CachePolicy, Decision, Freshness, classify, decide, make_entry
-from cachefront.cache.policy import usable_if_error
+from cachefront.cache.entry import Cached, CacheEntry, Tier
+from cachefront.cache.policy import plan_reads, usable_if_error
 
 POLICY = CachePolicy(fresh_for=timedelta(seconds=10), stale_for=timedelta(seconds=20))
 T0 = 1_000_000.0
@@ -70,3 +71,35 @@ def test_policy_rejects_unknown_tiers_and_negative_durations() -> None:
         CachePolicy(fresh_for=timedelta(1), tiers=("memory", "disk"))
     with pytest.raises(ValueError, match="stale_for"):
         CachePolicy(fresh_for=timedelta(1), stale_for=timedelta(seconds=-1))
+
+
+def _found(**entries: tuple[CacheEntry, Tier]) -> dict[str, tuple[CacheEntry, Tier]]:
+    return dict(entries)
+
+
+def test_plan_reads_sorts_every_key_by_its_decision() -> None:
+    fresh = make_entry(b"1", POLICY, now=T0)
+    old = make_entry(b"2", POLICY, now=T0 - 15)  # stale at T0
+    gone = make_entry(b"3", POLICY, now=T0 - 31)  # expired at T0
+    negative = make_entry(b"no such body", POLICY, now=T0, negative=True)
+    found = _found(
+        a=(fresh, Tier.REDIS), b=(old, Tier.MEMORY), c=(gone, Tier.DB), d=(negative, Tier.DB)
+    )
+    plan = plan_reads(["a", "b", "c", "d", "e"], found, T0)
+    assert plan.served == {"a": Cached(fresh, Tier.REDIS), "b": Cached(old, Tier.STALE)}
+    assert plan.stale == {"b": old}
+    assert plan.not_found == {"d": negative}
+    assert plan.fetch == ["c", "e"]
+
+
+def test_plan_reads_of_nothing_found_fetches_all_in_order() -> None:
+    plan = plan_reads(["z", "y", "x"], {}, T0)
+    assert plan.fetch == ["z", "y", "x"]
+    assert plan.served == plan.stale == plan.not_found == {}
+
+
+def test_a_stale_negative_entry_is_fetched_again() -> None:
+    negative = make_entry(b"", POLICY, now=T0 - 61, negative=True)
+    plan = plan_reads(["a"], _found(a=(negative, Tier.MEMORY)), T0)
+    assert plan.fetch == ["a"]
+    assert plan.not_found == {}

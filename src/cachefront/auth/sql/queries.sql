@@ -18,3 +18,14 @@ FROM api_keys ORDER BY created_at, id;
 UPDATE api_keys SET revoked_at = now()
 WHERE prefix = :prefix AND revoked_at IS NULL
 RETURNING id, name, prefix, role, created_at, last_used_at, revoked_at;
+
+-- name: set_identity
+-- Run by the engine's "begin" event (auth/isolation.py) through the driver, hence its
+-- psycopg-style parameters: who the transaction acts for, as the RLS policies read it.
+SELECT set_config('cachefront.user_id', %(uid)s, true),
+       set_config('cachefront.role', %(role)s, true);
+
+-- name: set_identity_now
+-- The same for a transaction already open (tests, tools), through SQLAlchemy.
+SELECT set_config('cachefront.user_id', :uid, true),
+       set_config('cachefront.role', :role, true);

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cachefront.cache import Cached, CachePolicy, Fetched, Tier, TieredCache
+from cachefront.cache.entry import tier_rank
 from cachefront.errors import (
     InvalidInputError,
     RangeTooLargeError,
@@ -37,9 +38,6 @@ log = logging.getLogger(__name__)
 
 LateRecords = Callable[[list[EphemerisRecord]], Awaitable[object]]
 """What to do with a provider's records that came after the user deadline: store them."""
-
-# Worst first: the tier reported for a set of rows is the slowest that answered any.
-_TIER_RANK = {Tier.UPSTREAM: 0, Tier.STALE: 1, Tier.DB: 2, Tier.REDIS: 3, Tier.MEMORY: 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +136,7 @@ class EphemerisService:
             for t in instants
             for body, found in zip(bodies, per_body, strict=True)
         ]
-        tier = min((row.tier for row in rows), key=_TIER_RANK.__getitem__, default=Tier.MEMORY)
+        tier = max((row.tier for row in rows), key=tier_rank, default=Tier.MEMORY)  # dearest
         return RangeResult(rows=rows, tier=tier)
 
     async def precompute(
