@@ -44,6 +44,7 @@ from cachefront.errors import AuthenticationError, NotReadyError
 from cachefront.http.client_address import ClientAddress
 from cachefront.http.cors import CorsPolicy
 from cachefront.http.problems import PROBLEM_JSON, problem_body
+from cachefront.http.wire import IDENTITY_SCOPE_KEY, REQUEST_ID_SCOPE_KEY, Header
 from cachefront.ratelimit import (
     FAILED_AUTH_GROUP,
     SERVICE_ONLY_GROUPS,
@@ -53,19 +54,16 @@ from cachefront.ratelimit import (
     route_group,
 )
 
-__all__ = ["IDENTITY_SCOPE_KEY", "REQUEST_ID_SCOPE_KEY", "GateApp"]
+__all__ = ["GateApp"]
 
 log = logging.getLogger(__name__)
 
-IDENTITY_SCOPE_KEY = "cachefront.identity"
-REQUEST_ID_SCOPE_KEY = "cachefront.request_id"
 _REQUEST_ID_OK = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Addresses remembered as refused for failed authentications, before expired ones go.
 _BLOCKED_MAX = 10_000
 # Where refunded requests of success-charged groups, and preflights, are counted.
 _GENERAL_GROUP = "general"
-Header = tuple[bytes, bytes]
 
 
 class GateApp:
