@@ -4,7 +4,9 @@
 present and future, get the same treatment: it names the request (``X-Request-ID``,
 taken from the client when well-formed, else made from a per-process random prefix
 and a counter), finds the client address (``client_address.py``: the peer, or
-X-Forwarded-For from trusted proxies), authenticates the caller, checks the route
+X-Forwarded-For from trusted proxies), authenticates the caller (its credential read
+by the one rule of ``wire.py``, which refuses a credential header sent twice with
+different values: 400, before anything is verified), checks the route
 group's access rule, counts the request against the group's limit, and refuses
 bodies over the size limit. Refusals are answered here as problem+json; admitted
 requests carry their identity in the scope (and in ``current_identity`` for the
@@ -40,11 +42,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cachefront.auth.authenticator import Authenticator
 from cachefront.auth.identity import Identity, Role, current_identity
-from cachefront.errors import AuthenticationError, NotReadyError
+from cachefront.errors import AuthenticationError, BadRequestError, NotReadyError
 from cachefront.http.client_address import ClientAddress
 from cachefront.http.cors import CorsPolicy
 from cachefront.http.problems import PROBLEM_JSON, problem_body
-from cachefront.http.wire import IDENTITY_SCOPE_KEY, REQUEST_ID_SCOPE_KEY, Header
+from cachefront.http.wire import IDENTITY_SCOPE_KEY, REQUEST_ID_SCOPE_KEY, Header, read_head
 from cachefront.ratelimit import (
     FAILED_AUTH_GROUP,
     SERVICE_ONLY_GROUPS,
@@ -99,24 +101,9 @@ class GateApp:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        token = request_id = content_length = origin = None
-        apikey = None
-        forwarded: list[bytes] = []
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, rest = value.partition(b" ")
-                rest = rest.strip()
-                token = rest.decode("latin-1") if scheme.lower() == b"bearer" and rest else ""
-            elif name == b"apikey":
-                apikey = value.strip().decode("latin-1")
-            elif name == b"x-request-id":
-                request_id = value
-            elif name == b"content-length":
-                content_length = value
-            elif name == b"origin":
-                origin = value
-            elif name == b"x-forwarded-for":
-                forwarded.append(value)
+        head = read_head(scope["headers"])
+        request_id, content_length, origin = head.request_id, head.content_length, head.origin
+        forwarded = head.forwarded_for
         if request_id is None or _REQUEST_ID_OK.match(request_id) is None:
             request_id = b"%s%x" % (self._id_prefix, next(self._counter))
         scope[REQUEST_ID_SCOPE_KEY] = request_id
@@ -131,7 +118,6 @@ class GateApp:
                 # Layers inside (``request.client``) see the client the gate counted.
                 scope["client"] = (resolved, 0)
                 client_ip = resolved
-        credential = token if token is not None else apikey
         cors: tuple[Header, ...] = ()
         if self.cors is not None:
             cors = self.cors.headers(origin)
@@ -141,6 +127,12 @@ class GateApp:
                     await self._preflight(send, self.cors, origin, asked, client_ip, rid_header)
                     return
 
+        try:
+            credential = head.credential()
+        except BadRequestError as exc:
+            # Nothing was verified, so there is nothing to count as a failure.
+            await _refuse(send, 400, str(exc), [rid_header, *cors])
+            return
         # Throttled addresses get every credential checked too, their lookups queued.
         throttled = (
             credential is not None

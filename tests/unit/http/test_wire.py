@@ -1,20 +1,87 @@
-"""The wire rules: If-None-Match and cache headers."""
+"""The wire rules: which credential a request carries, If-None-Match, and cache headers."""
 
 from __future__ import annotations
 
 import pytest
 
 from cachefront.cache import Tier
+from cachefront.errors import BadRequestError
 from cachefront.http.wire import (
     X_CACHE_MEMORY,
     cache_headers,
+    credential_of,
     etag_matches,
     if_none_match_of,
+    read_head,
     x_cache,
 )
 
 ETAG = b'"0123456789abcdef0123456789abcdef"'
 OTHER = b'"ffffffffffffffffffffffffffffffff"'
+
+
+# --- credentials ---------------------------------------------------------------------
+def test_bearer_token_wins_over_apikey_in_either_order() -> None:
+    both = [(b"apikey", b"project-key"), (b"authorization", b"Bearer user-token")]
+    assert credential_of(both) == "user-token"
+    assert credential_of(list(reversed(both))) == "user-token"
+
+
+def test_apikey_alone_is_the_credential_and_none_is_anonymous() -> None:
+    assert credential_of([(b"apikey", b" k1 ")]) == "k1"
+    assert credential_of([(b"accept", b"*/*")]) is None
+    assert credential_of([]) is None
+
+
+@pytest.mark.parametrize("value", [b"Basic abc", b"Bearer", b"Bearer   ", b"Token x"])
+def test_other_schemes_and_empty_bearers_are_a_credential_that_is_not_valid(value: bytes) -> None:
+    assert credential_of([(b"authorization", value)]) == ""
+
+
+def test_scheme_is_case_insensitive_and_token_trimmed() -> None:
+    assert credential_of([(b"authorization", b"bEaReR  t1 ")]) == "t1"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"authorization", b"Bearer first"), (b"authorization", b"Bearer second")],
+        [(b"authorization", b"Bearer second"), (b"authorization", b"Bearer first")],
+        [(b"authorization", b"Bearer t"), (b"authorization", b"Basic t")],
+        [(b"apikey", b"k1"), (b"apikey", b"k2")],
+        # Authorization would win over the apikeys, but the request is still ambiguous.
+        [(b"authorization", b"Bearer t"), (b"apikey", b"k1"), (b"apikey", b"k2")],
+    ],
+)
+def test_a_credential_header_sent_twice_differently_is_refused(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    with pytest.raises(BadRequestError, match="sent twice"):
+        credential_of(headers)
+
+
+def test_the_same_credential_sent_twice_is_one_credential() -> None:
+    twice = [(b"authorization", b"Bearer t1"), (b"x-other", b"1"), (b"authorization", b"Bearer t1")]
+    assert credential_of(twice) == "t1"
+    assert credential_of([(b"apikey", b"k1"), (b"apikey", b"k1")]) == "k1"
+
+
+def test_read_head_picks_out_what_the_gate_acts_on() -> None:
+    head = read_head(
+        [
+            (b"x-request-id", b"abc"),
+            (b"content-length", b"12"),
+            (b"origin", b"https://app.example"),
+            (b"x-forwarded-for", b"192.0.2.1"),
+            (b"x-forwarded-for", b"192.0.2.2, 10.0.0.1"),
+            (b"apikey", b"k1"),
+        ]
+    )
+    assert head.request_id == b"abc"
+    assert head.content_length == b"12"
+    assert head.origin == b"https://app.example"
+    assert head.forwarded_for == [b"192.0.2.1", b"192.0.2.2, 10.0.0.1"]
+    assert head.credential() == "k1"
 
 
 # --- If-None-Match -------------------------------------------------------------------
