@@ -77,7 +77,8 @@ class FastPathApp:
         headers = cache_headers(
             etag, X_CACHE_MEMORY, stored_at=entry.stored_at, fresh_until=entry.fresh_until, now=now
         )
-        if etag_matches(if_none_match_of(scope["headers"]), etag):
+        if_none_match = if_none_match_of(scope["headers"])
+        if if_none_match is not None and etag_matches(if_none_match, etag):
             status, body = 304, b""
         else:
             status, body = 200, entry.value

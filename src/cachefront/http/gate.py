@@ -134,13 +134,21 @@ class GateApp:
         client_ip = self._client_ip(scope, head.forwarded_for)
         cors = self.cors.headers(head.origin) if self.cors is not None else ()
         try:
-            if await self._answered_preflight(scope, send, head.origin, client_ip, rid_header):
+            # Only an OPTIONS can be a preflight: the others are spared the step's call.
+            if scope["method"] == "OPTIONS" and await self._answered_preflight(
+                scope, send, head.origin, client_ip, rid_header
+            ):
                 return
             identity = await self._authenticate(head, client_ip, rid_header, cors)
             group = route_group(scope["method"], scope["path"])
-            self._check_access(identity, group, rid_header, cors)
-            verdict, extra = await self._count(group, identity, rid_header, cors)
-            receive = self._limit_body(scope, head, receive, group, identity, verdict, extra)
+            refused = access_refusal(identity.role, group, self.anon_groups)
+            if refused is not None:
+                raise _access_refusal(*refused, rid_header, cors)
+            verdict = await self.limiter.hit(group, identity.limit_key)
+            extra = _counted(group, verdict, rid_header, cors)
+            # A GET without Content-Length (every hot-path hit) has no body to bound.
+            if scope["method"] in _BODY_METHODS or head.content_length is not None:
+                receive = self._limit_body(head, receive, group, identity, verdict, extra)
         except _Refusal as refusal:
             await _refuse(send, refusal.status, refusal.detail, refusal.headers)
             if refusal.then is not None:
@@ -156,7 +164,7 @@ class GateApp:
         scope[REQUEST_ID_SCOPE_KEY] = asked
         return asked
 
-    def _client_ip(self, scope: Scope, forwarded_for: list[bytes]) -> str:
+    def _client_ip(self, scope: Scope, forwarded_for: list[bytes] | None) -> str:
         """The address the request is counted under (``client_address.py``)."""
         client = scope.get("client")
         client_ip: str = client[0] if client else "unknown"
@@ -176,13 +184,14 @@ class GateApp:
         Browsers send no credentials on preflights, so they are answered before
         authentication and counted as anonymous in the general group.
         """
-        if self.cors is None or origin is None or scope["method"] != "OPTIONS":
+        if self.cors is None or origin is None:
             return False
         asked = preflight_request(scope["headers"])
         if asked is None:
             return False
         anonymous = self.authenticator.anonymous(client_ip)
-        await self._count(_GENERAL_GROUP, anonymous, rid_header, self.cors.headers(origin))
+        verdict = await self.limiter.hit(_GENERAL_GROUP, anonymous.limit_key)
+        _counted(_GENERAL_GROUP, verdict, rid_header, self.cors.headers(origin))
         answer = self.cors.preflight(origin, *asked)
         headers = [rid_header, *answer.headers]
         if answer.detail is not None:
@@ -220,31 +229,8 @@ class GateApp:
                 503, "authentication unavailable", [rid_header, _RETRY_SOON, *cors]
             ) from exc
 
-    def _check_access(
-        self, identity: Identity, group: str, rid_header: Header, cors: tuple[Header, ...]
-    ) -> None:
-        """Refuses callers the route group's access rule does not admit."""
-        refused = access_refusal(identity.role, group, self.anon_groups)
-        if refused is not None:
-            status, detail = refused
-            if status == 401:
-                raise _Refusal(status, detail, [rid_header, _WWW_AUTHENTICATE, *cors])
-            raise _Refusal(status, detail, [rid_header, *cors])
-
-    async def _count(
-        self, group: str, identity: Identity, rid_header: Header, cors: tuple[Header, ...]
-    ) -> tuple[Verdict, list[Header]]:
-        """Counts the request against its group's limit: the verdict and the headers to add."""
-        verdict = await self.limiter.hit(group, identity.limit_key)
-        extra = [rid_header, *verdict.headers, *cors]
-        if not verdict.allowed:
-            extra.append((b"retry-after", b"%d" % verdict.retry_after))
-            raise _Refusal(429, f"rate limit of route group {group!r} reached", extra)
-        return verdict, extra
-
     def _limit_body(
         self,
-        scope: Scope,
         head: RequestHead,
         receive: Receive,
         group: str,
@@ -254,8 +240,6 @@ class GateApp:
     ) -> Receive:
         """``receive``, bounded to the body size limit; refuses a declared larger body."""
         content_length = head.content_length
-        if scope["method"] not in _BODY_METHODS and content_length is None:
-            return receive
         if content_length is not None and _too_large(content_length, self.max_body_bytes):
             detail = _too_large_detail(self.max_body_bytes)
             if group in SUCCESS_CHARGED_GROUPS:
@@ -361,6 +345,26 @@ def access_refusal(role: Role, group: str, anon_groups: frozenset[str]) -> tuple
             return 401, "credentials required"
         return 403, f"the {role} role may not use this route"
     return None
+
+
+def _access_refusal(
+    status: int, detail: str, rid_header: Header, cors: tuple[Header, ...]
+) -> _Refusal:
+    """The answer to a caller the access rule does not admit; 401 says how to authenticate."""
+    if status == 401:
+        return _Refusal(status, detail, [rid_header, _WWW_AUTHENTICATE, *cors])
+    return _Refusal(status, detail, [rid_header, *cors])
+
+
+def _counted(
+    group: str, verdict: Verdict, rid_header: Header, cors: tuple[Header, ...]
+) -> list[Header]:
+    """The headers of a request counted in ``group``; refuses it past the group's limit."""
+    extra = [rid_header, *verdict.headers, *cors]
+    if not verdict.allowed:
+        extra.append((b"retry-after", b"%d" % verdict.retry_after))
+        raise _Refusal(429, f"rate limit of route group {group!r} reached", extra)
+    return extra
 
 
 def _too_large(content_length: bytes, limit: int) -> bool:

@@ -64,7 +64,7 @@ class RequestHead:
         self.request_id: bytes | None = None
         self.content_length: bytes | None = None
         self.origin: bytes | None = None
-        self.forwarded_for: list[bytes] = []
+        self.forwarded_for: list[bytes] | None = None  # its field lines, when any
 
     def credential(self) -> str | None:
         """The bearer token, else the ``apikey`` header, else None (anonymous).
@@ -113,7 +113,10 @@ def read_head(headers: Iterable[Header]) -> RequestHead:
         elif name == b"origin":
             head.origin = value
         elif name == b"x-forwarded-for":
-            head.forwarded_for.append(value)
+            if head.forwarded_for is None:
+                head.forwarded_for = [value]
+            else:
+                head.forwarded_for.append(value)
     return head
 
 
@@ -155,6 +158,7 @@ _X_CACHE = {
     tier: (b"x-cache", tier.encode()) for tier in ("memory", "redis", "db", "stale", "upstream")
 }
 X_CACHE_MEMORY: Header = _X_CACHE["memory"]
+_NO_MAX_AGE = b"public, max-age=0"
 
 
 def x_cache(tier: str) -> Header:
@@ -171,9 +175,12 @@ def cache_headers(
     tier), so a client sees the same truth whichever tier answered; ``max-age`` is what
     is left of the fresh window, so downstream caches expire it when we would.
     """
+    age = int(now - stored_at)
+    max_age = int(fresh_until - now)
+    # Conditionals rather than max(): this runs on every hot-path hit.
     return [
         (b"etag", etag),
-        (b"age", b"%d" % max(0, int(now - stored_at))),
-        (b"cache-control", b"public, max-age=%d" % max(0, int(fresh_until - now))),
+        (b"age", b"%d" % age if age > 0 else b"0"),
+        (b"cache-control", b"public, max-age=%d" % max_age if max_age > 0 else _NO_MAX_AGE),
         tier,
     ]
