@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cachefront.http.wire import Header
+
 __all__ = [
     "ALLOWED_HEADERS",
     "ALLOWED_METHODS",
@@ -29,8 +31,6 @@ __all__ = [
     "Preflight",
     "preflight_request",
 ]
-
-Header = tuple[bytes, bytes]
 
 ALLOWED_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 # Request headers of the documented API a browser script may send.
