@@ -1,8 +1,10 @@
 """The one verification core: from request credentials to an ``Identity``, cached for speed.
 
-Both the framework routes and the hot path call ``Authenticator.authenticate``. The
-credential is ``Authorization: Bearer <token>`` or, as Supabase clients send it, the
-``apikey`` header (Authorization wins when both are present). A token is an API key
+The gate calls ``Authenticator.authenticate`` for every request, hot path and framework
+routes alike. The credential is ``Authorization: Bearer <token>`` or, as Supabase
+clients send it, the ``apikey`` header (Authorization wins when both are present; a
+header sent twice with different values is refused): ``http/wire.py`` reads it, with
+``credential_of`` or ``RequestHead.credential``, one rule for all. A token is an API key
 (``cf_...``), the configured service key, or a JWT access token. No credential means
 an anonymous caller identified by its client address.
 
@@ -28,6 +30,7 @@ from cachefront.auth.jwt import JwtVerifier
 from cachefront.auth.keys import KEY_PATTERN
 from cachefront.auth.manager import KeyManager
 from cachefront.errors import AuthenticationError, NotReadyError
+from cachefront.http.wire import credential_of  # re-exported: the one rule lives in the wire
 
 __all__ = ["DEFAULT_AUTH_CACHE_SECONDS", "SERVICE_IDENTITY", "Authenticator", "credential_of"]
 
@@ -38,20 +41,6 @@ _KEY_CACHE_MAX = 10_000
 _ANON_CACHE_MAX = 50_000
 # Concurrent database lookups per process for keys from throttled addresses.
 _THROTTLED_LOOKUPS = 2
-
-
-def credential_of(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The bearer token or ``apikey`` header of raw ASGI headers, or None."""
-    apikey = None
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, token = value.partition(b" ")
-            if scheme.lower() == b"bearer" and token.strip():
-                return token.strip().decode("latin-1")
-            return ""  # another scheme, or an empty bearer: a credential, and not a valid one
-        if name == b"apikey":
-            apikey = value.strip().decode("latin-1")
-    return apikey
 
 
 class Authenticator:

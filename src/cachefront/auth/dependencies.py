@@ -9,6 +9,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from cachefront.auth.identity import Identity, Role
 from cachefront.errors import AuthenticationError, NotReadyError, PermissionDeniedError
+from cachefront.http.wire import IDENTITY_SCOPE_KEY
 
 __all__ = ["IdentityDep", "get_identity", "require_service"]
 
@@ -33,7 +34,7 @@ def get_identity(
     _apikey: Annotated[str | None, Security(apikey_scheme)] = None,
 ) -> Identity:
     """The identity the gate admitted this request as."""
-    identity: Identity | None = request.scope.get("cachefront.identity")
+    identity: Identity | None = request.scope.get(IDENTITY_SCOPE_KEY)
     if identity is None:
         raise NotReadyError("request did not pass the authentication gate")
     return identity

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cachefront.http.wire import Header
+
 __all__ = [
     "ALLOWED_HEADERS",
     "ALLOWED_METHODS",
@@ -27,9 +29,8 @@ __all__ = [
     "EXPOSED_HEADERS",
     "CorsPolicy",
     "Preflight",
+    "preflight_request",
 ]
-
-Header = tuple[bytes, bytes]
 
 ALLOWED_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 # Request headers of the documented API a browser script may send.
@@ -141,3 +142,18 @@ class CorsPolicy:
 
     def _refused(self, detail: str) -> Preflight:
         return Preflight(400, self._preflight_vary, f"CORS preflight refused: {detail}")
+
+
+def preflight_request(headers: Iterable[Header]) -> tuple[bytes | None, bytes | None] | None:
+    """``(method, headers)`` a CORS preflight asks for, or None when an OPTIONS is not one.
+
+    Raw ASGI headers; Access-Control-Request-Headers is a list, so its lines are joined.
+    """
+    method = requested = None
+    preflight = False
+    for name, value in headers:
+        if name == b"access-control-request-method":
+            method, preflight = value, True
+        elif name == b"access-control-request-headers":
+            requested = value if requested is None else requested + b"," + value
+    return (method, requested) if preflight else None

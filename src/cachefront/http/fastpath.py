@@ -3,8 +3,9 @@
 A hit costs one resolver call (path and query to a cache key), one dictionary lookup
 and one ``send`` of bytes serialized when the entry was stored. Everything else —
 misses, errors, other routes, anything unusual — goes to the full application, which
-answers the same way, only slower. Metrics and cache headers are applied here too, so
-the fast path is not a way around them; CORS, request id and RateLimit headers are
+answers the same way, only slower. Metrics and cache headers are applied here too (the
+headers and the If-None-Match rule from ``wire.py``, as on the routed path), so the
+fast path is not a way around them; CORS, request id and RateLimit headers are
 added by the gate in front, to hits and routed answers alike.
 """
 
@@ -17,6 +18,7 @@ from typing import Protocol
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cachefront.cache import MemoryStore
+from cachefront.http.wire import X_CACHE_MEMORY, cache_headers, etag_matches, if_none_match_of
 from cachefront.metrics.recorder import MetricsRecorder
 
 __all__ = ["FastPathApp", "FastRoute"]
@@ -71,19 +73,12 @@ class FastPathApp:
         if entry is None or entry.negative or entry.fresh_until <= now:
             return False  # misses and stale entries take the full path (revalidation, metrics)
 
-        if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"if-none-match":
-                if_none_match = value
-                break
         etag = entry.etag.encode()
-        headers = [
-            (b"etag", etag),
-            (b"age", b"%d" % max(0, int(now - entry.stored_at))),
-            (b"cache-control", b"public, max-age=%d" % int(entry.fresh_until - now)),
-            (b"x-cache", b"memory"),
-        ]
-        if if_none_match is not None and _etag_listed(if_none_match, etag):
+        headers = cache_headers(
+            etag, X_CACHE_MEMORY, stored_at=entry.stored_at, fresh_until=entry.fresh_until, now=now
+        )
+        if_none_match = if_none_match_of(scope["headers"])
+        if if_none_match is not None and etag_matches(if_none_match, etag):
             status, body = 304, b""
         else:
             status, body = 200, entry.value
@@ -103,9 +98,3 @@ class FastPathApp:
             )
         )
         return True
-
-
-def _etag_listed(if_none_match: bytes, etag: bytes) -> bool:
-    if if_none_match == etag or if_none_match.strip() == b"*":
-        return True
-    return any(c.strip().removeprefix(b"W/") == etag for c in if_none_match.split(b","))

@@ -4,9 +4,12 @@
 present and future, get the same treatment: it names the request (``X-Request-ID``,
 taken from the client when well-formed, else made from a per-process random prefix
 and a counter), finds the client address (``client_address.py``: the peer, or
-X-Forwarded-For from trusted proxies), authenticates the caller, checks the route
-group's access rule, counts the request against the group's limit, and refuses
-bodies over the size limit. Refusals are answered here as problem+json; admitted
+X-Forwarded-For from trusted proxies), authenticates the caller (its credential read
+by the one rule of ``wire.py``, which refuses a credential header sent twice with
+different values: 400, before anything is verified), checks the route group's access
+rule, counts the request against the group's limit, and refuses bodies over the size
+limit. ``__call__`` runs these steps, one method each, in that order; a step that
+refuses raises ``_Refusal``, which ``__call__`` answers as problem+json. Admitted
 requests carry their identity in the scope (and in ``current_identity`` for the
 database layer) and get the request id and RateLimit headers added to whatever
 response they produce. With CORS configured, the gate answers preflights and adds
@@ -33,17 +36,24 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cachefront.auth.authenticator import Authenticator
 from cachefront.auth.identity import Identity, Role, current_identity
-from cachefront.errors import AuthenticationError, NotReadyError
+from cachefront.errors import AuthenticationError, BadRequestError, NotReadyError
 from cachefront.http.client_address import ClientAddress
-from cachefront.http.cors import CorsPolicy
+from cachefront.http.cors import CorsPolicy, preflight_request
 from cachefront.http.problems import PROBLEM_JSON, problem_body
+from cachefront.http.wire import (
+    IDENTITY_SCOPE_KEY,
+    REQUEST_ID_SCOPE_KEY,
+    Header,
+    RequestHead,
+    read_head,
+)
 from cachefront.ratelimit import (
     FAILED_AUTH_GROUP,
     SERVICE_ONLY_GROUPS,
@@ -53,19 +63,37 @@ from cachefront.ratelimit import (
     route_group,
 )
 
-__all__ = ["IDENTITY_SCOPE_KEY", "REQUEST_ID_SCOPE_KEY", "GateApp"]
+__all__ = ["GateApp", "access_refusal"]
 
 log = logging.getLogger(__name__)
 
-IDENTITY_SCOPE_KEY = "cachefront.identity"
-REQUEST_ID_SCOPE_KEY = "cachefront.request_id"
 _REQUEST_ID_OK = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Addresses remembered as refused for failed authentications, before expired ones go.
 _BLOCKED_MAX = 10_000
 # Where refunded requests of success-charged groups, and preflights, are counted.
 _GENERAL_GROUP = "general"
-Header = tuple[bytes, bytes]
+
+
+class _Refusal(Exception):
+    """A step's answer in place of the app's: raised by the step, sent by ``__call__``.
+
+    Never leaves the gate. ``then`` runs once the refusal has gone out, for work the
+    caller need not wait for (a refund).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        headers: list[Header],
+        then: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+        self.then = then
 
 
 class GateApp:
@@ -101,48 +129,86 @@ class GateApp:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        token = request_id = content_length = origin = None
-        apikey = None
-        forwarded: list[bytes] = []
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, rest = value.partition(b" ")
-                rest = rest.strip()
-                token = rest.decode("latin-1") if scheme.lower() == b"bearer" and rest else ""
-            elif name == b"apikey":
-                apikey = value.strip().decode("latin-1")
-            elif name == b"x-request-id":
-                request_id = value
-            elif name == b"content-length":
-                content_length = value
-            elif name == b"origin":
-                origin = value
-            elif name == b"x-forwarded-for":
-                forwarded.append(value)
-        if request_id is None or _REQUEST_ID_OK.match(request_id) is None:
-            request_id = b"%s%x" % (self._id_prefix, next(self._counter))
-        scope[REQUEST_ID_SCOPE_KEY] = request_id
-        rid_header = (b"x-request-id", request_id)
-        method: str = scope["method"]
-        group = route_group(method, scope["path"])
+        head = read_head(scope["headers"])
+        rid_header = (b"x-request-id", self._name(scope, head.request_id))
+        client_ip = self._client_ip(scope, head.forwarded_for)
+        cors = self.cors.headers(head.origin) if self.cors is not None else ()
+        try:
+            # Only an OPTIONS can be a preflight: the others are spared the step's call.
+            if scope["method"] == "OPTIONS" and await self._answered_preflight(
+                scope, send, head.origin, client_ip, rid_header
+            ):
+                return
+            identity = await self._authenticate(head, client_ip, rid_header, cors)
+            group = route_group(scope["method"], scope["path"])
+            refused = access_refusal(identity.role, group, self.anon_groups)
+            if refused is not None:
+                raise _access_refusal(*refused, rid_header, cors)
+            verdict = await self.limiter.hit(group, identity.limit_key)
+            extra = _counted(group, verdict, rid_header, cors)
+            # A GET without Content-Length (every hot-path hit) has no body to bound.
+            if scope["method"] in _BODY_METHODS or head.content_length is not None:
+                receive = self._limit_body(head, receive, group, identity, verdict, extra)
+        except _Refusal as refusal:
+            await _refuse(send, refusal.status, refusal.detail, refusal.headers)
+            if refusal.then is not None:
+                await refusal.then()
+            return
+        await self._call_with_headers(scope, receive, send, extra, group, identity, verdict)
+
+    # --- the steps, in the order they run -------------------------------------------
+    def _name(self, scope: Scope, asked: bytes | None) -> bytes:
+        """The request's id: the client's when well-formed, else prefix and counter."""
+        if asked is None or _REQUEST_ID_OK.match(asked) is None:
+            asked = b"%s%x" % (self._id_prefix, next(self._counter))
+        scope[REQUEST_ID_SCOPE_KEY] = asked
+        return asked
+
+    def _client_ip(self, scope: Scope, forwarded_for: list[bytes] | None) -> str:
+        """The address the request is counted under (``client_address.py``)."""
         client = scope.get("client")
-        client_ip = client[0] if client else "unknown"
-        if forwarded:
-            resolved = self.client_address.resolve(client_ip, forwarded)
+        client_ip: str = client[0] if client else "unknown"
+        if forwarded_for:
+            resolved = self.client_address.resolve(client_ip, forwarded_for)
             if resolved != client_ip:
                 # Layers inside (``request.client``) see the client the gate counted.
                 scope["client"] = (resolved, 0)
-                client_ip = resolved
-        credential = token if token is not None else apikey
-        cors: tuple[Header, ...] = ()
-        if self.cors is not None:
-            cors = self.cors.headers(origin)
-            if method == "OPTIONS" and origin is not None:
-                asked = _preflight_request(scope)
-                if asked is not None:
-                    await self._preflight(send, self.cors, origin, asked, client_ip, rid_header)
-                    return
+                return resolved
+        return client_ip
 
+    async def _answered_preflight(
+        self, scope: Scope, send: Send, origin: bytes | None, client_ip: str, rid_header: Header
+    ) -> bool:
+        """Whether this was a CORS preflight, now answered; refuses those not allowed.
+
+        Browsers send no credentials on preflights, so they are answered before
+        authentication and counted as anonymous in the general group.
+        """
+        if self.cors is None or origin is None:
+            return False
+        asked = preflight_request(scope["headers"])
+        if asked is None:
+            return False
+        anonymous = self.authenticator.anonymous(client_ip)
+        verdict = await self.limiter.hit(_GENERAL_GROUP, anonymous.limit_key)
+        _counted(_GENERAL_GROUP, verdict, rid_header, self.cors.headers(origin))
+        answer = self.cors.preflight(origin, *asked)
+        headers = [rid_header, *answer.headers]
+        if answer.detail is not None:
+            raise _Refusal(answer.status, answer.detail, headers)
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return True
+
+    async def _authenticate(
+        self, head: RequestHead, client_ip: str, rid_header: Header, cors: tuple[Header, ...]
+    ) -> Identity:
+        """The caller's identity; refuses unreadable, invalid or uncheckable credentials."""
+        try:
+            credential = head.credential()
+        except BadRequestError as exc:
+            # Nothing was verified, so there is nothing to count as a failure.
+            raise _Refusal(400, str(exc), [rid_header, *cors]) from exc
         # Throttled addresses get every credential checked too, their lookups queued.
         throttled = (
             credential is not None
@@ -150,70 +216,42 @@ class GateApp:
             and self._blocked.get(client_ip, 0.0) > time.monotonic()
         )
         try:
-            identity = await self.authenticator.authenticate(
-                credential, client_ip, throttled=throttled
-            )
+            return await self.authenticator.authenticate(credential, client_ip, throttled=throttled)
         except AuthenticationError as exc:
-            await self._failed(send, client_ip, str(exc), [rid_header, *cors])
-            return
+            raise await self._failed(client_ip, str(exc), [rid_header, *cors]) from exc
         except NotReadyError as exc:
             log.warning(
                 "authentication unavailable: %s",
                 exc,
-                extra={"action": "auth.unavailable", "request_id": request_id.decode()},
+                extra={"action": "auth.unavailable", "request_id": rid_header[1].decode()},
             )
-            await _refuse(send, 503, "authentication unavailable", [rid_header, _RETRY_SOON, *cors])
-            return
-        if identity.role is not Role.SERVICE and (
-            group in SERVICE_ONLY_GROUPS
-            or (identity.role is Role.ANON and group not in self.anon_groups)
-        ):
-            if identity.role is Role.ANON:
-                await _refuse(
-                    send, 401, "credentials required", [rid_header, _WWW_AUTHENTICATE, *cors]
-                )
-            else:
-                detail = f"the {identity.role} role may not use this route"
-                await _refuse(send, 403, detail, [rid_header, *cors])
-            return
+            raise _Refusal(
+                503, "authentication unavailable", [rid_header, _RETRY_SOON, *cors]
+            ) from exc
 
-        verdict = await self.limiter.hit(group, identity.limit_key)
-        extra = [rid_header, *verdict.headers, *cors]
-        if not verdict.allowed:
-            extra.append((b"retry-after", b"%d" % verdict.retry_after))
-            await _refuse(send, 429, f"rate limit of route group {group!r} reached", extra)
-            return
-        charged_on_success = group in SUCCESS_CHARGED_GROUPS
-        if method in _BODY_METHODS or content_length is not None:
-            if content_length is not None and _too_large(content_length, self.max_body_bytes):
-                detail = _too_large_detail(self.max_body_bytes)
-                if charged_on_success:
-                    await _refuse(send, 413, detail, self._refunded(extra, group, verdict))
+    def _limit_body(
+        self,
+        head: RequestHead,
+        receive: Receive,
+        group: str,
+        identity: Identity,
+        verdict: Verdict,
+        extra: list[Header],
+    ) -> Receive:
+        """``receive``, bounded to the body size limit; refuses a declared larger body."""
+        content_length = head.content_length
+        if content_length is not None and _too_large(content_length, self.max_body_bytes):
+            detail = _too_large_detail(self.max_body_bytes)
+            if group in SUCCESS_CHARGED_GROUPS:
+
+                async def uncharge() -> None:
                     await self._uncharge(group, identity, verdict)
-                else:
-                    await _refuse(send, 413, detail, extra)
-                return
-            receive = _limited(receive, self.max_body_bytes)
 
-        scope[IDENTITY_SCOPE_KEY] = identity
-        reset = current_identity.set(identity)
-        try:
-            if charged_on_success:
-                await self._call_charged_on_success(
-                    scope, receive, send, extra, group, identity, verdict
-                )
-            else:
+                raise _Refusal(413, detail, self._refunded(extra, group, verdict), uncharge)
+            raise _Refusal(413, detail, extra)
+        return _limited(receive, self.max_body_bytes)
 
-                async def send_with_headers(message: Message) -> None:
-                    if message["type"] == "http.response.start":
-                        message["headers"] = [*message.get("headers", ()), *extra]
-                    await send(message)
-
-                await self.app(scope, receive, send_with_headers)
-        finally:
-            current_identity.reset(reset)
-
-    async def _call_charged_on_success(
+    async def _call_with_headers(
         self,
         scope: Scope,
         receive: Receive,
@@ -223,29 +261,39 @@ class GateApp:
         identity: Identity,
         verdict: Verdict,
     ) -> None:
-        """Run the app; refund the group's unit unless the answer was a 2xx first answer."""
-        succeeded = False
+        """Runs the app as ``identity``, adding ``extra`` to the response it starts.
 
-        async def send_noting_outcome(message: Message) -> None:
+        In a success-charged group the unit is refunded unless the answer is a 2xx
+        first answer (not an idempotent replay), and the headers say so.
+        """
+        charged = group in SUCCESS_CHARGED_GROUPS
+        succeeded = not charged
+
+        async def send_with_headers(message: Message) -> None:
             nonlocal succeeded
             if message["type"] == "http.response.start":
                 headers = message.get("headers", ())
-                succeeded = 200 <= message["status"] < 300 and (
-                    (b"idempotent-replayed", b"true") not in headers
-                )
-                if succeeded:
-                    message["headers"] = [*headers, *extra]
-                else:
-                    message["headers"] = [*headers, *self._refunded(extra, group, verdict)]
+                if charged:
+                    succeeded = 200 <= message["status"] < 300 and (
+                        (b"idempotent-replayed", b"true") not in headers
+                    )
+                added = extra if succeeded else self._refunded(extra, group, verdict)
+                message["headers"] = [*headers, *added]
             await send(message)
 
+        scope[IDENTITY_SCOPE_KEY] = identity
+        reset = current_identity.set(identity)
         try:
-            await self.app(scope, receive, send_noting_outcome)
+            await self.app(scope, receive, send_with_headers)
         finally:
-            # After the response went out: the caller does not wait for this.
-            if not succeeded:
-                await self._uncharge(group, identity, verdict)
+            try:
+                # After the response went out: the caller does not wait for this.
+                if not succeeded:
+                    await self._uncharge(group, identity, verdict)
+            finally:
+                current_identity.reset(reset)
 
+    # --- what the steps share ----------------------------------------------------------
     def _refunded(self, extra: list[Header], group: str, verdict: Verdict) -> list[Header]:
         """``extra`` with the RateLimit headers saying what remains once refunded."""
         kept = [h for h in extra if h not in verdict.headers]
@@ -256,58 +304,26 @@ class GateApp:
         await self.limiter.refund(group, identity.limit_key, verdict)
         await self.limiter.hit(_GENERAL_GROUP, identity.limit_key)
 
-    async def _preflight(
-        self,
-        send: Send,
-        cors: CorsPolicy,
-        origin: bytes,
-        asked: tuple[bytes | None, bytes | None],
-        client_ip: str,
-        rid_header: Header,
-    ) -> None:
-        """Answer a CORS preflight: no credentials by design, counted as anonymous."""
-        anonymous = self.authenticator.anonymous(client_ip)
-        verdict = await self.limiter.hit(_GENERAL_GROUP, anonymous.limit_key)
-        if not verdict.allowed:
-            headers = [rid_header, *verdict.headers, *cors.headers(origin)]
-            headers.append((b"retry-after", b"%d" % verdict.retry_after))
-            detail = f"rate limit of route group {_GENERAL_GROUP!r} reached"
-            await _refuse(send, 429, detail, headers)
-            return
-        answer = cors.preflight(origin, *asked)
-        if answer.detail is not None:
-            await _refuse(send, answer.status, answer.detail, [rid_header, *answer.headers])
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": answer.status,
-                "headers": [rid_header, *answer.headers],
-            }
-        )
-        await send({"type": "http.response.body", "body": b""})
-
-    async def _failed(self, send: Send, client_ip: str, detail: str, headers: list[Header]) -> None:
-        """Refuse credentials that did not verify: 401, or 429 once the address failed too often."""
+    async def _failed(self, client_ip: str, detail: str, headers: list[Header]) -> _Refusal:
+        """The refusal of credentials that did not verify: 401, or 429 once the address
+        failed too often."""
         now = time.monotonic()
         until = self._blocked.get(client_ip)
         if until is not None:
             if until > now:
                 retry = (b"retry-after", b"%d" % math.ceil(until - now))
-                await _refuse(send, 429, _TOO_MANY_FAILURES, [*headers, retry])
-                return
+                return _Refusal(429, _TOO_MANY_FAILURES, [*headers, retry])
             del self._blocked[client_ip]
         verdict = await self.limiter.hit(FAILED_AUTH_GROUP, f"ip:{client_ip}")
         if verdict.allowed:
-            await _refuse(send, 401, detail, [*headers, _WWW_AUTHENTICATE])
-            return
+            return _Refusal(401, detail, [*headers, _WWW_AUTHENTICATE])
         if len(self._blocked) >= _BLOCKED_MAX:
             self._blocked = {ip: t for ip, t in self._blocked.items() if t > now}
             if len(self._blocked) >= _BLOCKED_MAX:
                 self._blocked.clear()
         self._blocked[client_ip] = now + verdict.retry_after
         retry = (b"retry-after", b"%d" % verdict.retry_after)
-        await _refuse(send, 429, _TOO_MANY_FAILURES, [*headers, *verdict.headers, retry])
+        return _Refusal(429, _TOO_MANY_FAILURES, [*headers, *verdict.headers, retry])
 
 
 _WWW_AUTHENTICATE = (b"www-authenticate", b'Bearer realm="cachefront"')
@@ -315,16 +331,40 @@ _RETRY_SOON = (b"retry-after", b"5")
 _TOO_MANY_FAILURES = "too many failed authentication attempts from this address"
 
 
-def _preflight_request(scope: Scope) -> tuple[bytes | None, bytes | None] | None:
-    """``(method, headers)`` a CORS preflight asks for, or None when this OPTIONS is not one."""
-    method = headers = None
-    preflight = False
-    for name, value in scope["headers"]:
-        if name == b"access-control-request-method":
-            method, preflight = value, True
-        elif name == b"access-control-request-headers":
-            headers = value if headers is None else headers + b"," + value
-    return (method, headers) if preflight else None
+def access_refusal(role: Role, group: str, anon_groups: frozenset[str]) -> tuple[int, str] | None:
+    """``(status, detail)`` when ``role`` may not use route ``group``, else None.
+
+    The service role may use everything; admin groups are for it alone (403 to others,
+    401 to anonymous callers, who may yet bring a credential); anonymous callers may
+    use only ``anon_groups``.
+    """
+    if role is Role.SERVICE:
+        return None
+    if group in SERVICE_ONLY_GROUPS or (role is Role.ANON and group not in anon_groups):
+        if role is Role.ANON:
+            return 401, "credentials required"
+        return 403, f"the {role} role may not use this route"
+    return None
+
+
+def _access_refusal(
+    status: int, detail: str, rid_header: Header, cors: tuple[Header, ...]
+) -> _Refusal:
+    """The answer to a caller the access rule does not admit; 401 says how to authenticate."""
+    if status == 401:
+        return _Refusal(status, detail, [rid_header, _WWW_AUTHENTICATE, *cors])
+    return _Refusal(status, detail, [rid_header, *cors])
+
+
+def _counted(
+    group: str, verdict: Verdict, rid_header: Header, cors: tuple[Header, ...]
+) -> list[Header]:
+    """The headers of a request counted in ``group``; refuses it past the group's limit."""
+    extra = [rid_header, *verdict.headers, *cors]
+    if not verdict.allowed:
+        extra.append((b"retry-after", b"%d" % verdict.retry_after))
+        raise _Refusal(429, f"rate limit of route group {group!r} reached", extra)
+    return extra
 
 
 def _too_large(content_length: bytes, limit: int) -> bool:
@@ -368,9 +408,3 @@ async def _refuse(send: Send, status: int, detail: str, headers: list[Header]) -
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def identity_of(scope: Scope) -> Identity | None:
-    """The identity the gate admitted this request as, or None outside the gate."""
-    identity: Identity | None = scope.get(IDENTITY_SCOPE_KEY)
-    return identity

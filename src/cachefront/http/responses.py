@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from cachefront.http.cache_headers import cache_headers, etag_matches
+from cachefront.http.wire import cache_headers, etag_matches, if_none_match_of, x_cache
 
 __all__ = ["PROBLEM_RESPONSES", "cached_response"]
 
@@ -33,10 +33,18 @@ def cached_response(
     stored_at: float,
     fresh_until: float,
 ) -> Response:
-    """A JSON response of already-serialized ``body``, or 304 when the client has it."""
+    """A JSON response of already-serialized ``body``, or 304 when the client has it.
+
+    The headers and the If-None-Match rule are the hot path's (``wire.py``), so a hit
+    answers the same whichever path served it.
+    """
+    raw_etag = etag.encode()
     headers = cache_headers(
-        etag=etag, tier=tier, stored_at=stored_at, fresh_until=fresh_until, now=time.time()
+        raw_etag, x_cache(tier), stored_at=stored_at, fresh_until=fresh_until, now=time.time()
     )
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    if etag_matches(if_none_match_of(request.scope["headers"]), raw_etag):
+        response = Response(status_code=304)
+    else:
+        response = Response(body, media_type="application/json")
+    response.raw_headers[:0] = headers
+    return response

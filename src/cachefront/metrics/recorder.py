@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.db.queries import load_queries
 from cachefront.metrics.context import note_upstream_call
-from cachefront.metrics.records import RequestRecord, UpstreamCallRecord
+from cachefront.metrics.records import UpstreamCallRecord
 
 __all__ = ["MetricsRecorder", "RequestRow"]
 
@@ -52,19 +52,6 @@ class MetricsRecorder:
         self._requests.append(row)
         if len(self._requests) > self._buffer_max:
             self._drop_oldest(self._requests)
-
-    def record_request(self, record: RequestRecord) -> None:
-        self.request(
-            (
-                record.ts,
-                record.method,
-                record.route,
-                record.status,
-                record.latency_ms,
-                record.cache_tier,
-                record.upstream_calls,
-            )
-        )
 
     def record_upstream(self, record: UpstreamCallRecord) -> None:
         """Record one upstream call; passed to upstream clients as their recorder.

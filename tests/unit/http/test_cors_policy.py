@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cachefront.http.cors import ALLOWED_HEADERS, CorsPolicy
+from cachefront.http.cors import ALLOWED_HEADERS, CorsPolicy, preflight_request
 
 APP = b"https://app.example"
 
@@ -67,3 +67,15 @@ def test_preflight_refusals_say_what_was_not_allowed() -> None:
     header = policy.preflight(APP, b"GET", b"x-secret")
     assert header.status == 400
     assert "x-secret" in (header.detail or "")
+
+
+def test_preflight_request_reads_what_an_options_asks_for() -> None:
+    asked = [
+        (b"access-control-request-method", b"POST"),
+        (b"access-control-request-headers", b"authorization"),
+        (b"access-control-request-headers", b"idempotency-key"),
+    ]
+    assert preflight_request(asked) == (b"POST", b"authorization,idempotency-key")
+    assert preflight_request([(b"access-control-request-method", b"GET")]) == (b"GET", None)
+    # Without a requested method an OPTIONS is an ordinary request, not a preflight.
+    assert preflight_request([(b"access-control-request-headers", b"apikey")]) is None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgi_exchange import exchange
+
 from cachefront.auth import Authenticator
 from cachefront.auth.authenticator import SERVICE_IDENTITY
 from cachefront.http.gate import GateApp
@@ -38,28 +40,12 @@ def _gate(app: Any, limiter: InboundLimiter) -> GateApp:
 
 async def _request(gate: GateApp, method: str = "POST", path: str = "/v1/jobs") -> int:
     """The status the gate (or the app behind it) answered a service-key request with."""
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "query_string": b"",
-        "client": ("192.0.2.1", 5000),
-        "headers": [(b"authorization", f"Bearer {SERVICE_KEY}".encode())],
-    }
+    headers = [(b"authorization", f"Bearer {SERVICE_KEY}".encode())]
     try:
-        await gate(scope, receive, send)
+        answer = await exchange(gate, headers, method=method, path=path, body=b"{}")
     except RuntimeError:
         return 500
-    status: int = sent[0]["status"]
-    return status
+    return answer.status
 
 
 async def test_only_first_successful_answers_spend_the_generation_quota() -> None:
