@@ -23,6 +23,7 @@ from cachefront.errors import (
     RateLimitedError,
     UpstreamError,
 )
+from cachefront.http.wire import REQUEST_ID_SCOPE_KEY
 from cachefront.validation import error_message
 
 __all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response"]
@@ -93,7 +94,7 @@ def _domain_problem(exc: CachefrontError) -> Response:
 
 def request_id(request: Request) -> str:
     """The id the gate gave this request (``X-Request-ID``), for logs."""
-    value = request.scope.get("cachefront.request_id", b"")
+    value = request.scope.get(REQUEST_ID_SCOPE_KEY, b"")
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
