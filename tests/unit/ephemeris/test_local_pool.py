@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cachefront.errors import ProviderBusyError, UpstreamError
 from cachefront.services.ephemeris.bodies import Body
+from cachefront.services.ephemeris.models import EphemerisRecord
 from cachefront.services.ephemeris.providers.local import LocalProvider
 
 HOUR = timedelta(hours=1)
@@ -33,10 +35,36 @@ async def test_a_computation_leaves_the_event_loop_free_while_it_runs() -> None:
         provider.close()
 
 
+class GatedProvider(LocalProvider):
+    """The local provider, whose computations wait for the test to let them finish.
+
+    Without the gate, a loaded machine may finish the first computation (and free its
+    place) before the later calls are admitted, and the test would see no refusal.
+    """
+
+    def __init__(self, *, threads: int, queue: int) -> None:
+        super().__init__(threads=threads, queue=queue)
+        self.gate = threading.Event()
+
+    def compute(
+        self, body: Body, start: datetime, stop: datetime, step: timedelta
+    ) -> list[EphemerisRecord]:
+        self.gate.wait(timeout=60)
+        return super().compute(body, start, stop, step)
+
+
 async def test_a_full_queue_refuses_at_once_and_frees_up_after() -> None:
-    provider = LocalProvider(threads=1, queue=1)
+    provider = GatedProvider(threads=1, queue=1)
     try:
-        calls = [provider.positions(Body.MARS, START, START + 24 * HOUR, HOUR) for _ in range(4)]
+        calls = [
+            asyncio.ensure_future(provider.positions(Body.MARS, START, START + 24 * HOUR, HOUR))
+            for _ in range(4)
+        ]
+        # Every call has been admitted or refused once each has run to its first wait.
+        await asyncio.sleep(0)
+        refused = [call for call in calls if call.done()]
+        assert len(refused) == 2
+        provider.gate.set()
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         assert [type(o).__name__ for o in outcomes] == [
             "list",
@@ -51,6 +79,7 @@ async def test_a_full_queue_refuses_at_once_and_frees_up_after() -> None:
         # Once the admitted computations ended, there is room again.
         assert len(await provider.positions(Body.MARS, START, START, HOUR)) == 1
     finally:
+        provider.gate.set()
         provider.close()
 
 
