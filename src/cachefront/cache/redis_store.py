@@ -22,17 +22,14 @@ from redis.exceptions import RedisError
 
 from cachefront.cache.entry import CacheEntry
 from cachefront.cache.keys import (
-    ENTRY_FORMAT_V1,
     REDIS_BACKOFF_FIRST_SECONDS,
     REDIS_BACKOFF_MAX_SECONDS,
     REDIS_MAX_CONNECTIONS,
     REDIS_POOL_TIMEOUT_SECONDS,
     REDIS_SOCKET_TIMEOUT_SECONDS,
-    cache_key,
-    cache_key_pattern,
-    lock_key,
 )
 from cachefront.cache.outage import Outage
+from cachefront.redis_keys import ENTRY_FORMAT_V1, cache_key, cache_key_pattern, lock_key
 
 __all__ = ["RedisStore", "pack_entry", "unpack_entry"]
 

@@ -33,11 +33,11 @@ import redis.asyncio
 from redis.exceptions import NoScriptError, RedisError
 
 from cachefront.ratelimit.headers import policy_header, ratelimit_header
+from cachefront.redis_keys import ratelimit_key_prefix
 
 __all__ = [
     "DEFAULT_REDIS_RETRY_SECONDS",
     "FAILED_AUTH_GROUP",
-    "KEY_SCHEMA",
     "InboundLimiter",
     "LocalCounter",
     "Verdict",
@@ -46,9 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_RETRY_SECONDS = 5.0
-# Redis keys are "<prefix>:ratelimit_v3:<group>/<identity>", one hash each
-# (w, p, c, lp, lc); v3 added the last-hit times (lp, lc).
-KEY_SCHEMA = "ratelimit_v3"
 # The counter of failed authentications per client address (key guessing).
 FAILED_AUTH_GROUP = "auth-failures"
 _REDIS_CONNECT_TIMEOUT_SECONDS = 0.5
@@ -277,7 +274,7 @@ class InboundLimiter:
             for group, item in counted.items()
         }
         self._redis_url = redis_url.removeprefix("async+") if redis_url else None
-        self._key_prefix = f"{key_prefix}:{KEY_SCHEMA}:"
+        self._key_prefix = ratelimit_key_prefix(key_prefix)
         self._redis: redis.asyncio.Redis | None = None
         self._batcher: _HitBatcher | None = None
         self._redis_down = False

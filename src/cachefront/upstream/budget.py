@@ -36,6 +36,7 @@ from limits.errors import StorageError
 
 from cachefront.errors import BudgetExhaustedError, ConfigurationError, NotReadyError
 from cachefront.lifecycle import AsyncResource
+from cachefront.redis_keys import budget_key_prefix
 from cachefront.upstream._context import CallContext, Priority
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "DEFAULT_KEY_PREFIX",
     "DEFAULT_MAX_USER_WAIT_SECONDS",
     "DEFAULT_REDIS_RETRY_SECONDS",
-    "KEY_SCHEMA",
     "BudgetTransport",
     "OutboundBudget",
 ]
@@ -54,9 +54,6 @@ DEFAULT_BACKGROUND_SHARE = 0.5
 DEFAULT_MAX_USER_WAIT_SECONDS = 2.0
 DEFAULT_REDIS_RETRY_SECONDS = 5.0
 DEFAULT_KEY_PREFIX = "cf"
-# Redis keys are "<prefix>:budget_v1:LIMITER/<name>/<amount>/<multiples>/<granularity>";
-# bump the version when the layout of what is stored there changes.
-KEY_SCHEMA = "budget_v1"
 
 # A budget check must never cost a call more than a moment: a Redis that does not
 # answer this fast counts as down and the budget goes on in memory.
@@ -109,7 +106,7 @@ class OutboundBudget(AsyncResource):
         self.background_amount = max(1, math.floor(amount * background_share))
         self._reserved_for_users = amount - self.background_amount
         self._redis_url = redis_url
-        self._key_prefix = f"{key_prefix}:{KEY_SCHEMA}"
+        self._key_prefix = budget_key_prefix(key_prefix)
         self._memory: MovingWindowRateLimiter | None = None
         self._redis: MovingWindowRateLimiter | None = None
         self._pool: redis.asyncio.ConnectionPool | None = None

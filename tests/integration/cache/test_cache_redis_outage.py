@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from cachefront.cache import CachePolicy, Tier
-from cachefront.cache.keys import cache_key
+from cachefront.redis_keys import cache_key
 
 if TYPE_CHECKING:
     from .conftest import CacheFactory, RedisServer
