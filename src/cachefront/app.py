@@ -44,6 +44,7 @@ from cachefront.jobs.runtime import open_jobs
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
 from cachefront.ratelimit import InboundLimiter, parse_rate_limits
+from cachefront.redis_link import RedisLink
 from cachefront.services.ephemeris.fastpath import EphemerisFastRoute
 from cachefront.services.ephemeris.providers import (
     EphemerisProvider,
@@ -129,9 +130,20 @@ def create_app(
     so a benchmark can measure what they cost, and every caller is then unidentified.
     """
     settings = settings or Settings()
+    # One Redis link for the process, shared by the cache, the limiter and the budgets;
+    # it connects on first use and is closed when the lifespan ends.
+    redis_link = (
+        RedisLink(
+            settings.redis_url.get_secret_value(),
+            prefix=settings.redis_prefix,
+            socket_timeout=settings.redis_socket_timeout_seconds,
+        )
+        if settings.redis_url is not None
+        else None
+    )
     # --- auth and inbound limits (cachefront.auth, cachefront.ratelimit) -----------------
     authenticator = _authenticator(settings)
-    limiter = _inbound_limiter(settings)
+    limiter = _inbound_limiter(settings, redis_link)
     memory = MemoryStore(
         max_bytes=settings.memory_cache_bytes,
         max_entry_bytes=settings.memory_cache_max_entry_bytes,
@@ -149,7 +161,7 @@ def create_app(
         install_isolation(engine, settings.db_app_role, jwt_issuer=settings.jwt_issuer)
         authenticator.keys = KeyManager(engine)
         await limiter.open()
-        cache = build_cache(settings, engine, memory=memory)
+        cache = build_cache(settings, engine, memory=memory, redis_link=redis_link)
         await cache.open()
         recorder.attach(engine)
         await recorder.start()
@@ -162,6 +174,7 @@ def create_app(
                     budget_limit=settings.horizons_budget,
                     recorder=recorder.record_upstream,
                     transport=upstream_transport,
+                    redis_link=redis_link,
                 )
                 await client.open()
                 resources.upstreams["horizons"] = client
@@ -204,6 +217,8 @@ def create_app(
             await recorder.aclose()
             await cache.aclose()
             await limiter.aclose()
+            if redis_link is not None:
+                await redis_link.aclose()
             await engine.dispose()
 
     # FastAPIOffline is FastAPI with /docs and /redoc served from assets shipped in the
@@ -264,7 +279,7 @@ def _authenticator(settings: Settings) -> Authenticator:
     )
 
 
-def _inbound_limiter(settings: Settings) -> InboundLimiter:
+def _inbound_limiter(settings: Settings, redis_link: RedisLink | None) -> InboundLimiter:
     use_redis = settings.rate_limit_storage == "redis" or (
         settings.rate_limit_storage == "auto" and settings.redis_url is not None
     )
@@ -280,8 +295,5 @@ def _inbound_limiter(settings: Settings) -> InboundLimiter:
     return InboundLimiter(
         parse_rate_limits(settings.rate_limits),
         failure_limit=failure_limit,
-        redis_url=settings.redis_url.get_secret_value()
-        if use_redis and settings.redis_url
-        else None,
-        key_prefix=settings.redis_prefix,
+        redis_link=redis_link if use_redis else None,
     )

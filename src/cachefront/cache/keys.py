@@ -1,7 +1,8 @@
 """The cache's timing defaults and sizes, in one commented place.
 
 The Redis key schemas the cache uses (entries, single-flight locks) live with every
-other Redis key in ``cachefront.redis_keys``.
+other Redis key in ``cachefront.redis_keys``; the Redis timeouts and backoff belong to
+the process's one link (``cachefront.redis_link``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ __all__ = [
     "LOCK_POLL_MAX_SECONDS",
     "MEMORY_ENTRY_OVERHEAD_BYTES",
     "OVERTIME_MAX_CALLS",
-    "REDIS_BACKOFF_FIRST_SECONDS",
-    "REDIS_BACKOFF_MAX_SECONDS",
-    "REDIS_MAX_CONNECTIONS",
-    "REDIS_POOL_TIMEOUT_SECONDS",
-    "REDIS_SOCKET_TIMEOUT_SECONDS",
 ]
 
 # Without Redis the cluster-wide lock is a PostgreSQL transaction-scoped advisory lock
@@ -29,15 +25,6 @@ __all__ = [
 # that makes the filled row visible is what releases it.
 
 # --- timing defaults ---------------------------------------------------------------
-
-# A dead or unreachable Redis must cost a request at most this long, never seconds.
-REDIS_SOCKET_TIMEOUT_SECONDS = 0.25
-# After a Redis error the store skips Redis for this long, doubling per failed retry.
-REDIS_BACKOFF_FIRST_SECONDS = 1.0
-REDIS_BACKOFF_MAX_SECONDS = 5.0
-# Connections per process; past that a command waits for a free one, at most this long.
-REDIS_MAX_CONNECTIONS = 128
-REDIS_POOL_TIMEOUT_SECONDS = 1.0
 
 # After a failed PostgreSQL command (the server is down or refuses connections) the
 # store skips the database for this long, doubling per failed retry: cold requests are

@@ -33,6 +33,7 @@ from cachefront.errors import (
 from cachefront.lifecycle import AsyncResource
 from cachefront.metrics.context import note_upstream_call
 from cachefront.metrics.records import Outcome, UpstreamCallRecord
+from cachefront.redis_link import RedisLink
 from cachefront.upstream._context import CONTEXT_KEY, CallContext, Priority
 from cachefront.upstream.breaker import (
     DEFAULT_BREAKER,
@@ -226,20 +227,19 @@ def build_upstream_client(
     recorder: Recorder | None,
     transport: httpx.AsyncBaseTransport | None = None,
     background_share: float | None = None,
+    redis_link: RedisLink | None = None,
 ) -> UpstreamClient:
-    """An UpstreamClient configured from ``settings``, with a budget shared via its Redis.
+    """An UpstreamClient configured from ``settings``, its budget shared via ``redis_link``.
 
     ``background_share`` defaults to ``settings.horizons_background_share``.
     """
-    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     budget = OutboundBudget(
         budget_limit,
         name=provider,
         background_share=(
             settings.horizons_background_share if background_share is None else background_share
         ),
-        redis_url=redis_url,
-        key_prefix=settings.redis_prefix,
+        redis_link=redis_link,
     )
     return UpstreamClient(
         provider,

@@ -1,0 +1,264 @@
+"""One Redis link per process: the cache, the limiter and a budget share its pool and its outage.
+
+The pool test runs a redis-server of its own, so that every connection it lists is the
+test's. The outage test points the link at a TCP server of the test's own that forwards to the
+test Redis until it is cut; cut, it still accepts connections but closes them at once
+(and drops the open ones), which redis-py sees as a dead Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+
+from cachefront.cache import CachePolicy, RedisStore, make_entry
+from cachefront.ratelimit import InboundLimiter, parse_rate_limits
+from cachefront.redis_keys import cache_key, ratelimit_key
+from cachefront.redis_link import RedisLink
+from cachefront.upstream import OutboundBudget
+
+pytestmark = pytest.mark.redis
+
+POLICY = CachePolicy(fresh_for=timedelta(minutes=10))
+LINK_LOGGER = "cachefront.redis_link"
+# Longer than the production timeout: on a loaded test machine a live Redis can take
+# more than 0.25 s to answer. A cut connection fails at once whatever the timeout.
+TEST_SOCKET_TIMEOUT = 2.0
+# How long a test waits for a condition it expects (never a measure of speed).
+WAIT_SECONDS = 10.0
+
+
+class CuttableProxy:
+    """Forwards a local port to Redis; while cut, accepts and closes every connection."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.cut = False
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def cut_off(self) -> None:
+        """Refuse service from now on and drop the connections already open."""
+        self.cut = True
+        for writer in list(self._writers):
+            writer.close()
+
+    async def aclose(self) -> None:
+        self.cut_off()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers.update((writer, up_writer))
+        pipes = [
+            asyncio.create_task(self._pipe(reader, up_writer)),
+            asyncio.create_task(self._pipe(up_reader, writer)),
+        ]
+        self._tasks.update(pipes)
+        await asyncio.gather(*pipes, return_exceptions=True)
+        self._tasks.difference_update(pipes)
+        for w in (writer, up_writer):
+            self._writers.discard(w)
+            w.close()
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def proxy(redis_url: str) -> AsyncIterator[tuple[CuttableProxy, str]]:
+    """A cuttable proxy in front of the test Redis, and the URL that goes through it."""
+    parts = urlsplit(redis_url)
+    server = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
+    await server.start()
+    netloc = f"127.0.0.1:{server.port}"
+    if parts.username or parts.password:
+        netloc = f"{parts.username or ''}:{parts.password or ''}@{netloc}"
+    yield server, parts._replace(netloc=netloc).geturl()
+    await server.aclose()
+
+
+@pytest.fixture
+def private_redis_url() -> Iterator[str]:
+    """A redis-server of this test's own on a free port, stopped after the test."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server on PATH to run a Redis of the test's own")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    args += ["--save", "", "--appendonly", "no"]
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not _answers(url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on port {port} did not start")
+            time.sleep(0.02)
+        yield url
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _answers(url: str) -> bool:
+    with redis.Redis.from_url(url, socket_connect_timeout=0.2) as raw:
+        try:
+            return bool(raw.ping())
+        except redis.ConnectionError:
+            return False
+
+
+def _others(raw: redis.Redis) -> list[dict[str, str]]:
+    """The connections to the server of ``raw`` other than its own."""
+    own = raw.client_id()
+    clients: list[dict[str, str]] = raw.client_list()
+    return [client for client in clients if int(client["id"]) != own]
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    """Wait until ``condition()`` holds, failing the test after ``WAIT_SECONDS``."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not {what} after {WAIT_SECONDS}s")
+        await asyncio.sleep(0.01)
+
+
+async def test_cache_limiter_and_budget_share_the_links_one_pool(
+    private_redis_url: str, redis_prefix: str
+) -> None:
+    name = f"cftest-{uuid.uuid4().hex[:10]}"
+    link = RedisLink(
+        private_redis_url,
+        prefix=redis_prefix,
+        socket_timeout=TEST_SOCKET_TIMEOUT,
+        client_name=name,
+    )
+    # One connection for the test's own looks; the server has no other clients.
+    raw = redis.Redis.from_url(private_redis_url, single_connection_client=True)
+    store = RedisStore(link)
+    limiter = InboundLimiter(parse_rate_limits({"general": "5/minute"}), redis_link=link)
+    budget = OutboundBudget("5/minute", name=f"link-{uuid.uuid4().hex[:8]}", redis_link=link)
+    ns = f"t{uuid.uuid4().hex[:12]}"
+    identity = f"ip:{uuid.uuid4().hex[:8]}"
+    try:
+        await limiter.open()
+        await budget.open()
+        entry = make_entry(b'{"x":1}', POLICY)
+        # Concurrent commands of all three uses, so the pool opens several connections.
+        await asyncio.gather(
+            *(store.set(ns, f"k{i}", entry) for i in range(10)),
+            *(limiter.hit("general", identity) for _ in range(3)),
+            *(budget.acquire("user", max_wait=1) for _ in range(3)),
+        )
+        assert link.uses == {"cache", "singleflight", "ratelimit", budget.redis_use}
+        assert await store.get(ns, "k0") == entry
+        assert store.available
+        assert limiter.using_redis
+        assert budget.using_redis
+        # What each use wrote, under the key names of cachefront.redis_keys.
+        assert raw.exists(cache_key(redis_prefix, ns, "k9"))
+        assert raw.exists(ratelimit_key(redis_prefix, "general", identity))
+        assert raw.exists(f"{redis_prefix}:budget_v1:LIMITER/{budget.name}/5/1/minute")
+
+        # Every connection the three opened is one of the link's (named by it) ...
+        opened = _others(raw)
+        assert opened
+        assert {client["name"] for client in opened} == {name}
+        # ... and stays open when the uses close: it belongs to the link, not to them.
+        await limiter.aclose()
+        await budget.aclose()
+        await store.aclose()
+        assert {client["id"] for client in _others(raw)} == {client["id"] for client in opened}
+        # Closing the one pool closes every connection any of the three opened.
+        await link.aclose()
+        await _until(lambda: not _others(raw), "closed")
+    finally:
+        await link.aclose()
+        raw.close()
+
+
+async def test_one_down_and_one_up_line_for_an_outage_all_three_uses_see(
+    proxy: tuple[CuttableProxy, str], redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, url = proxy
+    link = RedisLink(
+        url,
+        prefix=redis_prefix,
+        socket_timeout=TEST_SOCKET_TIMEOUT,
+        backoff_first=0.05,
+        backoff_max=0.05,
+    )
+    store = RedisStore(link)
+    limiter = InboundLimiter(parse_rate_limits({"general": "100/minute"}), redis_link=link)
+    budget = OutboundBudget("100/minute", name=f"link-{uuid.uuid4().hex[:8]}", redis_link=link)
+    ns = f"t{uuid.uuid4().hex[:12]}"
+    caplog.set_level(logging.INFO, logger=LINK_LOGGER)
+    try:
+        await limiter.open()
+        await budget.open()
+        entry = make_entry(b'{"x":1}', POLICY)
+        await store.set(ns, "k", entry)
+        assert (await limiter.hit("general", "ip:outage")).in_redis
+        await budget.acquire("user", max_wait=1)
+        assert budget.using_redis
+
+        server.cut_off()
+        # Each use meets the dead Redis itself (after the backoff lets it try again).
+        assert await store.get(ns, "k") is None  # a miss, not an error
+        assert link.down
+        await _until(lambda: link.available, "past the backoff")
+        assert not (await limiter.hit("general", "ip:outage")).in_redis  # counted in memory
+        await _until(lambda: link.available, "past the backoff")
+        await budget.acquire("user", max_wait=1)  # counted in memory, no error
+        assert not budget.using_redis
+        assert not limiter.using_redis
+
+        server.cut = False
+        await _until(lambda: link.available, "past the backoff")
+        assert (await limiter.hit("general", "ip:outage")).in_redis
+        await budget.acquire("user", max_wait=1)
+        assert budget.using_redis
+        assert await store.get(ns, "k") == entry
+    finally:
+        await limiter.aclose()
+        await budget.aclose()
+        await link.aclose()
+
+    lines = [r for r in caplog.records if r.name == LINK_LOGGER]
+    assert [getattr(r, "action", None) for r in lines] == ["redis.down", "redis.up"]
+    assert [getattr(r, "redis_use", None) for r in lines] == ["cache", "ratelimit"]
+    assert [r.levelno for r in lines] == [logging.WARNING, logging.INFO]
