@@ -1,7 +1,8 @@
 """One Redis link per process: the cache, the limiter and a budget share its pool and its outage.
 
-The pool test runs a redis-server of its own, so that every connection it lists is the
-test's. The outage test points the link at a TCP server of the test's own that forwards to the
+The pool tests run a redis-server of their own, so that every connection it lists is
+the test's: the link's alone, and through a whole server built by ``create_app``. The
+outage test points the link at a TCP server of the test's own that forwards to the
 test Redis until it is cut; cut, it still accepts connections but closes them at once
 (and drops the open ones), which redis-py sees as a dead Redis.
 """
@@ -20,14 +21,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import redis
 
 from cachefront.cache import CachePolicy, RedisStore, make_entry
 from cachefront.ratelimit import InboundLimiter, parse_rate_limits
-from cachefront.redis_keys import cache_key, ratelimit_key
-from cachefront.redis_link import RedisLink
+from cachefront.redis_keys import budget_key_prefix, cache_key, ratelimit_key, ratelimit_key_prefix
+from cachefront.redis_link import DEFAULT_CLIENT_NAME, RedisLink
+from cachefront.simulators.horizons import RunningSimulator
 from cachefront.upstream import OutboundBudget
+from harness_servers import ServerThread, server_settings
 
 pytestmark = pytest.mark.redis
 
@@ -262,3 +266,43 @@ async def test_one_down_and_one_up_line_for_an_outage_all_three_uses_see(
     assert [getattr(r, "action", None) for r in lines] == ["redis.down", "redis.up"]
     assert [getattr(r, "redis_use", None) for r in lines] == ["cache", "ratelimit"]
     assert [r.levelno for r in lines] == [logging.WARNING, logging.INFO]
+
+
+def test_a_server_reaches_redis_only_over_its_one_link(
+    private_redis_url: str, database_url: str
+) -> None:
+    raw = redis.Redis.from_url(private_redis_url, single_connection_client=True)
+    try:
+        with RunningSimulator() as simulator:
+            settings = server_settings(
+                {
+                    "database_url": database_url,
+                    "horizons_url": simulator.url,
+                    "redis_url": private_redis_url,
+                    "rate_limits": {"general": "100000/minute", "upstream": "100000/minute"},
+                    "worker_in_process": False,
+                }
+            )
+            with ServerThread(settings) as server:
+                # A cold request: counted by the limiter, fetched under the budget, cached.
+                response = httpx.get(
+                    server.url + "/v1/ephemeris/moon", params={"at": "2032-07-08T09:00:00Z"}
+                )
+                assert response.status_code == 200
+                assert response.headers["x-cache"] == "upstream"
+                prefix = settings.redis_prefix
+                names = [name.decode() for name in raw.scan_iter(match=f"{prefix}:*")]
+                assert any(name.startswith(ratelimit_key_prefix(prefix)) for name in names)
+                assert any(name.startswith(budget_key_prefix(prefix) + ":") for name in names)
+                assert any(name.startswith(f"{prefix}:v1:c:") for name in names)
+                # ... and every connection the server opened is one of its link's.
+                opened = _others(raw)
+                assert opened
+                assert {client["name"] for client in opened} == {DEFAULT_CLIENT_NAME}
+        # The lifespan closed the link, and with it every connection.
+        deadline = time.monotonic() + WAIT_SECONDS
+        while _others(raw):
+            assert time.monotonic() < deadline, "the server's Redis connections stayed open"
+            time.sleep(0.01)
+    finally:
+        raw.close()
