@@ -1,25 +1,22 @@
 """One Redis link per process: the cache, the limiter and a budget share its pool and its outage.
 
-The pool tests run a redis-server of their own, so that every connection it lists is
-the test's: the link's alone, and through a whole server built by ``create_app``. The
-outage test points the link at a TCP server of the test's own that forwards to the
-test Redis until it is cut; cut, it still accepts connections but closes them at once
-(and drops the open ones), which redis-py sees as a dead Redis.
+Each test runs a redis-server of its own: so that every connection it lists is the
+test's (the link's alone, and through a whole server built by ``create_app``), and so
+that the outage test can stop it (open connections drop, new ones are refused) and
+start it again on the same port.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -44,97 +41,48 @@ TEST_SOCKET_TIMEOUT = 2.0
 WAIT_SECONDS = 10.0
 
 
-class CuttableProxy:
-    """Forwards a local port to Redis; while cut, accepts and closes every connection."""
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, which the test may stop and restart."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.cut = False
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.port = 0
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port: int = sock.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+    def start(self) -> None:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no"]
+        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not _answers(self.url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on port {self.port} did not start")
+            time.sleep(0.02)
 
-    def cut_off(self) -> None:
-        """Refuse service from now on and drop the connections already open."""
-        self.cut = True
-        for writer in list(self._writers):
-            writer.close()
-
-    async def aclose(self) -> None:
-        self.cut_off()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.cut:
-            writer.close()
-            return
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._writers.update((writer, up_writer))
-        pipes = [
-            asyncio.create_task(self._pipe(reader, up_writer)),
-            asyncio.create_task(self._pipe(up_reader, writer)),
-        ]
-        self._tasks.update(pipes)
-        await asyncio.gather(*pipes, return_exceptions=True)
-        self._tasks.difference_update(pipes)
-        for w in (writer, up_writer):
-            self._writers.discard(w)
-            w.close()
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
+    def stop(self) -> None:
+        """Stop the server: open connections drop, new ones are refused."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait()
+            self._process = None
 
 
 @pytest.fixture
-async def proxy(redis_url: str) -> AsyncIterator[tuple[CuttableProxy, str]]:
-    """A cuttable proxy in front of the test Redis, and the URL that goes through it."""
-    parts = urlsplit(redis_url)
-    server = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
-    await server.start()
-    netloc = f"127.0.0.1:{server.port}"
-    if parts.username or parts.password:
-        netloc = f"{parts.username or ''}:{parts.password or ''}@{netloc}"
-    yield server, parts._replace(netloc=netloc).geturl()
-    await server.aclose()
-
-
-@pytest.fixture
-def private_redis_url() -> Iterator[str]:
-    """A redis-server of this test's own on a free port, stopped after the test."""
+def private_redis() -> Iterator[PrivateRedis]:
+    """A started ``PrivateRedis``, stopped after the test whatever it did."""
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server on PATH to run a Redis of the test's own")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-    args += ["--save", "", "--appendonly", "no"]
-    server = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while not _answers(url):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server on port {port} did not start")
-            time.sleep(0.02)
-        yield url
-    finally:
-        server.terminate()
-        server.wait()
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_redis_url(private_redis: PrivateRedis) -> str:
+    return private_redis.url
 
 
 def _answers(url: str) -> bool:
@@ -216,11 +164,10 @@ async def test_cache_limiter_and_budget_share_the_links_one_pool(
 
 
 async def test_one_down_and_one_up_line_for_an_outage_all_three_uses_see(
-    proxy: tuple[CuttableProxy, str], redis_prefix: str, caplog: pytest.LogCaptureFixture
+    private_redis: PrivateRedis, redis_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server, url = proxy
     link = RedisLink(
-        url,
+        private_redis.url,
         prefix=redis_prefix,
         socket_timeout=TEST_SOCKET_TIMEOUT,
         backoff_first=0.05,
@@ -240,7 +187,7 @@ async def test_one_down_and_one_up_line_for_an_outage_all_three_uses_see(
         await budget.acquire("user", max_wait=1)
         assert budget.using_redis
 
-        server.cut_off()
+        private_redis.stop()
         # Each use meets the dead Redis itself (after the backoff lets it try again).
         assert await store.get(ns, "k") is None  # a miss, not an error
         assert link.down
@@ -251,11 +198,12 @@ async def test_one_down_and_one_up_line_for_an_outage_all_three_uses_see(
         assert not budget.using_redis
         assert not limiter.using_redis
 
-        server.cut = False
+        private_redis.start()  # an empty Redis: what it held is gone, as after a restart
         await _until(lambda: link.available, "past the backoff")
         assert (await limiter.hit("general", "ip:outage")).in_redis
         await budget.acquire("user", max_wait=1)
         assert budget.using_redis
+        await store.set(ns, "k", entry)
         assert await store.get(ns, "k") == entry
     finally:
         await limiter.aclose()
