@@ -45,6 +45,7 @@ from cachefront.jobs.runtime import open_jobs
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
 from cachefront.ratelimit import InboundLimiter, parse_rate_limits
+from cachefront.redis_link import RedisLink
 from cachefront.rooms import AnyRoom, Platform, RoomServices
 from cachefront.services import ROOMS
 from cachefront.upstream import UpstreamClient, build_upstream_client
@@ -83,9 +84,20 @@ def create_app(
     so a benchmark can measure what they cost, and every caller is then unidentified.
     """
     settings = settings or Settings()
+    # One Redis link for the process, shared by the cache, the limiter and the budgets;
+    # it connects on first use and is closed when the lifespan ends.
+    redis_link = (
+        RedisLink(
+            settings.redis_url.get_secret_value(),
+            prefix=settings.redis_prefix,
+            socket_timeout=settings.redis_socket_timeout_seconds,
+        )
+        if settings.redis_url is not None
+        else None
+    )
     # --- auth and inbound limits (cachefront.auth, cachefront.ratelimit) -----------------
     authenticator = _authenticator(settings)
-    limiter = _inbound_limiter(settings)
+    limiter = _inbound_limiter(settings, redis_link)
     memory = MemoryStore(
         max_bytes=settings.memory_cache_bytes,
         max_entry_bytes=settings.memory_cache_max_entry_bytes,
@@ -103,7 +115,7 @@ def create_app(
         install_isolation(engine, settings.db_app_role, jwt_issuer=settings.jwt_issuer)
         authenticator.keys = KeyManager(engine)
         await limiter.open()
-        cache = build_cache(settings, engine, memory=memory)
+        cache = build_cache(settings, engine, memory=memory, redis_link=redis_link)
         await cache.open()
         recorder.attach(engine)
         await recorder.start()
@@ -111,7 +123,7 @@ def create_app(
         # Rooms opened so far, each with its service, closed in reverse order.
         opened: list[tuple[AnyRoom, Any]] = []
         try:
-            await _open_upstreams(settings, resources, upstream_transport)
+            await _open_upstreams(settings, resources, upstream_transport, redis_link)
             platform = Platform(settings, engine, cache, resources.upstreams)
             services = RoomServices()
             for room in ROOMS:
@@ -139,6 +151,8 @@ def create_app(
             await recorder.aclose()
             await cache.aclose()
             await limiter.aclose()
+            if redis_link is not None:
+                await redis_link.aclose()
             await engine.dispose()
 
     # FastAPIOffline is FastAPI with /docs and /redoc served from assets shipped in the
@@ -184,7 +198,10 @@ def create_app(
 
 
 async def _open_upstreams(
-    settings: Settings, resources: Resources, transport: httpx.AsyncBaseTransport | None
+    settings: Settings,
+    resources: Resources,
+    transport: httpx.AsyncBaseTransport | None,
+    redis_link: RedisLink | None,
 ) -> None:
     """One client per upstream the rooms call, kept in ``resources`` to be closed with it."""
     for room in ROOMS:
@@ -198,6 +215,7 @@ async def _open_upstreams(
                 background_share=spec.background_share,
                 recorder=resources.recorder.record_upstream,
                 transport=transport,
+                redis_link=redis_link,
             )
             await client.open()
             resources.upstreams[spec.name] = client
@@ -240,7 +258,7 @@ def _authenticator(settings: Settings) -> Authenticator:
     )
 
 
-def _inbound_limiter(settings: Settings) -> InboundLimiter:
+def _inbound_limiter(settings: Settings, redis_link: RedisLink | None) -> InboundLimiter:
     use_redis = settings.rate_limit_storage == "redis" or (
         settings.rate_limit_storage == "auto" and settings.redis_url is not None
     )
@@ -256,8 +274,5 @@ def _inbound_limiter(settings: Settings) -> InboundLimiter:
     return InboundLimiter(
         parse_rate_limits(settings.rate_limits),
         failure_limit=failure_limit,
-        redis_url=settings.redis_url.get_secret_value()
-        if use_redis and settings.redis_url
-        else None,
-        key_prefix=settings.redis_prefix,
+        redis_link=redis_link if use_redis else None,
     )

@@ -1,64 +1,30 @@
-"""Every Redis key schema, lock name and timing default of the cache, in one commented place.
+"""The cache's timing defaults and sizes, in one commented place.
 
-Key schemas carry a version (``v1``) so that a change of layout or value format can ship
-beside the old one: old keys are never misread, they just expire. Namespaces must not
-contain ``:``, which separates the parts of a key.
+The Redis key schemas the cache uses (entries, single-flight locks) live with every
+other Redis key in ``cachefront.redis_keys``; the Redis timeouts and backoff belong to
+the process's one link (``cachefront.redis_link``).
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "CACHE_KEY_V1",
     "DB_BACKOFF_FIRST_SECONDS",
     "DB_BACKOFF_MAX_SECONDS",
     "DEFAULT_LOCK_SECONDS",
     "DEFAULT_MEMORY_BYTES",
     "DEFAULT_MEMORY_MAX_ENTRY_BYTES",
     "DEFAULT_USER_DEADLINE_SECONDS",
-    "ENTRY_FORMAT_V1",
-    "LOCK_KEY_V1",
     "LOCK_POLL_FIRST_SECONDS",
     "LOCK_POLL_MAX_SECONDS",
     "MEMORY_ENTRY_OVERHEAD_BYTES",
     "OVERTIME_MAX_CALLS",
-    "REDIS_BACKOFF_FIRST_SECONDS",
-    "REDIS_BACKOFF_MAX_SECONDS",
-    "REDIS_MAX_CONNECTIONS",
-    "REDIS_POOL_TIMEOUT_SECONDS",
-    "REDIS_SOCKET_TIMEOUT_SECONDS",
-    "cache_key",
-    "cache_key_pattern",
-    "lock_key",
 ]
-
-# --- Redis key schemas -------------------------------------------------------------
-
-# One cached entry. Value: ENTRY_FORMAT_V1 header + payload (see redis_store.py).
-# TTL (PX): expires_at - now, so Redis forgets an entry when it could no longer be served.
-CACHE_KEY_V1 = "{prefix}:v1:c:{ns}:{key}"
-
-# The cluster-wide single-flight lock of one entry. Value: a random token of the holder,
-# so only the holder deletes it. TTL (PX): the lock seconds, so a crashed holder frees it.
-LOCK_KEY_V1 = "{prefix}:v1:lock:{ns}:{key}"
-
-# First byte of every cached Redis value; a reader that meets another byte treats the
-# value as a miss rather than guessing its layout.
-ENTRY_FORMAT_V1 = 1
 
 # Without Redis the cluster-wide lock is a PostgreSQL transaction-scoped advisory lock
 # on hashtextextended(ns || ':' || key, 0) (see postgres_store.LOCK_KEYS_SQL); the COMMIT
 # that makes the filled row visible is what releases it.
 
 # --- timing defaults ---------------------------------------------------------------
-
-# A dead or unreachable Redis must cost a request at most this long, never seconds.
-REDIS_SOCKET_TIMEOUT_SECONDS = 0.25
-# After a Redis error the store skips Redis for this long, doubling per failed retry.
-REDIS_BACKOFF_FIRST_SECONDS = 1.0
-REDIS_BACKOFF_MAX_SECONDS = 5.0
-# Connections per process; past that a command waits for a free one, at most this long.
-REDIS_MAX_CONNECTIONS = 128
-REDIS_POOL_TIMEOUT_SECONDS = 1.0
 
 # After a failed PostgreSQL command (the server is down or refuses connections) the
 # store skips the database for this long, doubling per failed retry: cold requests are
@@ -88,23 +54,3 @@ DEFAULT_MEMORY_MAX_ENTRY_BYTES = 1024 * 1024
 # What one memory entry costs besides its payload: the key tuple, the entry object,
 # the ETag string and the dict slot, rounded up.
 MEMORY_ENTRY_OVERHEAD_BYTES = 256
-
-
-def cache_key(prefix: str, ns: str, key: str) -> str:
-    """The Redis key of one cached entry (schema ``CACHE_KEY_V1``)."""
-    return f"{prefix}:v1:c:{ns}:{key}"
-
-
-def lock_key(prefix: str, ns: str, key: str) -> str:
-    """The Redis key of one entry's single-flight lock (schema ``LOCK_KEY_V1``)."""
-    return f"{prefix}:v1:lock:{ns}:{key}"
-
-
-def cache_key_pattern(prefix: str, ns: str, key_prefix: str = "") -> str:
-    """A SCAN pattern matching every cached key of ``ns`` that starts with ``key_prefix``."""
-    return _glob_escape(cache_key(prefix, ns, key_prefix)) + "*"
-
-
-def _glob_escape(text: str) -> str:
-    # SCAN MATCH is a glob: the caller's text must match only itself.
-    return "".join("\\" + char if char in "\\*?[]" else char for char in text)

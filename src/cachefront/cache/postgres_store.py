@@ -3,7 +3,7 @@
 Every statement is built once at import and named. A database that cannot be reached
 (down, refusing connections, pool exhausted) degrades reads and writes like Redis
 does: a read is a miss, a write is skipped, the outage is logged once and the
-database skipped for a backoff (``cache.outage.Outage``), so an upstream that works
+database skipped for a backoff (``cachefront.outage.Outage``), so an upstream that works
 still answers cold requests. The outage is logged, never silent: meanwhile every miss
 goes upstream. Invalidations and the advisory locks still raise: a delete that did
 not happen must not be reported as done, and the single-flight decides for itself
@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cachefront.cache.entry import CacheEntry
 from cachefront.cache.keys import DB_BACKOFF_FIRST_SECONDS, DB_BACKOFF_MAX_SECONDS
-from cachefront.cache.outage import Outage
 from cachefront.cache.store import BatchStore
 from cachefront.cache.tables import cache_entries
 from cachefront.db.queries import load_queries
+from cachefront.outage import Outage
 
 __all__ = [
     "DATABASE_UNREACHABLE",

@@ -1,42 +1,29 @@
 """The Redis tier and the Redis single-flight locks, degrading to "miss" while Redis is away.
 
-Every Redis error becomes a miss or a no-op: the store marks itself down, skips Redis
-for a backoff (1 s doubling to 5 s), logs once when the outage starts and once when
-Redis answers again (``cache.outage.Outage``). Sockets time out quickly, and the
-client never retries a command itself, so a dead Redis costs a request at most one
-short timeout.
+Every Redis error becomes a miss or a no-op, reported to the process's Redis link
+(``cachefront.redis_link``), which logs the outage once and has every use skip Redis
+for a backoff. The link's sockets time out quickly and never retry a command, so a
+dead Redis costs a request at most one short timeout.
 """
 
 from __future__ import annotations
 
-import logging
 import struct
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from cachefront.cache.entry import CacheEntry
-from cachefront.cache.keys import (
-    ENTRY_FORMAT_V1,
-    REDIS_BACKOFF_FIRST_SECONDS,
-    REDIS_BACKOFF_MAX_SECONDS,
-    REDIS_MAX_CONNECTIONS,
-    REDIS_POOL_TIMEOUT_SECONDS,
-    REDIS_SOCKET_TIMEOUT_SECONDS,
-    cache_key,
-    cache_key_pattern,
-    lock_key,
-)
-from cachefront.cache.outage import Outage
+from cachefront.redis_keys import ENTRY_FORMAT_V1, cache_key, cache_key_pattern, lock_key
+from cachefront.redis_link import RedisLink
 
-__all__ = ["RedisStore", "pack_entry", "unpack_entry"]
+__all__ = ["CACHE_USE", "LOCK_USE", "RedisStore", "pack_entry", "unpack_entry"]
 
-logger = logging.getLogger(__name__)
+# How the link's log lines name the commands of this module.
+CACHE_USE = "cache"
+LOCK_USE = "singleflight"
 
 _T = TypeVar("_T")
 
@@ -97,72 +84,27 @@ def unpack_entry(data: bytes) -> CacheEntry | None:
 class RedisStore:
     """Entries and single-flight locks in one Redis, under ``{prefix}:v1:``."""
 
-    def __init__(
-        self,
-        client: Redis,
-        *,
-        prefix: str,
-        clock: Callable[[], float] = time.time,
-        backoff_first: float = REDIS_BACKOFF_FIRST_SECONDS,
-        backoff_max: float = REDIS_BACKOFF_MAX_SECONDS,
-    ) -> None:
-        self._client = client
-        self.prefix = prefix
+    def __init__(self, link: RedisLink, *, clock: Callable[[], float] = time.time) -> None:
+        """``link`` is the process's Redis link, closed by whoever built it."""
+        self._link = link
+        link.register(LOCK_USE)
+        self._client = link.register(CACHE_USE)
+        self.prefix = link.prefix
         self._clock = clock
-        self._outage = Outage(
-            "redis",
-            label="Redis",
-            without="the cache continues without it",
-            backoff_first=backoff_first,
-            backoff_max=backoff_max,
-            logger=logger,
-        )
-        self._unlock = client.register_script(_UNLOCK_LUA)
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        prefix: str,
-        socket_timeout: float = REDIS_SOCKET_TIMEOUT_SECONDS,
-        max_connections: int = REDIS_MAX_CONNECTIONS,
-        clock: Callable[[], float] = time.time,
-        backoff_first: float = REDIS_BACKOFF_FIRST_SECONDS,
-        backoff_max: float = REDIS_BACKOFF_MAX_SECONDS,
-    ) -> RedisStore:
-        """A store with its own client and connection pool, closed by ``aclose``."""
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=REDIS_POOL_TIMEOUT_SECONDS,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            # The store's own backoff replaces the client's retries, which would
-            # multiply the wait on a dead server.
-            retry=Retry(NoBackoff(), 0),
-        )
-        return cls(
-            Redis.from_pool(pool),
-            prefix=prefix,
-            clock=clock,
-            backoff_first=backoff_first,
-            backoff_max=backoff_max,
-        )
+        self._unlock = self._client.register_script(_UNLOCK_LUA)
 
     @property
     def available(self) -> bool:
-        """False while the store skips Redis after an error (the backoff has not passed)."""
-        return self._outage.available
+        """False while Redis is skipped after an error (the backoff has not passed)."""
+        return self._link.available
 
     @property
     def down(self) -> bool:
         """True from a failed command until a command succeeds again."""
-        return self._outage.down
+        return self._link.down
 
     async def aclose(self) -> None:
-        """Close the client and its connections."""
-        await self._client.aclose()
+        """Nothing to close: the link belongs to the composition root, which closes it."""
 
     async def ping(self) -> bool:
         """Whether Redis answers now (a failed ping starts an outage like any error)."""
@@ -245,7 +187,7 @@ class RedisStore:
                     pipe.set(self._lock(ns, key), token, nx=True, px=ttl_ms)
                 return list(await pipe.execute())
 
-        replies = await self._call("lock", lock, None)
+        replies = await self._call("lock", lock, None, use=LOCK_USE)
         if replies is None:
             return None
         return frozenset(key for key, taken in zip(keys, replies, strict=True) if taken)
@@ -254,14 +196,18 @@ class RedisStore:
         """Release the locks of ``keys`` that still hold ``token``."""
         if keys:
             names = [self._lock(ns, key) for key in keys]
-            await self._call("unlock", lambda: self._unlock(keys=names, args=[token]), None)
+            await self._call(
+                "unlock", lambda: self._unlock(keys=names, args=[token]), None, use=LOCK_USE
+            )
 
     async def held_locks(self, ns: str, keys: Sequence[str]) -> frozenset[str] | None:
         """The keys whose lock someone holds now, or None without Redis."""
         if not keys:
             return frozenset()
         names = [self._lock(ns, key) for key in keys]
-        tokens = await self._call("held_locks", lambda: self._client.mget(names), None)
+        tokens = await self._call(
+            "held_locks", lambda: self._client.mget(names), None, use=LOCK_USE
+        )
         if tokens is None:
             return None
         return frozenset(key for key, token in zip(keys, tokens, strict=True) if token is not None)
@@ -274,13 +220,21 @@ class RedisStore:
     def _lock(self, ns: str, key: str) -> str:
         return lock_key(self.prefix, ns, key)
 
-    async def _call(self, action: str, op: Callable[[], Awaitable[_T]], default: _T) -> _T:
-        if not self._outage.available:
+    async def _call(
+        self,
+        action: str,
+        op: Callable[[], Awaitable[_T]],
+        default: _T,
+        *,
+        use: str = CACHE_USE,
+    ) -> _T:
+        link = self._link
+        if not link.available:
             return default
         try:
             result = await op()
         except (RedisError, OSError) as exc:
-            self._outage.failed(action, exc)
+            link.failed(use, action, exc)
             return default
-        self._outage.succeeded()
+        link.succeeded(use)
         return result

@@ -11,8 +11,10 @@ fresh window is counted exactly.
   counts and returns the window's state in one atomic round trip, on Redis's clock, so
   every process sharing the Redis spends from one exact count. ``limits``' own
   sliding-window strategy needs a second call for the remaining count and reset time
-  the headers show. When Redis stops answering, counting goes on in memory (logged
-  once per outage) and returns to Redis after ``redis_retry_seconds``.
+  the headers show. Redis is reached through the process's Redis link
+  (``cachefront.redis_link``): when Redis stops answering, counting goes on in memory
+  while the link backs off (the link logs the outage, once per process) and returns
+  to Redis when it answers again.
 
 A hit is counted when the request is admitted, so concurrent requests can never
 overshoot a limit; groups charged on success only (``SUCCESS_CHARGED_GROUPS``) have the
@@ -33,11 +35,12 @@ import redis.asyncio
 from redis.exceptions import NoScriptError, RedisError
 
 from cachefront.ratelimit.headers import policy_header, ratelimit_header
+from cachefront.redis_keys import ratelimit_key_prefix
+from cachefront.redis_link import RedisLink
 
 __all__ = [
-    "DEFAULT_REDIS_RETRY_SECONDS",
     "FAILED_AUTH_GROUP",
-    "KEY_SCHEMA",
+    "REDIS_USE",
     "InboundLimiter",
     "LocalCounter",
     "Verdict",
@@ -45,14 +48,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REDIS_RETRY_SECONDS = 5.0
-# Redis keys are "<prefix>:ratelimit_v3:<group>/<identity>", one hash each
-# (w, p, c, lp, lc); v3 added the last-hit times (lp, lc).
-KEY_SCHEMA = "ratelimit_v3"
+# How the Redis link's log lines name the limiter's commands.
+REDIS_USE = "ratelimit"
 # The counter of failed authentications per client address (key guessing).
 FAILED_AUTH_GROUP = "auth-failures"
-_REDIS_CONNECT_TIMEOUT_SECONDS = 0.5
-_REDIS_SOCKET_TIMEOUT_SECONDS = 1.0
 # Keys kept in memory before windows that ended are swept out.
 _LOCAL_SWEEP_AT = 100_000
 
@@ -255,11 +254,11 @@ class InboundLimiter:
         self,
         group_limits: dict[str, limits.RateLimitItem],
         *,
-        redis_url: str | None = None,
-        key_prefix: str = "cf",
-        redis_retry_seconds: float = DEFAULT_REDIS_RETRY_SECONDS,
+        redis_link: RedisLink | None = None,
         failure_limit: limits.RateLimitItem | None = None,
     ) -> None:
+        """Counts in Redis through ``redis_link`` (the process's link, which the limiter does
+        not close) when given, else in process memory."""
         self.limits = group_limits
         self._local = LocalCounter()
         # Failed authentications count like a group of their own, per client address,
@@ -276,35 +275,27 @@ class InboundLimiter:
             group: (item.amount, item.get_expiry(), item.get_expiry() * 1000)
             for group, item in counted.items()
         }
-        self._redis_url = redis_url.removeprefix("async+") if redis_url else None
-        self._key_prefix = f"{key_prefix}:{KEY_SCHEMA}:"
+        self._link = redis_link
+        self._key_prefix = ratelimit_key_prefix(redis_link.prefix) if redis_link else ""
         self._redis: redis.asyncio.Redis | None = None
         self._batcher: _HitBatcher | None = None
-        self._redis_down = False
-        self._retry_redis_at = 0.0
-        self.redis_retry_seconds = redis_retry_seconds
 
     @property
     def using_redis(self) -> bool:
-        return self._redis is not None and not self._redis_down
+        return self._redis is not None and self._link is not None and not self._link.down
 
     async def open(self) -> None:
-        if self._redis_url is None or self._redis is not None:
+        if self._link is None or self._redis is not None:
             return
-        # One client and pool for the process. redis-py picks the hiredis parser when it
-        # is installed; RESP3 is its default protocol and costs nothing extra here.
-        self._redis = redis.asyncio.Redis.from_url(
-            self._redis_url,
-            socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_SECONDS,
-            socket_timeout=_REDIS_SOCKET_TIMEOUT_SECONDS,
-        )
+        # The link's client and pool, shared with the cache and the budgets; redis-py
+        # picks the hiredis parser when it is installed.
+        self._redis = self._link.register(REDIS_USE)
         self._batcher = _HitBatcher(self._redis)
 
     async def aclose(self) -> None:
+        """Wait for the hits in flight; the link itself stays open for its other uses."""
         if self._batcher is not None:
             await self._batcher.aclose()
-        if self._redis is not None:
-            await self._redis.aclose()
         self._redis = None
         self._batcher = None
 
@@ -312,21 +303,16 @@ class InboundLimiter:
         """Count one request of ``identity_key`` in ``group`` (or ``FAILED_AUTH_GROUP``)."""
         amount, window, window_ms = self._windows[group]
         batcher = self._batcher
-        if batcher is not None and (
-            not self._redis_down or time.monotonic() >= self._retry_redis_at
-        ):
+        link = self._link
+        # A batcher exists only with a link; the second test is for the type checker.
+        if batcher is not None and link is not None and link.available:
             key = f"{self._key_prefix}{group}/{identity_key}"
             try:
                 state = await batcher.hit(key, amount, window_ms)
             except RedisError as exc:
-                self._note_redis_down(repr(exc))
+                link.failed(REDIS_USE, "hit", exc)
             else:
-                if self._redis_down:
-                    self._redis_down = False
-                    log.info(
-                        "inbound limits: Redis is back; counting there again",
-                        extra={"action": "ratelimit.redis_back"},
-                    )
+                link.succeeded(REDIS_USE)
                 allowed, remaining, seconds = _outcome(
                     state[0] == 1,
                     state[1],
@@ -355,18 +341,28 @@ class InboundLimiter:
         if not verdict.in_redis:
             self._local.refund(f"{group}/{identity_key}", verdict.window_index)
             return
-        if self._redis is None:
+        if self._redis is None or self._link is None:
+            return
+        if not self._link.available:
+            log.warning(
+                "inbound limits: refund of %s lost, Redis is away",
+                group,
+                extra={"action": "ratelimit.refund_failed"},
+            )
             return
         key = f"{self._key_prefix}{group}/{identity_key}"
         try:
             await _run_script(self._redis, [key], [verdict.window_index], _REFUND_SHA, _REFUND_LUA)
         except RedisError as exc:
+            self._link.failed(REDIS_USE, "refund", exc)
             log.warning(
                 "inbound limits: refund of %s not taken by Redis (%r)",
                 group,
                 exc,
                 extra={"action": "ratelimit.refund_failed"},
             )
+        else:
+            self._link.succeeded(REDIS_USE)
 
     def _verdict(
         self,
@@ -387,19 +383,6 @@ class InboundLimiter:
         remaining = min(self._windows[group][0], verdict.remaining + 1)
         value = ratelimit_header(group, remaining, verdict.reset_seconds)
         return (self._policy[group], (b"ratelimit", value))
-
-    def _note_redis_down(self, reason: str) -> None:
-        self._retry_redis_at = time.monotonic() + self.redis_retry_seconds
-        if self._redis_down:
-            return
-        self._redis_down = True
-        log.warning(
-            "inbound limits: Redis unreachable (%s); counting in process memory "
-            "and trying Redis again every %.0fs",
-            reason,
-            self.redis_retry_seconds,
-            extra={"action": "ratelimit.redis_down"},
-        )
 
 
 class _HitBatcher:

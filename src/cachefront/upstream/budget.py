@@ -1,9 +1,10 @@
 """Outbound budget: how many calls per interval one provider may receive from all processes.
 
 The budget is a moving-window limit in the ``limits`` notation ("60/minute"), counted
-in Redis when a Redis URL is given, so every cachefront process spends from one
-budget, and in process memory otherwise. Every attempt spends one unit, retries
-included, because every attempt is a request the upstream counts.
+in Redis when the process's Redis link (``cachefront.redis_link``) is given, so every
+cachefront process spends from one budget, and in process memory otherwise. Every
+attempt spends one unit, retries included, because every attempt is a request the
+upstream counts.
 
 Background work yields to user-facing misses: with ``background_share`` ``s`` and a
 limit of ``N`` per window, a background call is admitted only while at least
@@ -13,10 +14,10 @@ whole budget. With no room, a user call waits up to ``min(deadline, max_user_wai
 and a background call up to its deadline, then ``BudgetExhaustedError``; a call that
 cannot expect room before then fails at once instead of sleeping in vain.
 
-When Redis stops answering, the budget keeps counting in process memory (logged once
-per outage) and goes back to Redis after ``redis_retry_seconds``, so a Redis outage
-slows nothing down; each process then spends its own copy of the budget until Redis
-is back.
+When Redis stops answering, the budget keeps counting in process memory while the
+link backs off (the link logs the outage, once per process) and goes back to Redis
+when it answers again, so a Redis outage slows nothing down; each process then spends
+its own copy of the budget until Redis is back.
 """
 
 from __future__ import annotations
@@ -29,21 +30,19 @@ from typing import Any
 
 import httpx
 import limits
-import redis.asyncio
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from cachefront.errors import BudgetExhaustedError, ConfigurationError, NotReadyError
 from cachefront.lifecycle import AsyncResource
+from cachefront.redis_keys import budget_key_prefix
+from cachefront.redis_link import RedisLink
 from cachefront.upstream._context import CallContext, Priority
 
 __all__ = [
     "DEFAULT_BACKGROUND_SHARE",
-    "DEFAULT_KEY_PREFIX",
     "DEFAULT_MAX_USER_WAIT_SECONDS",
-    "DEFAULT_REDIS_RETRY_SECONDS",
-    "KEY_SCHEMA",
     "BudgetTransport",
     "OutboundBudget",
 ]
@@ -52,26 +51,12 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BACKGROUND_SHARE = 0.5
 DEFAULT_MAX_USER_WAIT_SECONDS = 2.0
-DEFAULT_REDIS_RETRY_SECONDS = 5.0
-DEFAULT_KEY_PREFIX = "cf"
-# Redis keys are "<prefix>:budget_v1:LIMITER/<name>/<amount>/<multiples>/<granularity>";
-# bump the version when the layout of what is stored there changes.
-KEY_SCHEMA = "budget_v1"
 
-# A budget check must never cost a call more than a moment: a Redis that does not
-# answer this fast counts as down and the budget goes on in memory.
-_REDIS_CONNECT_TIMEOUT_SECONDS = 0.5
-_REDIS_SOCKET_TIMEOUT_SECONDS = 1.0
 # Floor of the sleep between two looks at a full window, so waiters never spin.
 _MIN_POLL_SECONDS = 0.01
-
-
-def _limits_uri(redis_url: str) -> str:
-    """The ``async+redis://`` form ``limits`` expects, from a plain redis-py URL."""
-    url = redis_url.removeprefix("async+")
-    if url.startswith("unix:"):
-        return "async+redis+unix" + url.removeprefix("unix")
-    return "async+" + url
+# ``limits`` picks its Redis driver from the URI scheme; with a connection pool handed
+# in, the rest of the URI is never used, so no address or password needs repeating.
+_LIMITS_URI = "async+redis://"
 
 
 class OutboundBudget(AsyncResource):
@@ -83,11 +68,11 @@ class OutboundBudget(AsyncResource):
         *,
         name: str,
         background_share: float = DEFAULT_BACKGROUND_SHARE,
-        redis_url: str | None = None,
-        key_prefix: str = DEFAULT_KEY_PREFIX,
+        redis_link: RedisLink | None = None,
         max_user_wait: float = DEFAULT_MAX_USER_WAIT_SECONDS,
-        redis_retry_seconds: float = DEFAULT_REDIS_RETRY_SECONDS,
     ) -> None:
+        """Counts in Redis through ``redis_link`` (the process's link, which the budget
+        does not close) when given, else in process memory."""
         try:
             self._item = limits.parse(limit)
         except ValueError as exc:
@@ -104,17 +89,14 @@ class OutboundBudget(AsyncResource):
         self.limit = limit
         self.background_share = background_share
         self.max_user_wait = max_user_wait
-        self.redis_retry_seconds = redis_retry_seconds
         amount = self._item.amount
         self.background_amount = max(1, math.floor(amount * background_share))
         self._reserved_for_users = amount - self.background_amount
-        self._redis_url = redis_url
-        self._key_prefix = f"{key_prefix}:{KEY_SCHEMA}"
+        self._link = redis_link
+        # How the link's log lines name this budget's commands.
+        self.redis_use = f"budget:{name}"
         self._memory: MovingWindowRateLimiter | None = None
         self._redis: MovingWindowRateLimiter | None = None
-        self._pool: redis.asyncio.ConnectionPool | None = None
-        self._redis_down = False
-        self._retry_redis_at = 0.0
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -123,38 +105,36 @@ class OutboundBudget(AsyncResource):
         if self._memory is not None:
             return
         self._memory = MovingWindowRateLimiter(MemoryStorage())
-        if self._redis_url is None:
+        link = self._link
+        if link is None:
             return
-        self._pool = redis.asyncio.ConnectionPool.from_url(
-            self._redis_url.removeprefix("async+"),
-            socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_SECONDS,
-            socket_timeout=_REDIS_SOCKET_TIMEOUT_SECONDS,
-        )
+        link.register(self.redis_use)
         # limits types its options as scalars; the pool is passed through to redis-py,
-        # and owning it here is what lets aclose() close every connection.
-        options: dict[str, Any] = {"connection_pool": self._pool}
+        # so the budget's commands go over the link's connections.
+        options: dict[str, Any] = {"connection_pool": link.pool}
         storage = RedisStorage(
-            _limits_uri(self._redis_url),
+            _LIMITS_URI,
             wrap_exceptions=True,
             implementation="redispy",
-            key_prefix=self._key_prefix,
+            key_prefix=budget_key_prefix(link.prefix),
             **options,
         )
         self._redis = MovingWindowRateLimiter(storage)
-        if not await storage.check():
-            self._note_redis_down("no answer to PING")
+        if link.available:
+            if await storage.check():
+                link.succeeded(self.redis_use)
+            else:
+                link.failed(self.redis_use, "ping", "no answer to PING")
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
-        self._pool = None
+        """Drop the storages; the link itself stays open for its other uses."""
         self._redis = None
         self._memory = None
 
     @property
     def using_redis(self) -> bool:
         """True when the budget is counted in Redis right now (not in memory)."""
-        return self._redis is not None and not self._redis_down
+        return self._redis is not None and self._link is not None and not self._link.down
 
     # --- spending -----------------------------------------------------------------
 
@@ -185,15 +165,14 @@ class OutboundBudget(AsyncResource):
                 f"outbound budget {self.name!r} used before open(); "
                 "open it (or the UpstreamClient that owns it) first"
             )
-        if self._redis is not None and (
-            not self._redis_down or time.monotonic() >= self._retry_redis_at
-        ):
+        link = self._link
+        if self._redis is not None and link is not None and link.available:
             try:
                 room_in = await self._take(self._redis, priority)
             except StorageError as exc:
-                self._note_redis_down(repr(exc.storage_error))
+                link.failed(self.redis_use, "acquire", exc.storage_error)
             else:
-                self._note_redis_up()
+                link.succeeded(self.redis_use)
                 return room_in
         return await self._take(self._memory, priority)
 
@@ -210,30 +189,6 @@ class OutboundBudget(AsyncResource):
             return _MIN_POLL_SECONDS  # freed in between: look again at once
         # The oldest unit in the window frees at reset_time; look again then.
         return max(_MIN_POLL_SECONDS, stats.reset_time - time.time())
-
-    def _note_redis_down(self, reason: str) -> None:
-        self._retry_redis_at = time.monotonic() + self.redis_retry_seconds
-        if self._redis_down:
-            return
-        self._redis_down = True
-        logger.warning(
-            "outbound budget %s: Redis unreachable (%s); counting in process memory "
-            "and trying Redis again every %.0fs",
-            self.name,
-            reason,
-            self.redis_retry_seconds,
-            extra={"action": "upstream_budget_redis_down", "provider": self.name},
-        )
-
-    def _note_redis_up(self) -> None:
-        if not self._redis_down:
-            return
-        self._redis_down = False
-        logger.info(
-            "outbound budget %s: Redis is back; counting there again",
-            self.name,
-            extra={"action": "upstream_budget_redis_back", "provider": self.name},
-        )
 
 
 class BudgetTransport(httpx.AsyncBaseTransport):

@@ -31,6 +31,7 @@ from cachefront.errors import (
     UpstreamTimeoutError,
 )
 from cachefront.lifecycle import AsyncResource
+from cachefront.redis_link import RedisLink
 from cachefront.upstream._context import CONTEXT_KEY, CallContext, Priority
 from cachefront.upstream.breaker import (
     DEFAULT_BREAKER,
@@ -222,19 +223,18 @@ def build_upstream_client(
     recorder: Recorder | None,
     transport: httpx.AsyncBaseTransport | None = None,
     background_share: float = DEFAULT_BACKGROUND_SHARE,
+    redis_link: RedisLink | None = None,
 ) -> UpstreamClient:
-    """An UpstreamClient configured from ``settings``, with a budget shared via its Redis.
+    """An UpstreamClient configured from ``settings``, its budget shared via ``redis_link``.
 
     The budget and its background share are the upstream's own (a room's
     ``UpstreamSpec``); timeouts, retries and the breaker are the platform's settings.
     """
-    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     budget = OutboundBudget(
         budget_limit,
         name=provider,
         background_share=background_share,
-        redis_url=redis_url,
-        key_prefix=settings.redis_prefix,
+        redis_link=redis_link,
     )
     return UpstreamClient(
         provider,

@@ -2,7 +2,7 @@
 
 Every test gets a namespace of its own, so tests share the session's database and
 Redis without seeing each other's entries. ``make_cache`` builds independent caches
-(own memory, own Redis client, own single-flight) over the same servers: two of them
+(own memory, own Redis link, own single-flight) over the same servers: two of them
 behave like two processes of one deployment.
 """
 
@@ -23,6 +23,7 @@ from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.cache import MemoryStore, PostgresStore, RedisStore, SingleFlight, TieredCache
+from cachefront.redis_link import RedisLink
 
 # Longer than the production timeout: on a loaded test machine a live Redis can take
 # more than 0.25 s to answer, and the store would rightly treat it as gone. The outage
@@ -53,6 +54,7 @@ async def make_cache(
 ) -> AsyncIterator[CacheFactory]:
     """Builds opened caches over the session's servers; closes them after the test."""
     built: list[TieredCache] = []
+    links: list[RedisLink] = []
 
     async def make(
         *,
@@ -64,18 +66,17 @@ async def make_cache(
         url = redis_url or redis_server_url
         if redis and url is None:
             pytest.skip("needs Redis: none answered at CACHEFRONT_TEST_REDIS_URL")
-        redis_store = (
-            RedisStore.from_url(
+        redis_store = None
+        if redis and url is not None:
+            link = RedisLink(
                 url,
                 prefix=redis_prefix,
-                clock=clock,
                 socket_timeout=TEST_SOCKET_TIMEOUT,
                 backoff_first=0.2,
                 backoff_max=0.4,
             )
-            if redis and url is not None
-            else None
-        )
+            links.append(link)
+            redis_store = RedisStore(link, clock=clock)
         db_store = PostgresStore(engine) if db else None
         cache = TieredCache(
             memory=MemoryStore(clock=clock),
@@ -91,13 +92,15 @@ async def make_cache(
     yield make
     for cache in built:
         await cache.aclose()
+    for link in links:
+        await link.aclose()
 
 
 @pytest.fixture
 async def redis_store(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisStore]:
-    store = RedisStore.from_url(redis_url, prefix=redis_prefix, socket_timeout=TEST_SOCKET_TIMEOUT)
-    yield store
-    await store.aclose()
+    link = RedisLink(redis_url, prefix=redis_prefix, socket_timeout=TEST_SOCKET_TIMEOUT)
+    yield RedisStore(link)
+    await link.aclose()
 
 
 @pytest.fixture

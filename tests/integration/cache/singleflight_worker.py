@@ -24,6 +24,7 @@ from cachefront.cache import (
     TieredCache,
 )
 from cachefront.db.engine import create_engine
+from cachefront.redis_link import RedisLink
 
 POLICY = CachePolicy(fresh_for=timedelta(minutes=10))
 
@@ -45,7 +46,8 @@ def _exists(path: Path) -> bool:
 async def main(config: dict[str, str | int]) -> None:
     engine = create_engine(str(config["database_url"]), pool_size=5)
     redis_url = str(config["redis_url"])
-    redis = RedisStore.from_url(redis_url, prefix=str(config["prefix"])) if redis_url else None
+    link = RedisLink(redis_url, prefix=str(config["prefix"])) if redis_url else None
+    redis = RedisStore(link) if link is not None else None
     db = PostgresStore(engine)
     cache = TieredCache(
         memory=MemoryStore(), redis=redis, db=db, locks=SingleFlight(redis=redis, db=db)
@@ -70,6 +72,8 @@ async def main(config: dict[str, str | int]) -> None:
                 for _ in range(int(config["callers"]))
             )
         )
+    if link is not None:
+        await link.aclose()
     await engine.dispose()
     print(json.dumps(sorted({result.entry.etag for result in results})))
 

@@ -15,13 +15,13 @@ import pytest
 import redis
 
 from cachefront.cache import CachePolicy, Tier
-from cachefront.cache.keys import cache_key
+from cachefront.redis_keys import cache_key
 
 if TYPE_CHECKING:
     from .conftest import CacheFactory, RedisServer
 
 POLICY = CachePolicy(fresh_for=timedelta(minutes=10))
-STORE_LOGGER = "cachefront.cache.redis_store"
+LINK_LOGGER = "cachefront.redis_link"
 
 
 class Upstream:
@@ -42,7 +42,7 @@ def _actions(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         str(getattr(record, "action", ""))
         for record in caplog.records
-        if record.name == STORE_LOGGER
+        if record.name == LINK_LOGGER
     ]
 
 
@@ -62,7 +62,7 @@ async def test_outage_degrades_silently_and_redis_is_used_again_after_restart(
         assert raw.exists(cache_key(redis_prefix, ns, "before"))
 
         own_redis.stop()
-        with caplog.at_level(logging.INFO, logger=STORE_LOGGER):
+        with caplog.at_level(logging.INFO, logger=LINK_LOGGER):
             started = time.monotonic()
             hit = await cache.get_or_fetch(ns, "before", _never, POLICY)
             assert hit.tier is Tier.MEMORY
@@ -75,7 +75,7 @@ async def test_outage_degrades_silently_and_redis_is_used_again_after_restart(
             from_db = await other.get_or_fetch(ns, "during", _never, POLICY)
             assert from_db.tier is Tier.DB
             assert time.monotonic() - started < 5.0  # a stall per call would add up to far more
-            assert _actions(caplog).count("cache.redis_down") == 2  # once per store
+            assert _actions(caplog).count("redis.down") == 2  # once per process (link)
             assert upstream.calls == 2
 
             own_redis.start()
@@ -87,7 +87,7 @@ async def test_outage_degrades_silently_and_redis_is_used_again_after_restart(
                 await asyncio.sleep(0.05)
             else:
                 raise AssertionError("Redis was not used again after it came back")
-        assert "cache.redis_up" in _actions(caplog)
+        assert "redis.up" in _actions(caplog)
         got = await other.get_or_fetch(ns, f"after{attempt}", _never, POLICY)
         assert got.tier in (Tier.REDIS, Tier.DB)
     finally:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import redis
 
 from cachefront.cache import CachePolicy, RedisStore, make_entry
-from cachefront.cache.keys import cache_key, lock_key
+from cachefront.redis_keys import cache_key, lock_key
 
 POLICY = CachePolicy(fresh_for=timedelta(seconds=60), stale_for=timedelta(seconds=60))
 

@@ -17,8 +17,8 @@ import pytest
 import redis
 
 from cachefront.cache import CachePolicy, Tier
-from cachefront.cache.keys import lock_key
 from cachefront.errors import UpstreamError
+from cachefront.redis_keys import lock_key
 
 if TYPE_CHECKING:
     from .conftest import CacheFactory

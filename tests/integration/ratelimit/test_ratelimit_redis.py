@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
 
 from cachefront.ratelimit import InboundLimiter, parse_rate_limits
 from cachefront.ratelimit import limiter as limiter_module
+from cachefront.redis_link import RedisLink
 
 pytestmark = pytest.mark.redis
 
@@ -23,10 +24,8 @@ class Counted:
 
 
 @pytest.fixture
-async def counted(redis_url: str, redis_prefix: str) -> AsyncIterator[Counted]:
-    limiter = InboundLimiter(
-        parse_rate_limits({"general": "5/minute"}), redis_url=redis_url, key_prefix=redis_prefix
-    )
+async def counted(make_link: Callable[[], RedisLink]) -> AsyncIterator[Counted]:
+    limiter = InboundLimiter(parse_rate_limits({"general": "5/minute"}), redis_link=make_link())
     await limiter.open()
     client = limiter._redis
     assert client is not None
@@ -59,11 +58,12 @@ async def test_redis_counts_exactly_with_remaining_and_reset_in_one_call(
 
 
 async def test_another_limiter_on_the_same_redis_spends_from_the_same_count(
-    redis_url: str, redis_prefix: str
+    make_link: Callable[[], RedisLink],
 ) -> None:
     limits_ = parse_rate_limits({"general": "4/minute"})
-    first = InboundLimiter(limits_, redis_url=redis_url, key_prefix=redis_prefix)
-    second = InboundLimiter(limits_, redis_url=redis_url, key_prefix=redis_prefix)
+    # Two links: two processes sharing one Redis.
+    first = InboundLimiter(limits_, redis_link=make_link())
+    second = InboundLimiter(limits_, redis_link=make_link())
     await first.open()
     await second.open()
     try:
@@ -80,14 +80,12 @@ async def test_another_limiter_on_the_same_redis_spends_from_the_same_count(
 
 
 async def test_server_without_the_script_gets_it_by_eval(
-    redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+    make_link: Callable[[], RedisLink], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A SHA no server knows stands in for a restarted or flushed Redis (SCRIPT FLUSH
     # would drop every script of everyone sharing this Redis).
     monkeypatch.setattr(limiter_module, "_SLIDING_WINDOW_SHA", "0" * 40)
-    limiter = InboundLimiter(
-        parse_rate_limits({"general": "5/minute"}), redis_url=redis_url, key_prefix=redis_prefix
-    )
+    limiter = InboundLimiter(parse_rate_limits({"general": "5/minute"}), redis_link=make_link())
     await limiter.open()
     try:
         verdicts = [await limiter.hit("general", "ip:noscript") for _ in range(2)]
@@ -108,12 +106,11 @@ async def test_concurrent_hits_share_one_round_trip_and_stay_exact(counted: Coun
 
 @pytest.mark.parametrize("storage", ["memory", "redis"])
 async def test_refund_gives_the_unit_back_in_either_storage(
-    storage: str, redis_url: str, redis_prefix: str
+    storage: str, make_link: Callable[[], RedisLink]
 ) -> None:
     limiter = InboundLimiter(
         parse_rate_limits({"generation": "2/hour"}),
-        redis_url=redis_url if storage == "redis" else None,
-        key_prefix=redis_prefix,
+        redis_link=make_link() if storage == "redis" else None,
     )
     await limiter.open()
     try:
@@ -129,12 +126,11 @@ async def test_refund_gives_the_unit_back_in_either_storage(
 
 @pytest.mark.parametrize("storage", ["memory", "redis"])
 async def test_retry_after_of_an_hourly_quota_is_at_most_an_hour(
-    storage: str, redis_url: str, redis_prefix: str
+    storage: str, make_link: Callable[[], RedisLink]
 ) -> None:
     limiter = InboundLimiter(
         parse_rate_limits({"generation": "1/hour"}),
-        redis_url=redis_url if storage == "redis" else None,
-        key_prefix=redis_prefix,
+        redis_link=make_link() if storage == "redis" else None,
     )
     await limiter.open()
     try:

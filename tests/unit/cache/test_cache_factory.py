@@ -1,11 +1,10 @@
-"""build_cache: the settings decide which tiers exist and how big memory is."""
+"""build_cache: the settings and the Redis link decide which tiers exist and how big memory is."""
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-
 from cachefront.cache import MemoryStore, RedisStore, build_cache
 from cachefront.config import Settings
+from cachefront.redis_link import RedisLink
 
 
 def test_without_redis_or_engine_only_memory_exists() -> None:
@@ -16,17 +15,13 @@ def test_without_redis_or_engine_only_memory_exists() -> None:
     assert (cache.memory.max_bytes, cache.memory.max_entry_bytes) == (1234, 99)
 
 
-async def test_redis_url_and_prefix_come_from_settings() -> None:
-    settings = Settings(
-        redis_url=SecretStr("redis://127.0.0.1:1/0"),
-        redis_prefix="dep1",
-        redis_socket_timeout_seconds=1.5,
-    )
+async def test_the_redis_tier_runs_on_the_link_handed_in() -> None:
+    link = RedisLink("redis://127.0.0.1:1/0", prefix="dep1")
     memory = MemoryStore()
-    cache = build_cache(settings, None, memory=memory)
+    cache = build_cache(Settings(), None, memory=memory, redis_link=link)
     assert cache.memory is memory
     assert isinstance(cache.redis, RedisStore)
     assert cache.redis.prefix == "dep1"
-    pool_options = cache.redis._client.connection_pool.connection_kwargs
-    assert pool_options["socket_timeout"] == 1.5
-    await cache.aclose()  # closes the (never connected) Redis client
+    assert link.uses == {"cache", "singleflight"}
+    await cache.aclose()
+    await link.aclose()  # the (never connected) pool

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cachefront.cache import CachePolicy, make_entry
-from cachefront.cache.keys import cache_key, cache_key_pattern, lock_key
 from cachefront.cache.redis_store import pack_entry, unpack_entry
+from cachefront.redis_keys import cache_key, cache_key_pattern, lock_key
 
 POLICY = CachePolicy(fresh_for=timedelta(seconds=60), stale_for=timedelta(seconds=60))
 

@@ -1,0 +1,98 @@
+"""Every Redis key schema of cachefront, in one place: what each key holds and how long it lives.
+
+A deployment's keys all start with its prefix (``CACHEFRONT_REDIS_PREFIX``, default
+``cf``), so several deployments can share one Redis. Every schema carries a version
+(``v1``, ``ratelimit_v3``, ``budget_v1``): a change of layout or of what a key holds
+ships under a new version beside the old keys, which are then never misread and simply
+expire. Namespaces and route groups must not contain ``:``, which separates the parts.
+Nothing else in the code spells a key or a part of one; ``tests/unit/test_redis_keys.py``
+checks that.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BUDGET_KEY_V1",
+    "CACHE_KEY_V1",
+    "ENTRY_FORMAT_V1",
+    "LOCK_KEY_V1",
+    "RATELIMIT_KEY_V3",
+    "budget_key_prefix",
+    "cache_key",
+    "cache_key_pattern",
+    "lock_key",
+    "ratelimit_key",
+    "ratelimit_key_prefix",
+]
+
+# --- the cache tier (cache/redis_store.py) ------------------------------------------
+
+# One cached entry. Value: ENTRY_FORMAT_V1 header + payload (see cache/redis_store.py).
+# TTL (PX): expires_at - now, so Redis forgets an entry when it could no longer be
+# served at all, not even stale.
+CACHE_KEY_V1 = "{prefix}:v1:c:{ns}:{key}"
+
+# First byte of every cached value; a reader that meets another byte treats the value
+# as a miss rather than guessing its layout.
+ENTRY_FORMAT_V1 = 1
+
+# --- single-flight locks (cache/singleflight.py, taken through cache/redis_store.py) --
+
+# The cluster-wide fill lock of one entry. Value: the holder's random token, so only the
+# holder deletes it. TTL (PX): the lock seconds (CACHEFRONT_SINGLEFLIGHT_LOCK_SECONDS,
+# default cache.keys.DEFAULT_LOCK_SECONDS = 35 s), so a crashed holder frees it.
+LOCK_KEY_V1 = "{prefix}:v1:lock:{ns}:{key}"
+
+# --- inbound limits (ratelimit/limiter.py) --------------------------------------------
+
+# One sliding-window counter per route group and identity. Value: a hash {w: window
+# index, p: previous window's count, c: current window's count, lp, lc: ms time of the
+# last counted hit of each}; v3 added lp and lc. TTL (PEXPIRE): two windows, set when a
+# new window starts, so the hash lives long enough to serve as the next "previous".
+RATELIMIT_KEY_V3 = "{prefix}:ratelimit_v3:{group}/{identity}"
+
+# --- outbound budgets (upstream/budget.py, through the ``limits`` library) -------------
+
+# One provider's moving window. ``limits`` appends its own part after our prefix:
+# "LIMITER/<name>/<amount>/<multiples>/<granularity>". Value: a list of hit times
+# (``limits``' moving-window Lua). TTL: one window of the budget ("60/minute": 60 s),
+# renewed by each hit.
+BUDGET_KEY_V1 = "{prefix}:budget_v1:LIMITER/{name}/{amount}/{multiples}/{granularity}"
+
+
+def cache_key(prefix: str, ns: str, key: str) -> str:
+    """The Redis key of one cached entry (schema ``CACHE_KEY_V1``)."""
+    return f"{prefix}:v1:c:{ns}:{key}"
+
+
+def lock_key(prefix: str, ns: str, key: str) -> str:
+    """The Redis key of one entry's single-flight lock (schema ``LOCK_KEY_V1``)."""
+    return f"{prefix}:v1:lock:{ns}:{key}"
+
+
+def cache_key_pattern(prefix: str, ns: str, key_prefix: str = "") -> str:
+    """A SCAN pattern matching every cached key of ``ns`` that starts with ``key_prefix``."""
+    return _glob_escape(cache_key(prefix, ns, key_prefix)) + "*"
+
+
+def ratelimit_key_prefix(prefix: str) -> str:
+    """What every counter key starts with (schema ``RATELIMIT_KEY_V3``).
+
+    The limiter builds this once and appends ``group/identity`` per hit, on the hot path.
+    """
+    return f"{prefix}:ratelimit_v3:"
+
+
+def ratelimit_key(prefix: str, group: str, identity: str) -> str:
+    """The Redis key of one inbound counter (schema ``RATELIMIT_KEY_V3``)."""
+    return f"{ratelimit_key_prefix(prefix)}{group}/{identity}"
+
+
+def budget_key_prefix(prefix: str) -> str:
+    """The key prefix handed to ``limits`` for outbound budgets (schema ``BUDGET_KEY_V1``)."""
+    return f"{prefix}:budget_v1"
+
+
+def _glob_escape(text: str) -> str:
+    # SCAN MATCH is a glob: the caller's text must match only itself.
+    return "".join("\\" + char if char in "\\*?[]" else char for char in text)
