@@ -163,8 +163,9 @@ class Settings(BaseSettings):
     redis_socket_timeout_seconds: float = Field(
         default=0.25,
         gt=0,
-        description="How long a cache read waits on Redis before counting it down and "
-        "answering from the other tiers; raise it for a distant or loaded Redis.",
+        description="How long any Redis command (cache, locks, limits, budgets) waits "
+        "before Redis counts as down and each use falls back locally; also the connect "
+        "timeout. Raise it for a distant or loaded Redis.",
     )
     migrate_on_start: bool = True
 

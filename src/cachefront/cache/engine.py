@@ -78,11 +78,11 @@ def _not_found(ns: str, key: str, entry: CacheEntry) -> NotFoundError:
 class TieredCache(AsyncResource):
     """Read-through cache over the memory, Redis and PostgreSQL tiers.
 
-    Use it between ``open()`` and ``aclose()``, or as ``async with cache:``. It owns the
-    Redis store (closed by ``aclose``) but not the database engine. ``overtime`` is the
-    user-facing deadline fetchers apply to their upstream calls, and the bounded set of
-    calls that overran it and will store their answers late (``put_many``); it is
-    closed with the cache.
+    Use it between ``open()`` and ``aclose()``, or as ``async with cache:``. It owns
+    neither the Redis link (the process's, closed by the app) nor the database engine.
+    ``overtime`` is the user-facing deadline fetchers apply to their upstream calls, and
+    the bounded set of calls that overran it and will store their answers late
+    (``put_many``); it is closed with the cache.
     """
 
     def __init__(
