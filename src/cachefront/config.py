@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -31,10 +32,21 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cachefront.errors import ConfigurationError
 from cachefront.logs import mask_url
+from cachefront.validation import error_message
 
-__all__ = ["ENV_PREFIX", "CommaList", "RoomSettings", "Settings", "env_name", "masked_settings"]
+__all__ = [
+    "ENV_PREFIX",
+    "MIN_SERVICE_KEY_CHARS",
+    "CommaList",
+    "RoomSettings",
+    "Settings",
+    "env_name",
+    "masked_settings",
+]
 
 ENV_PREFIX = "CACHEFRONT_"
+# The shortest service key accepted: 32 characters of a random key are past guessing.
+MIN_SERVICE_KEY_CHARS = 32
 RoomSettingsT = TypeVar("RoomSettingsT", bound="RoomSettings")
 
 
@@ -71,13 +83,30 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("cachefront", appauthor=False))
 
 
-def _configuration_error(exc: ValidationError) -> ConfigurationError:
-    """The pydantic error as one message naming each environment variable at fault."""
+def _configuration_error(
+    exc: ValidationError, model: type[BaseSettings]
+) -> tuple[ConfigurationError, bool]:
+    """The pydantic error as one message naming each environment variable at fault.
+
+    The value given is quoted, but for secrets (``SecretStr`` fields), which are masked
+    like ``cachefront config`` masks them; the second item says whether one was.
+    """
     problems = []
+    secret = False
     for error in exc.errors():
         field = str(error["loc"][0]) if error.get("loc") else "?"
-        problems.append(f"{env_name(field)}: {error['msg']} (got {error.get('input')!r})")
-    return ConfigurationError("; ".join(problems))
+        info = model.model_fields.get(field)
+        if info is not None and _holds_secret(info.annotation):
+            secret = True
+            given = "**********"
+        else:
+            given = repr(error.get("input"))
+        problems.append(f"{env_name(field)}: {error_message(error)} (got {given})")
+    return ConfigurationError("; ".join(problems)), secret
+
+
+def _holds_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in typing.get_args(annotation)
 
 
 class RoomSettings(BaseSettings):
@@ -119,12 +148,18 @@ class Settings(BaseSettings):
         own = {key: value for key, value in values.items() if key in type(self).model_fields}
         rooms: dict[type[RoomSettings], RoomSettings] = {}
         try:
+            model: type[BaseSettings] = type(self)
             super().__init__(**options, **own)
             for model in _room_settings_models():
                 fields = {key: value for key, value in values.items() if key in model.model_fields}
                 rooms[model] = model(**options, **fields)
         except ValidationError as exc:
-            raise _configuration_error(exc) from exc
+            error, secret = _configuration_error(exc, model)
+            if secret:
+                # pydantic's own error quotes the value given: keep the secret out of
+                # tracebacks and logs; the message above says all the cause would.
+                raise error from None
+            raise error from exc
         self._rooms = rooms
 
     def room(self, model: type[RoomSettingsT]) -> RoomSettingsT:
@@ -184,7 +219,8 @@ class Settings(BaseSettings):
     )
     service_key: SecretStr | None = Field(
         default=None,
-        description="A service-role credential (Bearer or apikey header), e.g. for admin routes.",
+        description="A service-role credential (Bearer or apikey header), e.g. for admin "
+        f"routes; at least {MIN_SERVICE_KEY_CHARS} characters.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(
@@ -328,6 +364,20 @@ class Settings(BaseSettings):
     cleanup_batch_rows: int = Field(default=5000, ge=1)
     prune_metrics_schedule: str = "45 3 * * *"
     metrics_retention_days: float = Field(default=30.0, gt=0)
+
+    @field_validator("service_key")
+    @classmethod
+    def _service_key_not_guessable(cls, value: SecretStr | None) -> SecretStr | None:
+        # A valid credential is always admitted, however often its address failed, so
+        # the failure throttle slows wrong guesses but never stops a right one: the
+        # key's length is what keeps it from being guessed online.
+        if value is not None and len(value.get_secret_value()) < MIN_SERVICE_KEY_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_SERVICE_KEY_CHARS} characters (it is "
+                f"{len(value.get_secret_value())}); make one with: python -c "
+                "'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
 
     @field_validator("db_app_role", mode="before")
     @classmethod

@@ -30,7 +30,7 @@ def cachefront(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 
 def test_config_prints_settings_with_secrets_masked() -> None:
     env = {
-        "CACHEFRONT_SERVICE_KEY": "svc-key-do-not-print-1234",
+        "CACHEFRONT_SERVICE_KEY": "svc-key-do-not-print-1234-abcdefghij",
         "CACHEFRONT_DATABASE_URL": "postgresql://app:db-pass-do-not-print@db.internal/app",
         "CACHEFRONT_REDIS_URL": "redis://:redis-pass-do-not-print@cache:6379/0",
         "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",

@@ -35,7 +35,7 @@ async def test_limit_holds_across_two_processes_sharing_redis(
 
 
 SECRETS = {
-    "service": "SVCKEY-Zq8Lm2Nv5Xr7Wt1",
+    "service": "SVCKEY-Zq8Lm2Nv5Xr7Wt1-Kp4Hs9Dj3Fg6Bc0",
     "jwt": "JWTSECRET-Pk4Hj6Gf8Dd0Ss2Aa",
     "db": "DBPASS-Yy7Uu5Ii3Oo1",
 }

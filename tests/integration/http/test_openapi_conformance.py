@@ -22,7 +22,7 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
     if not cli.exists() and shutil.which("schemathesis") is None:
         pytest.skip("schemathesis is not installed (dev extras)")
     settings = settings_for(
-        service_key="svc-schemathesis-key",
+        service_key="svc-schemathesis-key-0123456789abcdef",
         ephemeris_providers=["local"],
         rate_limits={"general": "100000/minute", "upstream": "100000/minute"},
         worker_in_process=False,
@@ -50,7 +50,7 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
                 "--seed",
                 "1",
                 "-H",
-                "Authorization: Bearer svc-schemathesis-key",
+                "Authorization: Bearer svc-schemathesis-key-0123456789abcdef",
             ],
             capture_output=True,
             text=True,

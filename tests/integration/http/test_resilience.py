@@ -195,7 +195,7 @@ async def test_two_processes_sharing_redis_make_one_upstream_call(
 def test_metrics_land_in_postgresql_and_stats_need_the_service_key(
     settings_for: Callable[..., Settings], serve_app: type[ServerThread]
 ) -> None:
-    settings = settings_for(service_key="s3cret-service-key")
+    settings = settings_for(service_key="s3cret-service-key-0123456789abcdef")
     with serve_app(settings) as server:
         for _ in range(3):
             httpx.get(f"{server.url}/v1/ephemeris/pluto", params={"at": AT})
@@ -203,7 +203,7 @@ def test_metrics_land_in_postgresql_and_stats_need_the_service_key(
         assert httpx.get(f"{server.url}/v1/admin/stats").status_code == 401
         wrong = {"Authorization": "Bearer nope"}
         assert httpx.get(f"{server.url}/v1/admin/stats", headers=wrong).status_code == 401
-        auth = {"Authorization": "Bearer s3cret-service-key"}
+        auth = {"Authorization": "Bearer s3cret-service-key-0123456789abcdef"}
         stats = httpx.get(f"{server.url}/v1/admin/stats", params={"hours": 1}, headers=auth)
         assert stats.status_code == 200, stats.text
         doc = stats.json()
