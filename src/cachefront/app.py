@@ -7,6 +7,9 @@ FastAPI with the rooms' routers. Pools, clients, stores, every room's service an
 job worker open in the lifespan and close with it. The services come from the one
 list in ``cachefront.services`` (the contract is ``cachefront.rooms``); nothing here
 knows any of them.
+
+The objects the settings configure are built by ``cachefront.composition``; this
+module decides what goes where and when it opens and closes.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import limits
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
-from cachefront.auth import Authenticator, JwtVerifier, KeyManager, install_isolation
-from cachefront.cache import MemoryStore, TieredCache, build_cache
+from cachefront import composition
+from cachefront.auth import KeyManager, install_isolation
+from cachefront.cache import TieredCache
 from cachefront.config import Settings
 from cachefront.db.embedded import start_embedded_postgres
 from cachefront.db.engine import create_engine
@@ -44,11 +47,10 @@ from cachefront.jobs.routes import router as jobs_router
 from cachefront.jobs.runtime import open_jobs
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
-from cachefront.ratelimit import InboundLimiter, parse_rate_limits
 from cachefront.redis_link import RedisLink
 from cachefront.rooms import AnyRoom, Platform, RoomServices
 from cachefront.services import ROOMS
-from cachefront.upstream import UpstreamClient, build_upstream_client
+from cachefront.upstream import UpstreamClient
 
 __all__ = ["Resources", "create_app", "resolve_database_url", "running_services"]
 
@@ -86,25 +88,12 @@ def create_app(
     settings = settings or Settings()
     # One Redis link for the process, shared by the cache, the limiter and the budgets;
     # it connects on first use and is closed when the lifespan ends.
-    redis_link = (
-        RedisLink(
-            settings.redis_url.get_secret_value(),
-            prefix=settings.redis_prefix,
-            socket_timeout=settings.redis_socket_timeout_seconds,
-        )
-        if settings.redis_url is not None
-        else None
-    )
+    redis_link = composition.redis_link_from(settings)
     # --- auth and inbound limits (cachefront.auth, cachefront.ratelimit) -----------------
-    authenticator = _authenticator(settings)
-    limiter = _inbound_limiter(settings, redis_link)
-    memory = MemoryStore(
-        max_bytes=settings.memory_cache_bytes,
-        max_entry_bytes=settings.memory_cache_max_entry_bytes,
-    )
-    recorder = MetricsRecorder(
-        None, flush_seconds=settings.metrics_flush_seconds, buffer_max=settings.metrics_buffer_max
-    )
+    authenticator = composition.authenticator_from(settings)
+    limiter = composition.inbound_limiter_from(settings, redis_link)
+    memory = composition.memory_from(settings)
+    recorder = composition.recorder_from(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,7 +104,7 @@ def create_app(
         install_isolation(engine, settings.db_app_role, jwt_issuer=settings.jwt_issuer)
         authenticator.keys = KeyManager(engine)
         await limiter.open()
-        cache = build_cache(settings, engine, memory=memory, redis_link=redis_link)
+        cache = composition.cache_from(settings, engine, memory=memory, redis_link=redis_link)
         await cache.open()
         recorder.attach(engine)
         await recorder.start()
@@ -208,9 +197,9 @@ async def _open_upstreams(
         for spec in room.upstreams(settings):
             if spec.name in resources.upstreams:
                 raise ConfigurationError(f"two rooms call an upstream named {spec.name!r}")
-            client = build_upstream_client(
-                spec.name,
+            client = composition.upstream_client_from(
                 settings,
+                spec.name,
                 budget_limit=spec.budget,
                 background_share=spec.background_share,
                 recorder=resources.recorder.record_upstream,
@@ -239,40 +228,3 @@ async def running_services(settings: Settings) -> AsyncIterator[RoomServices]:
     async with api.router.lifespan_context(api):
         services: RoomServices = api.state.services
         yield services
-
-
-def _authenticator(settings: Settings) -> Authenticator:
-    verifier = None
-    if settings.jwt_secret is not None or settings.jwt_jwks_url is not None:
-        verifier = JwtVerifier(
-            secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
-            jwks_url=settings.jwt_jwks_url,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway=settings.jwt_leeway_seconds,
-            role_claim=settings.jwt_role_claim,
-        )
-    service_key = settings.service_key.get_secret_value() if settings.service_key else None
-    return Authenticator(
-        service_key=service_key, jwt=verifier, cache_seconds=settings.auth_cache_seconds
-    )
-
-
-def _inbound_limiter(settings: Settings, redis_link: RedisLink | None) -> InboundLimiter:
-    use_redis = settings.rate_limit_storage == "redis" or (
-        settings.rate_limit_storage == "auto" and settings.redis_url is not None
-    )
-    if use_redis and settings.redis_url is None:
-        raise ConfigurationError("CACHEFRONT_RATE_LIMIT_STORAGE=redis needs CACHEFRONT_REDIS_URL")
-    try:
-        failure_limit = limits.parse(settings.auth_failure_limit)
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"CACHEFRONT_AUTH_FAILURE_LIMIT: cannot read {settings.auth_failure_limit!r}; "
-            'expected the limits notation, e.g. "20/minute"'
-        ) from exc
-    return InboundLimiter(
-        parse_rate_limits(settings.rate_limits),
-        failure_limit=failure_limit,
-        redis_link=redis_link if use_redis else None,
-    )

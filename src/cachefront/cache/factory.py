@@ -1,41 +1,38 @@
-"""Builds the tiered cache a deployment's settings describe."""
+"""Assembles the tiered cache from the stores and limits it is handed."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.cache.engine import TieredCache
+from cachefront.cache.keys import DEFAULT_LOCK_SECONDS, DEFAULT_USER_DEADLINE_SECONDS
 from cachefront.cache.memory import MemoryStore
 from cachefront.cache.overtime import Overtime
 from cachefront.cache.postgres_store import PostgresStore
 from cachefront.cache.redis_store import RedisStore
 from cachefront.cache.singleflight import SingleFlight
-from cachefront.config import Settings
 from cachefront.redis_link import RedisLink
 
 __all__ = ["build_cache"]
 
 
 def build_cache(
-    settings: Settings,
     engine: AsyncEngine | None,
     *,
-    memory: MemoryStore | None = None,
+    memory: MemoryStore,
     redis_link: RedisLink | None = None,
+    lock_seconds: float = DEFAULT_LOCK_SECONDS,
+    user_deadline: float = DEFAULT_USER_DEADLINE_SECONDS,
 ) -> TieredCache:
-    """The cache the settings describe: memory always, Redis and PostgreSQL when given.
+    """The cache over ``memory``, plus Redis and PostgreSQL when their handles are given.
 
-    Pass ``memory`` when something else (the HTTP fast path) must hold the same store
-    before the cache itself is built. ``redis_link`` is the process's Redis link, which the
-    cache shares with the limiter and the budgets; whoever built it closes it.
+    ``memory`` is handed in because something else (the HTTP fast path) must hold the
+    same store before the cache itself is built. ``redis_link`` is the process's Redis
+    link, which the cache shares with the limiter and the budgets; whoever built it
+    closes it. The single-flight locks use whichever shared tiers exist.
     """
-    if memory is None:
-        memory = MemoryStore(
-            max_bytes=settings.memory_cache_bytes,
-            max_entry_bytes=settings.memory_cache_max_entry_bytes,
-        )
     store = RedisStore(redis_link) if redis_link is not None else None
     db = PostgresStore(engine) if engine is not None else None
-    locks = SingleFlight(redis=store, db=db, lock_seconds=settings.singleflight_lock_seconds)
-    overtime = Overtime(deadline=settings.user_deadline_seconds)
+    locks = SingleFlight(redis=store, db=db, lock_seconds=lock_seconds)
+    overtime = Overtime(deadline=user_deadline)
     return TieredCache(memory=memory, redis=store, db=db, locks=locks, overtime=overtime)

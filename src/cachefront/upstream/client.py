@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 
-from cachefront.config import Settings
 from cachefront.errors import (
     BudgetExhaustedError,
     CircuitOpenError,
@@ -217,18 +216,21 @@ class UpstreamClient(AsyncResource):
 
 def build_upstream_client(
     provider: str,
-    settings: Settings,
     *,
     budget_limit: str,
     recorder: Recorder | None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    breaker: BreakerPolicy = DEFAULT_BREAKER,
     transport: httpx.AsyncBaseTransport | None = None,
     background_share: float = DEFAULT_BACKGROUND_SHARE,
     redis_link: RedisLink | None = None,
 ) -> UpstreamClient:
-    """An UpstreamClient configured from ``settings``, its budget shared via ``redis_link``.
+    """An UpstreamClient with an outbound budget of its own, shared via ``redis_link``.
 
     The budget and its background share are the upstream's own (a room's
-    ``UpstreamSpec``); timeouts, retries and the breaker are the platform's settings.
+    ``UpstreamSpec``); ``timeout``, ``retry`` and ``breaker`` are the policies every
+    client of the deployment shares, which the composition root reads from the settings.
     """
     budget = OutboundBudget(
         budget_limit,
@@ -238,16 +240,9 @@ def build_upstream_client(
     )
     return UpstreamClient(
         provider,
-        timeout=settings.upstream_timeout_seconds,
-        retry=RetryPolicy(
-            attempts=settings.upstream_attempts,
-            backoff=settings.upstream_backoff_seconds,
-            backoff_max=settings.upstream_backoff_max_seconds,
-        ),
-        breaker=BreakerPolicy(
-            failure_threshold=settings.breaker_failure_threshold,
-            reset_seconds=settings.breaker_reset_seconds,
-        ),
+        timeout=timeout,
+        retry=retry,
+        breaker=breaker,
         budget=budget,
         recorder=recorder,
         transport=transport,

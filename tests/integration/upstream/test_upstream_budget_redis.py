@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from upstream_testserver import ScriptedRoute, TcpProxy
 
-from cachefront.config import Settings
 from cachefront.errors import BudgetExhaustedError
 from cachefront.metrics.records import UpstreamCallRecord
 from cachefront.redis_link import RedisLink
 from cachefront.upstream import (
+    BreakerPolicy,
     OutboundBudget,
     RetryPolicy,
     UpstreamClient,
@@ -149,22 +149,16 @@ async def test_budget_goes_back_to_redis_when_it_returns(
 async def test_factory_builds_a_client_whose_budget_runs_on_the_link(
     redis_url: str, make_link: MakeLink, route: ScriptedRoute
 ) -> None:
-    settings = Settings(
-        upstream_timeout_seconds=5,
-        upstream_attempts=2,
-        upstream_backoff_seconds=0.01,
-        upstream_backoff_max_seconds=0.02,
-        breaker_failure_threshold=3,
-        breaker_reset_seconds=1,
-        horizons_background_share=0.5,
-    )
     records: list[UpstreamCallRecord] = []
     route.script(503, 200)
     async with build_upstream_client(
         f"factory-{uuid.uuid4().hex[:8]}",
-        settings,
         budget_limit="10/minute",
+        background_share=0.5,
         recorder=records.append,
+        timeout=5,
+        retry=RetryPolicy(attempts=2, backoff=0.01, backoff_max=0.02),
+        breaker=BreakerPolicy(failure_threshold=3, reset_seconds=1),
         redis_link=make_link(redis_url),
     ) as client:
         assert client.budget is not None
