@@ -21,7 +21,7 @@ from cachefront.errors import UpstreamError
 from cachefront.redis_keys import lock_key
 
 if TYPE_CHECKING:
-    from .conftest import CacheFactory
+    from cache_fixtures import CacheFactory
 
 POLICY = CachePolicy(fresh_for=timedelta(minutes=10), stale_for=timedelta(hours=1))
 

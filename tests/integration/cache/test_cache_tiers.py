@@ -14,7 +14,7 @@ from cachefront.cache import CachePolicy, Tier, make_entry
 from cachefront.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from .conftest import CacheFactory
+    from cache_fixtures import CacheFactory
 
 POLICY = CachePolicy(
     fresh_for=timedelta(minutes=10),

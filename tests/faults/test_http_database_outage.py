@@ -19,6 +19,8 @@ from cachefront.db.embedded import start_embedded_postgres
 from cachefront.db.migrate import upgrade
 from harness_servers import ServerThread, Simulator
 
+pytestmark = pytest.mark.faults
+
 SERVICE_KEY = "service-key-for-outage-test-0123456789"
 AT = "2033-05-06T07:00:00Z"
 COLD_AT = "2034-08-09T10:00:00Z"  # another day: another chunk, not cached before the outage

@@ -31,6 +31,8 @@ from cachefront.cache import (
 from cachefront.db.engine import create_engine
 from cachefront.db.migrate import upgrade
 
+pytestmark = pytest.mark.faults
+
 POLICY = CachePolicy(fresh_for=timedelta(minutes=10), stale_for=timedelta(hours=1))
 
 

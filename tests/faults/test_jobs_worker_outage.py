@@ -17,6 +17,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+
+from cachefront.config import Settings
+from harness_servers import ServerThread
 from jobs_harness import (
     create_database,
     drop_database,
@@ -28,10 +31,7 @@ from jobs_harness import (
     wait_for,
 )
 
-from cachefront.config import Settings
-from harness_servers import ServerThread
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 OUTAGE_SECONDS = 4.0
 EXPORT = {

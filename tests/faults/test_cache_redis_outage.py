@@ -17,8 +17,10 @@ import redis
 from cachefront.cache import CachePolicy, Tier
 from cachefront.redis_keys import cache_key
 
+pytestmark = pytest.mark.faults
+
 if TYPE_CHECKING:
-    from .conftest import CacheFactory, RedisServer
+    from cache_fixtures import CacheFactory, RedisServer
 
 POLICY = CachePolicy(fresh_for=timedelta(minutes=10))
 LINK_LOGGER = "cachefront.redis_link"
