@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from jobs_harness import user_headers, wait_for
 
 from cachefront.config import Settings
 from harness_servers import ServerThread
+from jobs_harness import user_headers, wait_for
 
 EXPORT = {
     "type": "ephemeris-export",

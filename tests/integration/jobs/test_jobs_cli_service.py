@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-from jobs_harness import libpq
 
 from cachefront.config import Settings
 from harness_servers import settings_env
+from jobs_harness import libpq
 
 
 def test_jobs_list_sees_every_owner_as_the_app_role(

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from alembic import command
-from jobs_harness import create_database, drop_database, libpq
 
 from cachefront.db.migrate import alembic_config, current_revision, upgrade
+from jobs_harness import create_database, drop_database, libpq
 
 OLD_TO_NEW = {
     "key-7": "key:7",  # an API key's jobs

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import httpx
 import psycopg
-from jobs_harness import libpq, user_headers
 
 from cachefront.auth.keys import generate_key
 from cachefront.config import Settings
 from harness_servers import ServerThread
+from jobs_harness import libpq, user_headers
 
 EXPORT = {
     "type": "ephemeris-export",

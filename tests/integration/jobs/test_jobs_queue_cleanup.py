@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from jobs_harness import libpq
 from procrastinate import JobContext
 
 from cachefront.auth.isolation import acting_as_service, install_isolation
@@ -18,6 +17,7 @@ from cachefront.db.engine import create_engine
 from cachefront.jobs.queue import REMOVE_OLD_JOBS, UPKEEP_QUEUE, build_queue_app
 from cachefront.jobs.registry import JobRegistry, JobResources
 from cachefront.rooms import RoomServices
+from jobs_harness import libpq
 
 FINISHED = ("succeeded", "failed", "cancelled", "aborted")
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from jobs_harness import spawn_worker, stop_worker, user_headers, wait_for
 
 from cachefront.config import Settings
 from harness_servers import ServerThread, Simulator
+from jobs_harness import spawn_worker, stop_worker, user_headers, wait_for
 
 pytestmark = pytest.mark.slow
 

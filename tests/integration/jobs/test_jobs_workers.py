@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+
+from cachefront.config import Settings
+from harness_servers import ServerThread, Simulator
 from jobs_harness import (
     libpq,
     spawn_worker,
@@ -16,9 +19,6 @@ from jobs_harness import (
     user_headers,
     wait_for,
 )
-
-from cachefront.config import Settings
-from harness_servers import ServerThread, Simulator
 
 pytestmark = pytest.mark.slow
 
