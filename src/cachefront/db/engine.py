@@ -5,7 +5,13 @@ from __future__ import annotations
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["async_url", "create_engine", "sync_url"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT_SECONDS", "async_url", "create_engine", "sync_url"]
+
+# How long opening a connection may take. Without it a database host that drops
+# packets, or a proxy that accepts and never answers, holds each new connection (and
+# the request waiting for it) until the operating system gives up, minutes later,
+# before anything notices the outage. A ``connect_timeout`` in the URL wins.
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _with_driver(url: str) -> str:
@@ -26,12 +32,18 @@ def sync_url(url: str) -> str:
     return _with_driver(url)
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_SECONDS
+) -> AsyncEngine:
     """An async engine; ``pool_pre_ping`` so a restarted server does not fail the next query."""
+    connect_args = (
+        {} if "connect_timeout" in make_url(url).query else {"connect_timeout": connect_timeout}
+    )
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        connect_args=connect_args,
     )
