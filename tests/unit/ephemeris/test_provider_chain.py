@@ -11,64 +11,20 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fake_providers import FALLBACK, POLICY, FakeProvider
 
-from cachefront.cache import CachePolicy, MemoryStore, Overtime, TieredCache
+from cachefront.cache import MemoryStore, Overtime, TieredCache
 from cachefront.errors import InvalidInputError, UpstreamError, UpstreamStatusError
 from cachefront.services.ephemeris.bodies import Body
 from cachefront.services.ephemeris.keys import NAMESPACE, record_key
-from cachefront.services.ephemeris.models import EphemerisRecord, record_from_json_bytes
+from cachefront.services.ephemeris.models import record_from_json_bytes
 from cachefront.services.ephemeris.service import EphemerisService
 
 AT = datetime(2031, 3, 4, 5, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-POLICY = CachePolicy(fresh_for=timedelta(days=30), stale_for=timedelta(days=1), tiers=("memory",))
-FALLBACK = CachePolicy(fresh_for=timedelta(hours=1), stale_for=timedelta(days=1), tiers=("memory",))
 
 
-class Scripted:
-    """A provider that answers with records of its own name, fails, refuses or hangs."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.gate: asyncio.Event | None = None  # set: hang until the test sets it
-        self.error: Exception | None = None
-        self.calls: list[str] = []  # the priority of each call
-        self.asked = asyncio.Event()
-
-    async def positions(
-        self,
-        body: Body,
-        start: datetime,
-        stop: datetime,
-        step: timedelta,
-        *,
-        priority: str = "user",
-    ) -> list[EphemerisRecord]:
-        self.calls.append(priority)
-        self.asked.set()
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.error is not None:
-            raise self.error
-        count = (stop - start) // step + 1
-        return [
-            EphemerisRecord(
-                body=body.value,
-                at=start + i * step,
-                ra_deg=1.0,
-                dec_deg=2.0,
-                distance_au=1.5,
-                ecliptic_lon_deg=3.0,
-                ecliptic_lat_deg=0.1,
-                speed_deg_per_day=0.5,
-                retrograde=False,
-                provider=self.name,
-            )
-            for i in range(count)
-        ]
-
-
-def _service(*providers: Scripted, deadline: float = 0.02) -> EphemerisService:
+def _service(*providers: FakeProvider, deadline: float = 0.02) -> EphemerisService:
     cache = TieredCache(memory=MemoryStore(), overtime=Overtime(deadline=deadline))
     return EphemerisService(
         cache,
@@ -90,7 +46,7 @@ async def _cached_provider(service: EphemerisService) -> str:
 async def test_a_hung_primary_is_answered_by_the_fallback_then_replaced_by_its_late_answer() -> (
     None
 ):
-    primary, fallback = Scripted("horizons"), Scripted("local")
+    primary, fallback = FakeProvider("horizons"), FakeProvider("local")
     primary.gate = asyncio.Event()
     service = _service(primary, fallback)
     async with service.cache:
@@ -109,12 +65,12 @@ async def test_a_hung_primary_is_answered_by_the_fallback_then_replaced_by_its_l
         assert record_from_json_bytes(cached.entry.value).provider == "horizons"
         # Stored under the primary's policy, not the fallback's hour.
         assert cached.entry.fresh_until - cached.entry.stored_at == pytest.approx(30 * 86400)
-    assert primary.calls == ["user"]
-    assert fallback.calls == ["user"]
+    assert [c.priority for c in primary.calls] == ["user"]
+    assert [c.priority for c in fallback.calls] == ["user"]
 
 
 async def test_background_work_waits_for_the_primary() -> None:
-    primary, fallback = Scripted("horizons"), Scripted("local")
+    primary, fallback = FakeProvider("horizons"), FakeProvider("local")
     primary.gate = asyncio.Event()
     service = _service(primary, fallback)
     async with service.cache:
@@ -126,23 +82,23 @@ async def test_background_work_waits_for_the_primary() -> None:
         primary.gate.set()
         assert await work == {Body.MARS: 2}
         assert await _cached_provider(service) == "horizons"
-    assert primary.calls == ["background"]
-    assert fallback.calls == []
+    assert [c.priority for c in primary.calls] == ["background"]
+    assert [c.priority for c in fallback.calls] == []
 
 
 async def test_positions_passes_its_priority_to_the_providers() -> None:
-    primary = Scripted("horizons")
+    primary = FakeProvider("horizons")
     service = _service(primary)
     async with service.cache:
         await service.positions([Body.MARS], AT, AT + HOUR, HOUR, priority="background")
         await service.positions([Body.VENUS], AT, AT + HOUR, HOUR)
-    assert primary.calls == ["background", "user"]
+    assert [c.priority for c in primary.calls] == ["background", "user"]
 
 
 async def test_a_fallback_outside_its_coverage_after_a_primary_outage_is_an_upstream_error() -> (
     None
 ):
-    primary, fallback = Scripted("horizons"), Scripted("local")
+    primary, fallback = FakeProvider("horizons"), FakeProvider("local")
     primary.error = UpstreamStatusError("horizons", 503, "Service Unavailable")
     fallback.error = InvalidInputError("the local ephemeris covers 1899 to 2053", field="at")
     service = _service(primary, fallback)
@@ -155,7 +111,7 @@ async def test_a_fallback_outside_its_coverage_after_a_primary_outage_is_an_upst
 
 
 async def test_a_fallback_outside_its_coverage_waits_for_the_overrunning_primary() -> None:
-    primary, fallback = Scripted("horizons"), Scripted("local")
+    primary, fallback = FakeProvider("horizons"), FakeProvider("local")
     primary.gate = asyncio.Event()
     fallback.error = InvalidInputError("the local ephemeris covers 1899 to 2053", field="at")
     service = _service(primary, fallback)
@@ -170,7 +126,7 @@ async def test_a_fallback_outside_its_coverage_waits_for_the_overrunning_primary
 
 
 async def test_the_only_provider_refusing_the_input_stays_invalid_input() -> None:
-    local = Scripted("local")
+    local = FakeProvider("local")
     local.error = InvalidInputError("the local ephemeris covers 1899 to 2053", field="at")
     service = _service(local)
     async with service.cache:
