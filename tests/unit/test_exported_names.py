@@ -96,6 +96,11 @@ EXPORTED: dict[str, list[str]] = {
         "parse_table",
         "rows_to_records",
     ],
+    "cachefront.services.prices": [],
+    "cachefront.services.prices.providers": [
+        "PriceProvider",
+        "UnknownAssetError",
+    ],
     "cachefront.simulators": [],
     "cachefront.upstream": [
         "BreakerPolicy",

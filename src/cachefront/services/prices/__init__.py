@@ -1,0 +1,1 @@
+"""The prices room: latest prices, batches and long history for assets from Binance and Yahoo."""

@@ -1,0 +1,53 @@
+"""The interface every price provider implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from cachefront.errors import NotFoundError
+from cachefront.services.prices.models import Candle, LatestQuotes, Resolution
+from cachefront.upstream import Priority
+
+__all__ = ["PriceProvider", "UnknownAssetError"]
+
+
+class UnknownAssetError(NotFoundError):
+    """The provider does not know this id (Binance ``-1121``, Yahoo 404)."""
+
+    def __init__(self, provider: str, provider_id: str) -> None:
+        super().__init__(f"{provider} does not know {provider_id!r}")
+        self.provider = provider
+        self.provider_id = provider_id
+
+
+class PriceProvider(Protocol):
+    """A source of latest quotes and OHLCV candles, named as in the assets table."""
+
+    name: str
+
+    async def latest(
+        self, provider_ids: Sequence[str], *, priority: Priority = "user"
+    ) -> LatestQuotes:
+        """Latest quotes of ``provider_ids`` in as few calls as the provider allows.
+
+        Ids the provider does not know are returned in ``unavailable``, never raised.
+        """
+        ...
+
+    async def history(
+        self,
+        provider_id: str,
+        resolution: Resolution,
+        start: datetime,
+        end: datetime,
+        *,
+        priority: Priority = "background",
+    ) -> list[Candle]:
+        """Candles of ``resolution`` starting in ``[start, end)``, oldest first.
+
+        Bars the provider leaves empty (holidays, halts) are omitted, never zeros.
+        Raises ``UnknownAssetError`` when the provider does not know the id.
+        """
+        ...
