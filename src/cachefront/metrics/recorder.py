@@ -3,7 +3,8 @@
 Recording is a list append, so the hot path never waits on the database. A
 background task flushes every ``flush_seconds``; when the database is unreachable
 the records stay buffered (up to ``buffer_max``, oldest dropped first) and go out
-with the next successful flush.
+with the next successful flush. An outage is logged once when it starts and once
+when it ends (with how many flushes failed), not on every flush in between.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class MetricsRecorder:
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self.dropped = 0
+        # Flushes failed in a row: the outage is logged when this leaves and returns to 0.
+        self.failed_flushes = 0
 
     # --- recording (synchronous, O(1)) --------------------------------------------
     def request(self, row: RequestRow) -> None:
@@ -110,13 +113,24 @@ class MetricsRecorder:
                 # Keep them for the next flush: a database blip must not lose metrics.
                 self._requests[:0] = requests
                 self._upstream[:0] = upstream
-                log.warning(
-                    "metrics flush failed, will retry: %s",
-                    exc,
-                    extra={"action": "metrics.flush_failed"},
-                )
+                self.failed_flushes += 1
+                if self.failed_flushes == 1:
+                    log.warning(
+                        "metrics flush failed, keeping records and retrying: %s",
+                        exc,
+                        extra={"action": "metrics.flush_failed"},
+                    )
                 return 0
-            return len(requests) + len(upstream)
+            written = len(requests) + len(upstream)
+            if self.failed_flushes:
+                log.warning(
+                    "metrics flush works again after %d failed flushes; wrote %d records",
+                    self.failed_flushes,
+                    written,
+                    extra={"action": "metrics.flush_recovered"},
+                )
+                self.failed_flushes = 0
+            return written
 
     async def _copy(self, requests: list[RequestRow], upstream: list[UpstreamCallRecord]) -> None:
         # COPY, not INSERT (see metrics/sql/queries.sql).

@@ -105,6 +105,25 @@ async def test_a_database_error_keeps_the_records_for_the_next_flush(
     assert await _urls(engine, tag) == [f"https://upstream.test{tag}/0"]
 
 
+async def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+    engine: AsyncEngine, dead_engine: AsyncEngine, tag: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = MetricsRecorder(dead_engine)
+    with caplog.at_level(logging.WARNING, logger="cachefront.metrics.recorder"):
+        for n in range(4):
+            recorder.request(_row(tag, n))
+            assert await recorder.flush() == 0
+        assert recorder.failed_flushes == 4
+        recorder.attach(engine)
+        assert await recorder.flush() == 4
+        recorder.request(_row(tag, 4))
+        assert await recorder.flush() == 1
+    actions = [getattr(r, "action", None) for r in caplog.records]
+    assert actions == ["metrics.flush_failed", "metrics.flush_recovered"]
+    assert "after 4 failed flushes" in caplog.records[1].getMessage()
+    assert recorder.failed_flushes == 0
+
+
 async def test_kept_records_still_respect_the_bound_oldest_dropped(
     engine: AsyncEngine, dead_engine: AsyncEngine, tag: str, caplog: pytest.LogCaptureFixture
 ) -> None:
