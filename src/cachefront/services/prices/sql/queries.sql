@@ -279,11 +279,14 @@ SELECT count(*) FROM price_weekly;
 VACUUM (FULL, ANALYZE) {table};
 
 -- name: table_sizes
--- Bytes per table, indexes and TOAST included, partitions summed into their parent.
-SELECT t.name, sum(pg_total_relation_size(p.relid))::bigint AS bytes
-FROM unnest(CAST(:tables AS text[])) AS t(name),
-     LATERAL pg_partition_tree(t.name::regclass) AS p
-GROUP BY t.name;
+-- Bytes per table, indexes and TOAST included, partitions summed into their parent
+-- (pg_partition_tree lists nothing for a table that is not partitioned).
+SELECT t.name,
+       (pg_total_relation_size(t.name::regclass) + coalesce(
+           (SELECT sum(pg_total_relation_size(p.relid))
+            FROM pg_partition_tree(t.name::regclass) AS p
+            WHERE p.relid <> t.name::regclass), 0))::bigint AS bytes
+FROM unnest(CAST(:tables AS text[])) AS t(name);
 
 -- name: table_rows
 SELECT count(*) FROM {table};
