@@ -93,11 +93,15 @@ WITH touched AS (
     FROM unnest(CAST(:days AS date[])) AS d
 ),
 present AS (
-    SELECT t.period, d.day, d.volume, d.open, d.high, d.low, d.close, d.adj_close
-    FROM touched t
-    JOIN price_daily d
-      ON d.asset_id = :asset_id AND d.day >= t.period
-     AND d.day < (t.period + interval '1 week')::date
+    -- One range scan from the first touched period to the end of the last one (not a
+    -- probe per period), keeping the rows of the touched periods.
+    SELECT date_trunc('week', d.day)::date AS period, d.day, d.volume, d.open, d.high,
+           d.low, d.close, d.adj_close
+    FROM price_daily d
+    WHERE d.asset_id = :asset_id
+      AND d.day >= (SELECT min(period) FROM touched)
+      AND d.day < (SELECT (max(period) + interval '1 week')::date FROM touched)
+      AND date_trunc('week', d.day)::date IN (SELECT period FROM touched)
 ),
 span AS (
     SELECT period, min(day) AS lo, max(day) AS hi FROM present GROUP BY period
@@ -154,11 +158,15 @@ WITH touched AS (
     FROM unnest(CAST(:days AS date[])) AS d
 ),
 present AS (
-    SELECT t.period, d.day, d.volume, d.open, d.high, d.low, d.close, d.adj_close
-    FROM touched t
-    JOIN price_daily d
-      ON d.asset_id = :asset_id AND d.day >= t.period
-     AND d.day < (t.period + interval '1 month')::date
+    -- One range scan from the first touched period to the end of the last one (not a
+    -- probe per period), keeping the rows of the touched periods.
+    SELECT date_trunc('month', d.day)::date AS period, d.day, d.volume, d.open, d.high,
+           d.low, d.close, d.adj_close
+    FROM price_daily d
+    WHERE d.asset_id = :asset_id
+      AND d.day >= (SELECT min(period) FROM touched)
+      AND d.day < (SELECT (max(period) + interval '1 month')::date FROM touched)
+      AND date_trunc('month', d.day)::date IN (SELECT period FROM touched)
 ),
 span AS (
     SELECT period, min(day) AS lo, max(day) AS hi FROM present GROUP BY period
