@@ -234,3 +234,20 @@ async def test_the_simulators_clock_drives_its_weight_window() -> None:
             assert simulator.stats()["used_weight"] == 0
             await binance.latest(["BTCUSDT"])
             assert simulator.stats()["used_weight"] == 2
+
+
+async def test_malformed_ids_are_unavailable_and_never_sent(
+    simulator: RunningBinance, requester: RecordingRequester
+) -> None:
+    binance = provider(simulator, requester)
+    result = await binance.latest(["btcusdt", "BTC USDT", "C004USDT"])
+    assert set(result.quotes) == {"C004USDT"}
+    assert result.unavailable == frozenset({"btcusdt", "BTC USDT"})
+    assert [json.loads(call.params["symbols"]) for call in requester.calls] == [["C004USDT"]]
+    only_bad = await binance.latest(["bad one"])
+    assert only_bad.unavailable == frozenset({"bad one"})
+    with pytest.raises(UnknownAssetError):
+        await binance.history(
+            "btc/usdt", Resolution.DAY, datetime(2024, 1, 1, tzinfo=UTC), datetime.now(UTC)
+        )
+    assert len(requester.calls) == 1

@@ -259,3 +259,18 @@ async def test_through_the_platform_client(simulator: RunningYahoo, clock: Manua
     stats = simulator.stats()
     assert stats["crumbs_issued"] == 2
     assert stats["by_status"] == {"200": 4 + 1 + 2, "401": 1, "404": 1}
+
+
+async def test_ids_that_would_break_a_batch_are_unavailable_and_never_sent(
+    simulator: RunningYahoo, requester: RecordingRequester
+) -> None:
+    yahoo = provider(simulator, requester)
+    result = await yahoo.latest(["AAPL,MSFT", "", "MSFT"])
+    assert set(result.quotes) == {"MSFT"}
+    assert result.unavailable == frozenset({"AAPL,MSFT", ""})
+    assert [call.params.get("symbols") for call in requester.calls][2:] == ["MSFT"]
+    with pytest.raises(UnknownAssetError):
+        await yahoo.history(
+            "A B", Resolution.DAY, datetime(2024, 1, 1, tzinfo=UTC), datetime.now(UTC)
+        )
+    assert len(requester.calls) == 3

@@ -20,6 +20,7 @@ from cachefront.services.prices.providers.binance_format import (
     TICKER_24HR_PATH,
     TradingPair,
     binance_interval,
+    is_symbol,
     parse_error,
     parse_exchange_info,
     parse_klines,
@@ -95,9 +96,12 @@ class BinanceProvider:
         not list is refused whole with -1121, so the call is made once more for all
         symbols, and the ids missing from that answer are unavailable.
         """
-        wanted = list(dict.fromkeys(provider_ids))
+        asked = list(dict.fromkeys(provider_ids))
+        # A malformed id would make Binance refuse the whole list (-1100): never send it.
+        wanted = [key for key in asked if is_symbol(key)]
+        malformed = frozenset(asked) - frozenset(wanted)
         if not wanted:
-            return LatestQuotes(quotes={})
+            return LatestQuotes(quotes={}, unavailable=malformed)
         ids: list[str] | None = wanted if len(wanted) <= LIST_MAX_SYMBOLS else None
         status, body, _ = await self._tickers(ids, priority)
         if status == 400 and ids is not None:
@@ -109,9 +113,8 @@ class BinanceProvider:
             raise self._failed(status, body)
         every = parse_ticker_24hr(body)
         quotes: dict[str, Quote] = {key: every[key] for key in wanted if key in every}
-        return LatestQuotes(
-            quotes=quotes, unavailable=frozenset(key for key in wanted if key not in every)
-        )
+        missing = frozenset(key for key in wanted if key not in every)
+        return LatestQuotes(quotes=quotes, unavailable=missing | malformed)
 
     async def history(
         self,
@@ -123,6 +126,8 @@ class BinanceProvider:
         priority: Priority = "background",
     ) -> list[Candle]:
         """Klines opening in ``[start, end)``, oldest first, 1,000 per call (weight 2 each)."""
+        if not is_symbol(provider_id):
+            raise UnknownAssetError(BINANCE, provider_id)
         first, stop = _ms(start), _ms(end)
         candles: list[Candle] = []
         while first < stop:

@@ -14,6 +14,7 @@ from cachefront.services.prices.providers.yahoo_format import (
     CHART_PATH,
     QUOTE_PATH,
     YAHOO,
+    is_symbol,
     parse_chart,
     parse_error,
     parse_quotes,
@@ -83,7 +84,8 @@ class YahooProvider:
         self, provider_ids: Sequence[str], *, priority: Priority = "user"
     ) -> LatestQuotes:
         """Quotes in batches of ``batch_size``; symbols Yahoo leaves out are unavailable."""
-        wanted = list(dict.fromkeys(provider_ids))
+        asked = list(dict.fromkeys(provider_ids))
+        wanted = [key for key in asked if is_symbol(key)]
         batches = [
             wanted[index : index + self._batch_size]
             for index in range(0, len(wanted), self._batch_size)
@@ -94,7 +96,7 @@ class YahooProvider:
             quotes.update(answer)
         found = {key: quotes[key] for key in wanted if key in quotes}
         return LatestQuotes(
-            quotes=found, unavailable=frozenset(key for key in wanted if key not in quotes)
+            quotes=found, unavailable=frozenset(key for key in asked if key not in found)
         )
 
     async def history(
@@ -107,6 +109,8 @@ class YahooProvider:
         priority: Priority = "background",
     ) -> list[Candle]:
         """Bars starting in ``[start, end)`` from one chart call; gaps left out, adjclose kept."""
+        if not is_symbol(provider_id):
+            raise UnknownAssetError(YAHOO, provider_id)
         params = {
             "period1": str(int(start.timestamp())),
             "period2": str(int(end.timestamp())),
