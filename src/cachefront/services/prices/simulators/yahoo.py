@@ -77,7 +77,7 @@ class YahooConfig:
             re.compile(self.symbol_pattern)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def _path(symbol: str) -> PricePath:
     return PricePath(symbol)
 
