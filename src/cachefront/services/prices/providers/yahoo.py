@@ -9,7 +9,11 @@ from urllib.parse import quote
 
 from cachefront.errors import UpstreamStatusError
 from cachefront.services.prices.models import Candle, LatestQuotes, Quote, Resolution
-from cachefront.services.prices.providers.base import HttpRequester, UnknownAssetError
+from cachefront.services.prices.providers.base import (
+    HttpRequester,
+    UnknownAssetError,
+    parse_off_loop,
+)
 from cachefront.services.prices.providers.yahoo_format import (
     CHART_PATH,
     QUOTE_PATH,
@@ -78,7 +82,7 @@ class YahooProvider:
         if status != 200:
             error = parse_error(body)
             raise UpstreamStatusError(YAHOO, status, error.description if error else "")
-        return parse_quotes(body)
+        return await parse_off_loop(parse_quotes, body)
 
     async def latest(
         self, provider_ids: Sequence[str], *, priority: Priority = "user"
@@ -137,5 +141,5 @@ class YahooProvider:
             raise UpstreamStatusError(
                 YAHOO, response.status_code, error.description if error else ""
             )
-        series = parse_chart(response.content)
+        series = await parse_off_loop(parse_chart, response.content)
         return [candle for candle in series.candles if start <= candle.start < end]

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ANCHOR", "Bar", "PricePath", "aggregate", "is_weekday", "uniform"]
+__all__ = ["ANCHOR", "Bar", "PricePath", "aggregate", "uniform"]
 
 ANCHOR = date(2024, 1, 1)
 _MASK = (1 << 64) - 1
@@ -48,10 +48,6 @@ def _normal(seed: int, *keys: int) -> float:
     first = uniform(seed, *keys, 1)
     second = uniform(seed, *keys, 2)
     return math.sqrt(-2.0 * math.log(first)) * math.cos(2.0 * math.pi * second)
-
-
-def is_weekday(day: date) -> bool:
-    return day.weekday() < 5
 
 
 @dataclass(frozen=True, slots=True)
