@@ -36,7 +36,7 @@ def running(clock: ManualClock) -> Iterator[RunningBinance]:
 
 
 @pytest.fixture
-def simulator(running: RunningBinance, clock: ManualClock) -> Iterator[RunningBinance]:
+def simulator(running: RunningBinance, clock: ManualClock) -> RunningBinance:
     running.configure(latency_ms=0, error_rate=0.0, rate_limit=6000, ban_seconds=120)
     running.reset()
     clock.now = MINUTE

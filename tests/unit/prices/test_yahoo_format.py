@@ -32,7 +32,7 @@ NOT_FOUND = {
 
 def daily_chart() -> dict[str, Any]:
     """The real answer's envelope holding three New York daily bars, the middle a holiday."""
-    chart = copy.deepcopy(TNX)
+    chart: dict[str, Any] = copy.deepcopy(TNX)
     result = chart["chart"]["result"][0]
     result["meta"].update(
         symbol="AAPL", exchangeTimezoneName="America/New_York", dataGranularity="1d", range=""
