@@ -58,6 +58,7 @@ class Quote:
     price: float
     change_24h_pct: float | None
     at: datetime
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

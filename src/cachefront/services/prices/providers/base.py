@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
+
+import httpx
 
 from cachefront.errors import NotFoundError
 from cachefront.services.prices.models import Candle, LatestQuotes, Resolution
 from cachefront.upstream import Priority
 
-__all__ = ["PriceProvider", "UnknownAssetError"]
+__all__ = ["HttpRequester", "PriceProvider", "UnknownAssetError"]
 
 
 class UnknownAssetError(NotFoundError):
@@ -20,6 +22,27 @@ class UnknownAssetError(NotFoundError):
         super().__init__(f"{provider} does not know {provider_id!r}")
         self.provider = provider
         self.provider_id = provider_id
+
+
+class HttpRequester(Protocol):
+    """What a provider sends its calls through (the platform's ``UpstreamClient`` shape).
+
+    ``cost`` is how many units of the outbound budget each attempt spends (Binance's
+    request weight); ``priority`` says whether a user is waiting. The platform client
+    raises on an error status; a plain requester may return the response instead, and
+    the providers read both.
+    """
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        priority: Priority = "user",
+        cost: int = 1,
+    ) -> httpx.Response: ...
 
 
 class PriceProvider(Protocol):
