@@ -23,6 +23,7 @@ from cachefront.upstream import (
     BreakerPolicy,
     Recorder,
     RetryPolicy,
+    ServerSignals,
     UpstreamClient,
     build_upstream_client,
 )
@@ -112,15 +113,28 @@ def upstream_client_from(
     recorder: Recorder | None,
     transport: httpx.AsyncBaseTransport | None = None,
     redis_link: RedisLink | None = None,
+    used_header: str | None = None,
+    published_limit: int | None = None,
+    hold_statuses: frozenset[int] = frozenset(),
 ) -> UpstreamClient:
     """A client for one upstream: its own budget, the platform's timeout, retries and breaker.
 
-    The budget and its background share come from the room's ``UpstreamSpec``.
+    The budget, its background share, usage header, published limit and hold statuses
+    come from the room's ``UpstreamSpec``.
     """
+    try:
+        signals = ServerSignals(
+            used_header=used_header,
+            published_limit=published_limit,
+            hold_statuses=hold_statuses,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"upstream {provider!r}: {exc}") from exc
     return build_upstream_client(
         provider,
         budget_limit=budget_limit,
         background_share=background_share,
+        signals=signals,
         recorder=recorder,
         timeout=settings.upstream_timeout_seconds,
         retry=retry_policy_from(settings),

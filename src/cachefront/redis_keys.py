@@ -2,7 +2,7 @@
 
 A deployment's keys all start with its prefix (``CACHEFRONT_REDIS_PREFIX``, default
 ``cf``), so several deployments can share one Redis. Every schema carries a version
-(``v1``, ``ratelimit_v3``, ``budget_v1``): a change of layout or of what a key holds
+(``v1``, ``ratelimit_v3``, ``budget_v1``, ``hold_v1``): a change of layout or of what a key holds
 ships under a new version beside the old keys, which are then never misread and simply
 expire. Namespaces and route groups must not contain ``:``, which separates the parts.
 Nothing else in the code spells a key or a part of one; ``tests/unit/test_redis_keys.py``
@@ -15,11 +15,13 @@ __all__ = [
     "BUDGET_KEY_V1",
     "CACHE_KEY_V1",
     "ENTRY_FORMAT_V1",
+    "HOLD_KEY_V1",
     "LOCK_KEY_V1",
     "RATELIMIT_KEY_V3",
     "budget_key_prefix",
     "cache_key",
     "cache_key_pattern",
+    "hold_key",
     "lock_key",
     "ratelimit_key",
     "ratelimit_key_prefix",
@@ -59,6 +61,14 @@ RATELIMIT_KEY_V3 = "{prefix}:ratelimit_v3:{group}/{identity}"
 # renewed by each hit.
 BUDGET_KEY_V1 = "{prefix}:budget_v1:LIMITER/{name}/{amount}/{multiples}/{granularity}"
 
+# --- upstream holds (upstream/hold.py) -------------------------------------------------
+
+# One upstream put on hold by its own answer (a 418 or 429 with Retry-After): while the
+# key exists no process calls that upstream. Value: the HTTP status that started the
+# hold. TTL (PX): what is left of the hold, only ever lengthened, so the key vanishes
+# when the hold ends and every process reads the same end from PTTL, whatever its clock.
+HOLD_KEY_V1 = "{prefix}:hold_v1:{name}"
+
 
 def cache_key(prefix: str, ns: str, key: str) -> str:
     """The Redis key of one cached entry (schema ``CACHE_KEY_V1``)."""
@@ -91,6 +101,11 @@ def ratelimit_key(prefix: str, group: str, identity: str) -> str:
 def budget_key_prefix(prefix: str) -> str:
     """The key prefix handed to ``limits`` for outbound budgets (schema ``BUDGET_KEY_V1``)."""
     return f"{prefix}:budget_v1"
+
+
+def hold_key(prefix: str, name: str) -> str:
+    """The Redis key of one upstream's hold (schema ``HOLD_KEY_V1``)."""
+    return f"{prefix}:hold_v1:{name}"
 
 
 def _glob_escape(text: str) -> str:

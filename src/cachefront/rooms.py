@@ -50,11 +50,23 @@ ServiceT = TypeVar("ServiceT")
 
 @dataclass(frozen=True, slots=True)
 class UpstreamSpec:
-    """An upstream a room calls; the platform builds, opens and closes its client."""
+    """An upstream a room calls; the platform builds, opens and closes its client.
+
+    The last three fields are what the upstream's answers tell the budget
+    (``cachefront.upstream.ServerSignals``); by default it listens to none of them.
+    """
 
     name: str  # the client's name in budgets, breakers and metrics, e.g. "binance"
     budget: str  # the outbound budget in the limits notation, e.g. "3000/minute"
     background_share: float  # the share of the budget background work may spend
+    # A response header naming the units the upstream counts as used in the budget's
+    # window (matched case-insensitively); it raises the budget's count, never lowers it.
+    used_header: str | None = None
+    # The upstream's own limit the header counts against; when set the header is
+    # scaled onto our budget (used * ours / published), else counted as-is.
+    published_limit: int | None = None
+    # Statuses that, with Retry-After, put the whole upstream on hold (e.g. 418, 429).
+    hold_statuses: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

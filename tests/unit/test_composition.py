@@ -10,7 +10,8 @@ from cachefront.cache import RedisStore
 from cachefront.config import Settings
 from cachefront.errors import ConfigurationError
 from cachefront.ratelimit.limiter import REDIS_USE as LIMITER_REDIS_USE
-from cachefront.upstream import BreakerPolicy, RetryPolicy
+from cachefront.rooms import UpstreamSpec
+from cachefront.upstream import NO_SIGNALS, BreakerPolicy, RetryPolicy, ServerSignals
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
@@ -69,6 +70,51 @@ def test_every_upstream_client_gets_the_platform_policies() -> None:
     assert client.breaker.policy == BreakerPolicy(failure_threshold=9, reset_seconds=12)
     assert client.budget is not None
     assert (client.budget.limit, client.budget.background_amount) == ("10/minute", 3)
+
+
+def test_the_upstream_signals_reach_the_budget() -> None:
+    client = composition.upstream_client_from(
+        Settings(),
+        "weighted",
+        budget_limit="3000/minute",
+        background_share=0.5,
+        recorder=None,
+        used_header="X-Used-Weight",
+        published_limit=6000,
+        hold_statuses=frozenset({418, 429}),
+    )
+    assert client.budget is not None
+    assert client.budget.signals == ServerSignals(
+        used_header="X-Used-Weight", published_limit=6000, hold_statuses=frozenset({418, 429})
+    )
+
+
+def test_an_upstream_spec_listens_to_no_signals_by_default() -> None:
+    spec = UpstreamSpec("plain", "60/minute", 0.5)
+    client = composition.upstream_client_from(
+        Settings(),
+        spec.name,
+        budget_limit=spec.budget,
+        background_share=spec.background_share,
+        recorder=None,
+        used_header=spec.used_header,
+        published_limit=spec.published_limit,
+        hold_statuses=spec.hold_statuses,
+    )
+    assert client.budget is not None
+    assert client.budget.signals == NO_SIGNALS
+
+
+def test_upstream_signals_that_cannot_work_name_the_upstream() -> None:
+    with pytest.raises(ConfigurationError, match=r"'weighted'.*used_header"):
+        composition.upstream_client_from(
+            Settings(),
+            "weighted",
+            budget_limit="3000/minute",
+            background_share=0.5,
+            recorder=None,
+            published_limit=6000,
+        )
 
 
 async def test_the_limiter_counts_in_redis_when_a_link_exists_and_storage_is_auto() -> None:

@@ -10,6 +10,7 @@ from cachefront.redis_keys import (
     budget_key_prefix,
     cache_key,
     cache_key_pattern,
+    hold_key,
     lock_key,
     ratelimit_key,
     ratelimit_key_prefix,
@@ -18,7 +19,7 @@ from cachefront.redis_keys import (
 SRC = Path(cachefront.__file__).parent
 KEYS_MODULE = SRC / "redis_keys.py"
 # Parts of key names that only a key schema would contain.
-KEY_PARTS = (":v1:", ":lock:", "ratelimit_v", "budget_v")
+KEY_PARTS = (":v1:", ":lock:", "ratelimit_v", "budget_v", "hold_v")
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -74,3 +75,4 @@ def test_key_names_stay_byte_identical() -> None:
     assert ratelimit_key_prefix("cf") == "cf:ratelimit_v3:"
     assert ratelimit_key("cf", "general", "ip:1.2.3.4") == "cf:ratelimit_v3:general/ip:1.2.3.4"
     assert budget_key_prefix("cf") == "cf:budget_v1"
+    assert hold_key("cf", "binance") == "cf:hold_v1:binance"

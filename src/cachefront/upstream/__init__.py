@@ -1,4 +1,4 @@
-"""Calling upstream providers: deadline, retries, circuit breaker and outbound budget."""
+"""Calling upstream providers: deadline, retries, circuit breaker, outbound budget and holds."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from cachefront.upstream.client import (
     UpstreamClient,
     build_upstream_client,
 )
+from cachefront.upstream.hold import UpstreamHold
 from cachefront.upstream.retry import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BACKOFF_MAX_SECONDS,
@@ -33,6 +34,7 @@ from cachefront.upstream.retry import (
     RetryTransport,
     parse_retry_after,
 )
+from cachefront.upstream.signals import NO_SIGNALS, ServerSignals
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -45,6 +47,7 @@ __all__ = [
     "DEFAULT_RESET_SECONDS",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT_SECONDS",
+    "NO_SIGNALS",
     "BreakerPolicy",
     "BreakerState",
     "BreakerTransport",
@@ -55,7 +58,9 @@ __all__ = [
     "Recorder",
     "RetryPolicy",
     "RetryTransport",
+    "ServerSignals",
     "UpstreamClient",
+    "UpstreamHold",
     "build_upstream_client",
     "parse_retry_after",
 ]

@@ -22,18 +22,23 @@ _FALLBACK_DEADLINE_SECONDS = 30.0
 
 @dataclass(slots=True)
 class CallContext:
-    """One logical call: its absolute deadline (``time.monotonic``), priority and attempts.
+    """One logical call: its absolute deadline (``time.monotonic``), priority, cost, attempts.
 
+    ``cost`` is what each attempt spends of the outbound budget (a request weight).
     ``attempts`` counts attempts started, including one the outbound budget refused.
+    ``held`` is True while the latest attempt's response put the upstream on hold, so
+    the retries above know not to try again through it.
     """
 
     deadline: float
     priority: Priority = "user"
+    cost: int = 1
     attempts: int = field(default=0)
+    held: bool = field(default=False)
 
     @classmethod
-    def start(cls, seconds: float, priority: Priority = "user") -> CallContext:
-        return cls(deadline=time.monotonic() + seconds, priority=priority)
+    def start(cls, seconds: float, priority: Priority = "user", cost: int = 1) -> CallContext:
+        return cls(deadline=time.monotonic() + seconds, priority=priority, cost=cost)
 
     @classmethod
     def of(cls, request: httpx.Request) -> CallContext:

@@ -1,18 +1,35 @@
-"""Outbound budget: how many calls per interval one provider may receive from all processes.
+"""Outbound budget: how many units per interval one provider may receive from all processes.
 
 The budget is a moving-window limit in the ``limits`` notation ("60/minute"), counted
 in Redis when the process's Redis link (``cachefront.redis_link``) is given, so every
 cachefront process spends from one budget, and in process memory otherwise. Every
-attempt spends one unit, retries included, because every attempt is a request the
-upstream counts.
+attempt spends the call's ``cost`` (1 unless the caller says otherwise: a request
+weight, tokens), retries included, because every attempt is a request the upstream
+counts. A cost larger than the whole limit can never be admitted and is refused at
+once (``ValueError``).
 
 Background work yields to user-facing misses: with ``background_share`` ``s`` and a
-limit of ``N`` per window, a background call is admitted only while at least
-``N - floor(s * N)`` units would remain for user calls after it (at least one unit
-always goes to background, so it never starves outright). A user call may use the
-whole budget. With no room, a user call waits up to ``min(deadline, max_user_wait)``
-and a background call up to its deadline, then ``BudgetExhaustedError``; a call that
-cannot expect room before then fails at once instead of sleeping in vain.
+limit of ``N`` per window, a background call of cost ``c`` is admitted only while at
+least ``N - floor(s * N)`` units would remain for user calls after it (at least one
+unit always goes to background, so it never starves outright; a background call
+costing more than ``floor(s * N)`` can never be admitted and fails at once). A user
+call may use the whole budget. With no room, a user call waits up to
+``min(deadline, max_user_wait)`` and a background call up to its deadline, then
+``BudgetExhaustedError``; a call that cannot expect room before then fails at once
+instead of sleeping in vain.
+
+What the upstream answers feeds back (``ServerSignals``, see ``upstream/signals.py``):
+
+- A usage header (e.g. a per-minute weight) raises the budget's count to at least the
+  units the upstream reports as used, never lowers it, in Redis when shared, so another
+  client on our address slows us down too. The raise is best effort: units spent by
+  other processes between our read and our write may leave the count a little above
+  the report, never below what we counted ourselves.
+- A response with a hold status and ``Retry-After`` puts the upstream on hold
+  (``upstream/hold.py``), shared through Redis. While on hold no request leaves: a
+  user call fails at once with ``BudgetExhaustedError`` (so the service serves stale
+  or a fallback), a background call waits for the end if its deadline reaches past it
+  and fails at once otherwise. Held calls spend nothing.
 
 When Redis stops answering, the budget keeps counting in process memory while the
 link backs off (the link logs the outage, once per process) and goes back to Redis
@@ -39,6 +56,8 @@ from cachefront.lifecycle import AsyncResource
 from cachefront.redis_keys import budget_key_prefix
 from cachefront.redis_link import RedisLink
 from cachefront.upstream._context import CallContext, Priority
+from cachefront.upstream.hold import UpstreamHold
+from cachefront.upstream.signals import NO_SIGNALS, ServerSignals
 
 __all__ = [
     "DEFAULT_BACKGROUND_SHARE",
@@ -70,9 +89,11 @@ class OutboundBudget(AsyncResource):
         background_share: float = DEFAULT_BACKGROUND_SHARE,
         redis_link: RedisLink | None = None,
         max_user_wait: float = DEFAULT_MAX_USER_WAIT_SECONDS,
+        signals: ServerSignals = NO_SIGNALS,
     ) -> None:
         """Counts in Redis through ``redis_link`` (the process's link, which the budget
-        does not close) when given, else in process memory."""
+        does not close) when given, else in process memory; ``signals`` says which
+        response headers and statuses correct the count or put the upstream on hold."""
         try:
             self._item = limits.parse(limit)
         except ValueError as exc:
@@ -89,7 +110,9 @@ class OutboundBudget(AsyncResource):
         self.limit = limit
         self.background_share = background_share
         self.max_user_wait = max_user_wait
+        self.signals = signals
         amount = self._item.amount
+        self.amount = amount
         self.background_amount = max(1, math.floor(amount * background_share))
         self._reserved_for_users = amount - self.background_amount
         self._link = redis_link
@@ -97,6 +120,7 @@ class OutboundBudget(AsyncResource):
         self.redis_use = f"budget:{name}"
         self._memory: MovingWindowRateLimiter | None = None
         self._redis: MovingWindowRateLimiter | None = None
+        self.hold = UpstreamHold(name, redis_link=redis_link, redis_use=self.redis_use)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -138,28 +162,98 @@ class OutboundBudget(AsyncResource):
 
     # --- spending -----------------------------------------------------------------
 
-    async def acquire(self, priority: Priority, *, max_wait: float) -> None:
-        """Spend one unit, waiting for room per the rules above.
+    def check_cost(self, cost: int) -> None:
+        """Refuse at once a cost this budget could never admit (``ValueError``)."""
+        if cost < 1:
+            raise ValueError(f"outbound budget {self.name!r}: cost must be at least 1, got {cost}")
+        if cost > self.amount:
+            raise ValueError(
+                f"outbound budget {self.name!r}: a call costing {cost} can never fit "
+                f"in the whole budget of {self.limit}"
+            )
+
+    async def acquire(self, priority: Priority, *, max_wait: float, cost: int = 1) -> None:
+        """Spend ``cost`` units, waiting for room (and for a hold to end) per the rules above.
 
         ``max_wait`` is what is left of the caller's deadline, in seconds.
-        Raises ``BudgetExhaustedError`` when no room comes in time.
+        Raises ``BudgetExhaustedError`` when no room comes in time or the upstream is on
+        hold, ``ValueError`` for a cost larger than the whole limit.
         """
+        self.check_cost(cost)
+        if priority == "background" and cost > self.background_amount:
+            raise BudgetExhaustedError(
+                self.name,
+                f"a background call costing {cost} can never fit in the background share "
+                f"({self.background_amount} of {self.limit})",
+            )
         wait = max_wait if priority == "background" else min(max_wait, self.max_user_wait)
         give_up_at = time.monotonic() + wait
         while True:
-            room_in = await self._try_take(priority)
+            held_for = await self._held_for()
+            if held_for > 0:
+                if priority == "user" or time.monotonic() + held_for > give_up_at:
+                    raise BudgetExhaustedError(
+                        self.name, f"upstream on hold for another {held_for:.2f}s, not called"
+                    )
+                await asyncio.sleep(held_for)
+                continue
+            room_in = await self._try_take(priority, cost)
             if room_in is None:
                 return
             if time.monotonic() + room_in > give_up_at:
                 raise BudgetExhaustedError(
                     self.name,
                     f"outbound budget {self.limit} has no room for a {priority} call "
-                    f"within {max(wait, 0.0):.2f}s",
+                    f"costing {cost} within {max(wait, 0.0):.2f}s",
                 )
             await asyncio.sleep(room_in)
 
-    async def _try_take(self, priority: Priority) -> float | None:
-        """Take one unit (``None``), or say in how many seconds to look again."""
+    async def _held_for(self) -> float:
+        if self._memory is None:
+            raise NotReadyError(
+                f"outbound budget {self.name!r} used before open(); "
+                "open it (or the UpstreamClient that owns it) first"
+            )
+        return await self.hold.remaining()
+
+    # --- what the upstream answered -----------------------------------------------
+
+    async def observe(self, response: httpx.Response) -> bool:
+        """Apply what ``response`` says (usage, hold); True when it put the upstream on hold."""
+        used = self.signals.reported_usage(response, self.amount)
+        if used is not None:
+            await self.record_usage(used)
+        seconds = self.signals.hold_seconds(response)
+        if seconds is None:
+            return False
+        await self.hold.start(seconds, status=response.status_code)
+        return True
+
+    async def record_usage(self, used: int) -> None:
+        """Raise the count of the current window to at least ``used`` units (never lower it)."""
+        target = min(used, self.amount)
+        if self._memory is None or target <= 0:
+            return
+        link = self._link
+        if self._redis is not None and link is not None and link.available:
+            try:
+                await self._raise_to(self._redis, target)
+            except StorageError as exc:
+                link.failed(self.redis_use, "usage", exc.storage_error)
+            else:
+                link.succeeded(self.redis_use)
+                return
+        await self._raise_to(self._memory, target)
+
+    async def _raise_to(self, limiter: MovingWindowRateLimiter, target: int) -> None:
+        stats = await limiter.get_window_stats(self._item, self.name)
+        counted = self.amount - stats.remaining
+        if target > counted:
+            # Refused only when others spent in between, which raised the count anyway.
+            await limiter.hit(self._item, self.name, cost=target - counted)
+
+    async def _try_take(self, priority: Priority, cost: int) -> float | None:
+        """Take ``cost`` units (``None``), or say in how many seconds to look again."""
         if self._memory is None:
             raise NotReadyError(
                 f"outbound budget {self.name!r} used before open(); "
@@ -168,21 +262,23 @@ class OutboundBudget(AsyncResource):
         link = self._link
         if self._redis is not None and link is not None and link.available:
             try:
-                room_in = await self._take(self._redis, priority)
+                room_in = await self._take(self._redis, priority, cost)
             except StorageError as exc:
                 link.failed(self.redis_use, "acquire", exc.storage_error)
             else:
                 link.succeeded(self.redis_use)
                 return room_in
-        return await self._take(self._memory, priority)
+        return await self._take(self._memory, priority, cost)
 
-    async def _take(self, limiter: MovingWindowRateLimiter, priority: Priority) -> float | None:
-        needed = 1
+    async def _take(
+        self, limiter: MovingWindowRateLimiter, priority: Priority, cost: int
+    ) -> float | None:
+        needed = cost
         if priority == "background":
             # Room for this call plus everything kept for user calls.
             needed += self._reserved_for_users
-        has_room = needed == 1 or await limiter.test(self._item, self.name, cost=needed)
-        if has_room and await limiter.hit(self._item, self.name):
+        has_room = needed == cost or await limiter.test(self._item, self.name, cost=needed)
+        if has_room and await limiter.hit(self._item, self.name, cost=cost):
             return None
         stats = await limiter.get_window_stats(self._item, self.name)
         if stats.remaining >= needed:
@@ -192,7 +288,10 @@ class OutboundBudget(AsyncResource):
 
 
 class BudgetTransport(httpx.AsyncBaseTransport):
-    """Spends one unit of the budget before each request it forwards."""
+    """Spends the call's cost before each request it forwards; feeds each answer back.
+
+    Sets ``CallContext.held`` when the answer put the upstream on hold, for the retries.
+    """
 
     def __init__(self, inner: httpx.AsyncBaseTransport, budget: OutboundBudget) -> None:
         self._inner = inner
@@ -200,8 +299,11 @@ class BudgetTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         ctx = CallContext.of(request)
-        await self._budget.acquire(ctx.priority, max_wait=ctx.remaining())
-        return await self._inner.handle_async_request(request)
+        ctx.held = False
+        await self._budget.acquire(ctx.priority, max_wait=ctx.remaining(), cost=ctx.cost)
+        response = await self._inner.handle_async_request(request)
+        ctx.held = await self._budget.observe(response)
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -5,12 +5,13 @@ A request goes down a chain of httpx transports, each wrapping the next::
     UpstreamClient.request          deadline, error translation, one record per call
       └─ BreakerTransport           refuse while open; one verdict per logical call
           └─ RetryTransport         attempts, backoff, Retry-After, per-attempt timeout
-              └─ BudgetTransport    one unit of the outbound budget per attempt
+              └─ BudgetTransport    the call's cost per attempt; holds; usage the upstream reports
                   └─ transport      the network (or a test server / MockTransport)
 
 The breaker sits above the retries so that one logical call counts once towards
 opening it; the budget sits below them because every attempt is a request the
-upstream counts. httpx errors become ``cachefront.errors`` here and nowhere else.
+upstream counts, and because it must see every answer (a usage header, a hold).
+httpx errors become ``cachefront.errors`` here and nowhere else.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from cachefront.upstream.breaker import (
 from cachefront.upstream.budget import DEFAULT_BACKGROUND_SHARE, BudgetTransport, OutboundBudget
 from cachefront.upstream.records import Outcome, Recorder, UpstreamCallRecord
 from cachefront.upstream.retry import DEFAULT_RETRY, RetryPolicy, RetryTransport
+from cachefront.upstream.signals import NO_SIGNALS, ServerSignals
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "Recorder", "UpstreamClient", "build_upstream_client"]
 
@@ -134,16 +136,24 @@ class UpstreamClient(AsyncResource):
         headers: Mapping[str, str] | None = None,
         priority: Priority = "user",
         deadline: float | None = None,
+        cost: int = 1,
     ) -> httpx.Response:
         """Make one logical call; return the 2xx response with its body read.
 
         ``deadline`` is in seconds from now (default: the client's ``timeout``) and
-        bounds everything: budget waits, attempts and the sleeps between them.
-        Raises ``UpstreamStatusError``, ``UpstreamTimeoutError``, ``CircuitOpenError``,
-        ``BudgetExhaustedError`` or ``UpstreamError`` (connection failures).
+        bounds everything: budget waits, holds, attempts and the sleeps between them.
+        ``cost`` is what each attempt spends of the outbound budget (the upstream's
+        weight of this request). Raises ``UpstreamStatusError``,
+        ``UpstreamTimeoutError``, ``CircuitOpenError``, ``BudgetExhaustedError`` (no
+        room, or the upstream is on hold) or ``UpstreamError`` (connection failures);
+        ``ValueError`` at once for a cost the budget could never admit.
         """
+        if self.budget is not None:
+            self.budget.check_cost(cost)
+        elif cost < 1:
+            raise ValueError(f"cost must be at least 1, got {cost}")
         seconds = self.timeout if deadline is None else deadline
-        ctx = CallContext.start(seconds, priority)
+        ctx = CallContext.start(seconds, priority, cost)
         request = self._http.build_request(
             method, url, params=params, json=json, headers=headers, extensions={CONTEXT_KEY: ctx}
         )
@@ -225,18 +235,21 @@ def build_upstream_client(
     transport: httpx.AsyncBaseTransport | None = None,
     background_share: float = DEFAULT_BACKGROUND_SHARE,
     redis_link: RedisLink | None = None,
+    signals: ServerSignals = NO_SIGNALS,
 ) -> UpstreamClient:
     """An UpstreamClient with an outbound budget of its own, shared via ``redis_link``.
 
-    The budget and its background share are the upstream's own (a room's
-    ``UpstreamSpec``); ``timeout``, ``retry`` and ``breaker`` are the policies every
-    client of the deployment shares, which the composition root reads from the settings.
+    The budget, its background share and the ``signals`` its answers carry (usage
+    header, hold statuses) are the upstream's own (a room's ``UpstreamSpec``);
+    ``timeout``, ``retry`` and ``breaker`` are the policies every client of the
+    deployment shares, which the composition root reads from the settings.
     """
     budget = OutboundBudget(
         budget_limit,
         name=provider,
         background_share=background_share,
         redis_link=redis_link,
+        signals=signals,
     )
     return UpstreamClient(
         provider,

@@ -12,6 +12,9 @@ rather than sleeping into a timeout. Each attempt gets the time left as its time
 
 Retried: timeouts, connection and protocol errors, HTTP 429 and 5xx. Any other
 status is returned as is on the first attempt (a 4xx means our request was wrong).
+A response that put the upstream on hold (``CallContext.held``, set by the budget) is
+not retried for a user call, which is to fail fast and be served stale; a background
+call sleeps its ``Retry-After``, which is the hold's end, and only then tries again.
 """
 
 from __future__ import annotations
@@ -139,6 +142,18 @@ def _is_retryable_response(result: object) -> bool:
     return isinstance(result, httpx.Response) and is_retryable_status(result.status_code)
 
 
+class _RetryableResponse:
+    """A response worth another attempt of this call: retryable, and no hold in the way."""
+
+    def __init__(self, ctx: CallContext) -> None:
+        self._ctx = ctx
+
+    def __call__(self, result: object) -> bool:
+        if self._ctx.held and self._ctx.priority == "user":
+            return False
+        return _is_retryable_response(result)
+
+
 def _last_outcome(retry_state: RetryCallState) -> httpx.Response:
     # Out of attempts or time: hand back the last response (the client turns it into
     # an UpstreamStatusError) or re-raise the last error, never tenacity's RetryError.
@@ -167,7 +182,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             stop=stop_after_attempt(self._policy.attempts) | _StopAtDeadline(ctx),
             wait=self._wait,
             retry=retry_if_exception_type(RETRYABLE_ERRORS)
-            | retry_if_result(_is_retryable_response),
+            | retry_if_result(_RetryableResponse(ctx)),
             retry_error_callback=_last_outcome,
             reraise=True,
         )
