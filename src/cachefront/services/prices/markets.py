@@ -8,12 +8,13 @@ open is a bisection, cheap enough for every asset of every refresh.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import warnings
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from cachefront.services.prices.models import Asset, AssetType
 
@@ -60,10 +61,13 @@ class Sessions:
         return self.closes[-1] if self.closes else 0.0
 
 
-def build_sessions(exchange: str, start: datetime, days: int) -> Sessions:
+@functools.lru_cache(maxsize=64)
+def build_sessions(exchange: str, start: date, days: int) -> Sessions:
     """Sessions of ``exchange`` (an exchange_calendars code or alias) from ``start``.
 
-    Blocking (pandas); run it in a thread. Raises ``KeyError`` for an unknown code.
+    Blocking (pandas, a few hundred milliseconds); run it in a thread. Remembered per
+    process: every app and command in it shares the result. Raises ``KeyError`` for an
+    unknown code.
     """
     # A heavy import (pandas), paid only by who builds calendars; the library has no types.
     import exchange_calendars as xcals  # type: ignore[import-untyped]
@@ -76,8 +80,8 @@ def build_sessions(exchange: str, start: datetime, days: int) -> Sessions:
             calendar = xcals.get_calendar(exchange)
         except xcals.errors.InvalidCalendarName as exc:
             raise KeyError(exchange) from exc
-        first = max(start.date(), calendar.first_session.date())
-        last = min((start + timedelta(days=days)).date(), calendar.last_session.date())
+        first = max(start, calendar.first_session.date())
+        last = min(start + timedelta(days=days), calendar.last_session.date())
         schedule = calendar.schedule.loc[str(first) : str(last)]
     opens = tuple(float(ts.timestamp()) for ts in schedule["open"])
     closes = tuple(float(ts.timestamp()) for ts in schedule["close"])
@@ -124,9 +128,16 @@ class MarketHours:
 
     async def load(self, assets: Iterable[Asset], *, now: float, days: int = 370) -> None:
         """Build the calendars these assets need that are not built yet, in a thread."""
-        start = datetime.fromtimestamp(now, UTC) - timedelta(days=7)
         wanted = {self.market_of(a) for a in assets} - {None, FX_MARKET}
-        for exchange in sorted(m for m in wanted if m is not None):
+        await self.load_exchanges([m for m in wanted if m is not None], now=now, days=days)
+
+    async def load_exchanges(
+        self, exchanges: Iterable[str], *, now: float, days: int = 370
+    ) -> None:
+        """Build the calendars of these exchange codes that are not built yet, in a thread."""
+        # From a week back, by whole days, so every process asks the memo the same thing.
+        start = (datetime.fromtimestamp(now, UTC) - timedelta(days=7)).date()
+        for exchange in sorted({code.upper() for code in exchanges}):
             known = self._sessions.get(exchange)
             if exchange in self._unknown or (known is not None and known.until > now + 86400):
                 continue
