@@ -13,7 +13,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-import cachefront.db.tables  # noqa: F401
+import cachefront.db.tables
+
+# The prices room's tables are migrated by 0005 before the room joins the list.
+import cachefront.services.prices.tables  # noqa: F401
 from cachefront.db.base import metadata
 from cachefront.db.engine import sync_url
 from cachefront.db.migrate import (

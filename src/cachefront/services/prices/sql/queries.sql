@@ -1,0 +1,298 @@
+-- The prices room's statements: assets, daily history, rollups, retention, sizes.
+-- Loaded by cachefront.db.queries.load_queries("cachefront.services.prices").
+
+-- name: upsert_assets
+-- One statement for the whole file: the rows arrive as parallel arrays. An unchanged
+-- row is not updated (no dead tuple, no new updated_at) and not returned, so the
+-- caller counts it as the rows sent minus those returned. A row whose provider or
+-- provider id changed is available again.
+INSERT INTO price_assets AS a
+    (symbol, name, type, provider, provider_id, currency, exchange, active)
+SELECT * FROM unnest(
+    CAST(:symbols AS text[]), CAST(:names AS text[]), CAST(:types AS text[]),
+    CAST(:providers AS text[]), CAST(:provider_ids AS text[]), CAST(:currencies AS text[]),
+    CAST(:exchanges AS text[]), CAST(:actives AS boolean[])
+)
+ON CONFLICT (symbol) DO UPDATE SET
+    name = EXCLUDED.name,
+    type = EXCLUDED.type,
+    provider = EXCLUDED.provider,
+    provider_id = EXCLUDED.provider_id,
+    currency = EXCLUDED.currency,
+    exchange = EXCLUDED.exchange,
+    active = EXCLUDED.active,
+    unavailable_since = CASE
+        WHEN (a.provider, a.provider_id) = (EXCLUDED.provider, EXCLUDED.provider_id)
+        THEN a.unavailable_since
+    END,
+    updated_at = now()
+WHERE (a.name, a.type, a.provider, a.provider_id, a.currency, a.exchange, a.active)
+    IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.type, EXCLUDED.provider, EXCLUDED.provider_id,
+                      EXCLUDED.currency, EXCLUDED.exchange, EXCLUDED.active)
+RETURNING (xmax = 0) AS inserted;
+
+-- name: list_assets
+SELECT id, symbol, name, type, provider, provider_id, currency, exchange, active,
+       unavailable_since
+FROM price_assets
+WHERE active OR NOT :active_only
+ORDER BY symbol;
+
+-- name: assets_by_symbols
+-- One index probe per symbol of the array, in one round trip.
+SELECT id, symbol, name, type, provider, provider_id, currency, exchange, active,
+       unavailable_since
+FROM price_assets
+WHERE symbol = ANY(CAST(:symbols AS text[]));
+
+-- name: asset_symbols
+SELECT symbol FROM price_assets;
+
+-- name: available_assets
+-- What the refresh prices: active assets the provider has not disowned.
+SELECT id, symbol, name, type, provider, provider_id, currency, exchange, active,
+       unavailable_since
+FROM price_assets
+WHERE active AND unavailable_since IS NULL
+ORDER BY provider, symbol;
+
+-- name: mark_unavailable
+-- The first time counts: a later error does not move the date.
+UPDATE price_assets
+SET unavailable_since = coalesce(unavailable_since, now()), updated_at = now()
+WHERE provider = :provider AND provider_id = :provider_id
+RETURNING symbol;
+
+-- name: upsert_daily
+-- A bar fetched again (today's, still moving) replaces the stored one; an identical
+-- one is left alone.
+INSERT INTO price_daily AS d (asset_id, day, volume, open, high, low, close, adj_close)
+SELECT :asset_id, * FROM unnest(
+    CAST(:days AS date[]), CAST(:volumes AS float8[]), CAST(:opens AS float4[]),
+    CAST(:highs AS float4[]), CAST(:lows AS float4[]), CAST(:closes AS float4[]),
+    CAST(:adj_closes AS float4[])
+)
+ON CONFLICT (asset_id, day) DO UPDATE SET
+    volume = EXCLUDED.volume,
+    open = EXCLUDED.open,
+    high = EXCLUDED.high,
+    low = EXCLUDED.low,
+    close = EXCLUDED.close,
+    adj_close = EXCLUDED.adj_close
+WHERE (d.volume, d.open, d.high, d.low, d.close, d.adj_close)
+    IS DISTINCT FROM (EXCLUDED.volume, EXCLUDED.open, EXCLUDED.high, EXCLUDED.low,
+                      EXCLUDED.close, EXCLUDED.adj_close);
+
+-- name: refresh_weekly
+-- Recompute the ISO weeks holding :days from the daily rows of those ISO weeks. A period
+-- whose stored row covers days the daily table no longer has (retention dropped them)
+-- is sealed: only days outside what it covers are folded into it, so no day is ever
+-- counted twice and none that was dropped is lost.
+WITH touched AS (
+    SELECT DISTINCT date_trunc('week', d)::date AS period
+    FROM unnest(CAST(:days AS date[])) AS d
+),
+present AS (
+    SELECT t.period, d.day, d.volume, d.open, d.high, d.low, d.close, d.adj_close
+    FROM touched t
+    JOIN price_daily d
+      ON d.asset_id = :asset_id AND d.day >= t.period
+     AND d.day < (t.period + interval '1 week')::date
+),
+span AS (
+    SELECT period, min(day) AS lo, max(day) AS hi FROM present GROUP BY period
+),
+stored AS (
+    SELECT r.*, (r.week + r.first_day < s.lo OR r.week + r.last_day > s.hi) AS sealed
+    FROM price_weekly r JOIN span s ON s.period = r.week
+    WHERE r.asset_id = :asset_id
+),
+fresh AS (
+    SELECT p.period,
+           (min(p.day) - p.period)::int2 AS first_day,
+           (max(p.day) - p.period)::int2 AS last_day,
+           (array_agg(p.open ORDER BY p.day))[1] AS open,
+           max(p.high) AS high,
+           min(p.low) AS low,
+           (array_agg(p.close ORDER BY p.day DESC))[1] AS close,
+           sum(p.volume) AS volume,
+           (array_agg(p.adj_close ORDER BY p.day DESC))[1] AS adj_close
+    FROM present p LEFT JOIN stored s ON s.week = p.period
+    WHERE s.sealed IS NOT TRUE
+       OR p.day < s.week + s.first_day OR p.day > s.week + s.last_day
+    GROUP BY p.period
+)
+INSERT INTO price_weekly AS r
+    (asset_id, week, volume, open, high, low, close, first_day, last_day, adj_close)
+SELECT :asset_id, f.period,
+       CASE WHEN s.sealed THEN s.volume + f.volume ELSE f.volume END,
+       CASE WHEN s.sealed AND s.first_day < f.first_day THEN s.open ELSE f.open END,
+       CASE WHEN s.sealed THEN greatest(s.high, f.high) ELSE f.high END,
+       CASE WHEN s.sealed THEN least(s.low, f.low) ELSE f.low END,
+       CASE WHEN s.sealed AND s.last_day > f.last_day THEN s.close ELSE f.close END,
+       CASE WHEN s.sealed THEN least(s.first_day, f.first_day) ELSE f.first_day END,
+       CASE WHEN s.sealed THEN greatest(s.last_day, f.last_day) ELSE f.last_day END,
+       CASE WHEN s.sealed AND s.last_day > f.last_day THEN s.adj_close ELSE f.adj_close END
+FROM fresh f LEFT JOIN stored s ON s.week = f.period
+ON CONFLICT (asset_id, week) DO UPDATE SET
+    volume = EXCLUDED.volume,
+    open = EXCLUDED.open,
+    high = EXCLUDED.high,
+    low = EXCLUDED.low,
+    close = EXCLUDED.close,
+    first_day = EXCLUDED.first_day,
+    last_day = EXCLUDED.last_day,
+    adj_close = EXCLUDED.adj_close;
+
+-- name: refresh_monthly
+-- Recompute the months holding :days from the daily rows of those months. A period
+-- whose stored row covers days the daily table no longer has (retention dropped them)
+-- is sealed: only days outside what it covers are folded into it, so no day is ever
+-- counted twice and none that was dropped is lost.
+WITH touched AS (
+    SELECT DISTINCT date_trunc('month', d)::date AS period
+    FROM unnest(CAST(:days AS date[])) AS d
+),
+present AS (
+    SELECT t.period, d.day, d.volume, d.open, d.high, d.low, d.close, d.adj_close
+    FROM touched t
+    JOIN price_daily d
+      ON d.asset_id = :asset_id AND d.day >= t.period
+     AND d.day < (t.period + interval '1 month')::date
+),
+span AS (
+    SELECT period, min(day) AS lo, max(day) AS hi FROM present GROUP BY period
+),
+stored AS (
+    SELECT r.*, (r.month + r.first_day < s.lo OR r.month + r.last_day > s.hi) AS sealed
+    FROM price_monthly r JOIN span s ON s.period = r.month
+    WHERE r.asset_id = :asset_id
+),
+fresh AS (
+    SELECT p.period,
+           (min(p.day) - p.period)::int2 AS first_day,
+           (max(p.day) - p.period)::int2 AS last_day,
+           (array_agg(p.open ORDER BY p.day))[1] AS open,
+           max(p.high) AS high,
+           min(p.low) AS low,
+           (array_agg(p.close ORDER BY p.day DESC))[1] AS close,
+           sum(p.volume) AS volume,
+           (array_agg(p.adj_close ORDER BY p.day DESC))[1] AS adj_close
+    FROM present p LEFT JOIN stored s ON s.month = p.period
+    WHERE s.sealed IS NOT TRUE
+       OR p.day < s.month + s.first_day OR p.day > s.month + s.last_day
+    GROUP BY p.period
+)
+INSERT INTO price_monthly AS r
+    (asset_id, month, volume, open, high, low, close, first_day, last_day, adj_close)
+SELECT :asset_id, f.period,
+       CASE WHEN s.sealed THEN s.volume + f.volume ELSE f.volume END,
+       CASE WHEN s.sealed AND s.first_day < f.first_day THEN s.open ELSE f.open END,
+       CASE WHEN s.sealed THEN greatest(s.high, f.high) ELSE f.high END,
+       CASE WHEN s.sealed THEN least(s.low, f.low) ELSE f.low END,
+       CASE WHEN s.sealed AND s.last_day > f.last_day THEN s.close ELSE f.close END,
+       CASE WHEN s.sealed THEN least(s.first_day, f.first_day) ELSE f.first_day END,
+       CASE WHEN s.sealed THEN greatest(s.last_day, f.last_day) ELSE f.last_day END,
+       CASE WHEN s.sealed AND s.last_day > f.last_day THEN s.adj_close ELSE f.adj_close END
+FROM fresh f LEFT JOIN stored s ON s.month = f.period
+ON CONFLICT (asset_id, month) DO UPDATE SET
+    volume = EXCLUDED.volume,
+    open = EXCLUDED.open,
+    high = EXCLUDED.high,
+    low = EXCLUDED.low,
+    close = EXCLUDED.close,
+    first_day = EXCLUDED.first_day,
+    last_day = EXCLUDED.last_day,
+    adj_close = EXCLUDED.adj_close;
+
+-- name: read_daily
+-- One range scan of the primary key; runtime pruning skips the other years.
+SELECT day AS start, open, high, low, close, volume, adj_close
+FROM price_daily
+WHERE asset_id = :asset_id AND day >= :start AND day <= :end
+ORDER BY day;
+
+-- name: read_weekly
+SELECT week AS start, open, high, low, close, volume, adj_close
+FROM price_weekly
+WHERE asset_id = :asset_id AND week >= :start AND week <= :end
+ORDER BY week;
+
+-- name: read_monthly
+SELECT month AS start, open, high, low, close, volume, adj_close
+FROM price_monthly
+WHERE asset_id = :asset_id AND month >= :start AND month <= :end
+ORDER BY month;
+
+-- name: stored_span
+-- Every day written is in a month row (kept forever) and months cover their days'
+-- first and last: the span of the monthly rows is the span of everything stored.
+SELECT min(month + first_day) AS first, max(month + last_day) AS last
+FROM price_monthly
+WHERE asset_id = :asset_id;
+
+-- name: monthly_coverage
+SELECT month, month + first_day AS first, month + last_day AS last
+FROM price_monthly
+WHERE asset_id = :asset_id AND month >= date_trunc('month', CAST(:start AS date))::date
+  AND month < :end
+ORDER BY month;
+
+-- name: daily_partitions
+-- Partitions are named by their year (price_daily_2026).
+SELECT c.relname AS name
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'price_daily'::regclass;
+
+-- name: lock_partitions
+-- Serialises partition DDL across processes for the rest of the transaction.
+SELECT pg_advisory_xact_lock(7203114005);
+
+-- name: act_as_login_role
+-- DDL runs as the login role (which owns the tables), for this transaction only.
+SET LOCAL ROLE NONE;
+
+-- name: create_daily_partition
+CREATE TABLE IF NOT EXISTS price_partitions.price_daily_{year} PARTITION OF price_daily
+FOR VALUES FROM ('{year}-01-01') TO ('{next_year}-01-01');
+
+-- name: drop_daily_partition
+DROP TABLE IF EXISTS price_partitions.price_daily_{year};
+
+-- name: delete_daily_before
+-- Through the parent: the app role has no right on the partitions' schema, and the
+-- years before the cut-off's are gone as partitions already.
+DELETE FROM price_daily WHERE day < :cutoff;
+
+-- name: count_daily_between
+SELECT count(*) FROM price_daily WHERE day >= :low AND day < :high;
+
+-- name: delete_weekly_before
+DELETE FROM price_weekly WHERE week < :cutoff;
+
+-- name: count_weekly
+SELECT count(*) FROM price_weekly;
+
+-- name: compact_table
+-- Rewrites a table retention emptied by more than half, giving the space back.
+VACUUM (FULL, ANALYZE) {table};
+
+-- name: table_sizes
+-- Bytes per table, indexes and TOAST included, partitions summed into their parent.
+SELECT t.name, sum(pg_total_relation_size(p.relid))::bigint AS bytes
+FROM unnest(CAST(:tables AS text[])) AS t(name),
+     LATERAL pg_partition_tree(t.name::regclass) AS p
+GROUP BY t.name;
+
+-- name: table_rows
+SELECT count(*) FROM {table};
+
+-- name: current_role
+SELECT current_user;
+
+-- name: reset_role
+RESET ROLE;
+
+-- name: set_role
+SET ROLE {role};
