@@ -99,11 +99,11 @@ EXPORTED: dict[str, list[str]] = {
     "cachefront.services.prices": [],
     "cachefront.services.prices.providers": [
         "BROWSER_USER_AGENT",
-        "LIST_MAX_SYMBOLS",
         "BinanceError",
         "BinanceProvider",
         "ChartSeries",
         "HttpRequester",
+        "LIST_MAX_SYMBOLS",
         "PriceProvider",
         "TradingPair",
         "UnknownAssetError",
