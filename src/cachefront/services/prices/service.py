@@ -193,7 +193,7 @@ class PricesService:
         )
         if not parts:
             stored_at = fresh_until = self.clock()
-        return Answer(body, compute_etag(body), tier, stored_at, fresh_until)
+        return Answer(body, _batch_etag(wanted, answers, body), tier, stored_at, fresh_until)
 
     async def _read(
         self, assets: Mapping[str, Asset], priority: Priority = "user"
@@ -408,6 +408,27 @@ class PricesService:
             priced += len(values)
             await self.cache.put_many(LATEST_NAMESPACE, values, policy)
         report.priced[name] = priced
+
+
+def _batch_etag(wanted: Sequence[str], answers: Mapping[str, Cached], body: bytes) -> str:
+    """A weak ETag of what the batch says, whichever tier answered each price.
+
+    The body names the tier of each price (``source``), so the same prices read from
+    Redis and then from memory differ in bytes but not in meaning: weak, so a client or
+    a CDN revalidating gets its 304 (If-None-Match compares weakly).
+    """
+    parts = [
+        b"%s=%s%s"
+        % (
+            symbol.encode(),
+            answers[symbol].entry.etag.encode() if symbol in answers else b"-",
+            b"!" if symbol in answers and answers[symbol].tier is Tier.STALE else b"",
+        )
+        for symbol in wanted
+    ]
+    # The unknown and failed lists are the body's tail; a change there changes the tag.
+    tail = body[body.rfind(b'"unknown":') :]
+    return "W/" + compute_etag(b"\n".join([*parts, tail]))
 
 
 async def _ignore(_: object) -> None:
