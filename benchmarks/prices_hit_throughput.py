@@ -24,7 +24,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from harness import DEFAULT_REDIS_URL, bench_database, cachefront, free_port, process, wait_http, wrk
+from harness import (
+    DEFAULT_REDIS_URL,
+    bench_database,
+    cachefront,
+    free_port,
+    process,
+    wait_http,
+    wrk,
+)
 from hit_throughput import NGINX_CONF
 
 SYMBOL = "BTC"

@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 # A closed market's prices stay fresh until it opens, but never longer than this: a
 # calendar that is wrong about a holiday costs at most this much staleness.
 _MAX_CLOSED_FRESH = timedelta(days=4)
+# Looked up once per price of a batch: plain dicts, not enum attribute access.
+_SOURCES = {tier: tier.value for tier in Tier}
+_RANKS = {tier: tier_rank(tier) for tier in Tier}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +179,9 @@ class PricesService:
             else:
                 cached += 1
                 parts.append(
-                    with_source(entry.value, answer.tier.value, stale=answer.tier is Tier.STALE)
+                    with_source(entry.value, _SOURCES[answer.tier], stale=answer.tier is Tier.STALE)
                 )
-            if tier_rank(answer.tier) > tier_rank(tier):
+            if _RANKS[answer.tier] > _RANKS[tier]:
                 tier = answer.tier
             stored_at = min(stored_at, entry.stored_at)
             fresh_until = min(fresh_until, entry.fresh_until)
