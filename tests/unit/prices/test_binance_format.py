@@ -14,6 +14,7 @@ from cachefront.services.prices.models import Resolution
 from cachefront.services.prices.providers.binance_format import (
     INVALID_SYMBOL,
     binance_interval,
+    is_symbol,
     parse_error,
     parse_exchange_info,
     parse_klines,
@@ -157,3 +158,19 @@ def test_ticker_24hr_weights_follow_the_published_table(count: int | None, weigh
 def test_symbols_param_is_a_compact_json_list_and_intervals_are_binance_names() -> None:
     assert symbols_param(["BTCUSDT", "BNBUSDT"]) == '["BTCUSDT","BNBUSDT"]'
     assert [binance_interval(r) for r in Resolution] == ["1h", "1d", "1w", "1M"]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "ok"),
+    [
+        ("BTCUSDT", True),
+        ("1000SHIBUSDT", True),
+        ("btcusdt", False),
+        ("BTC USDT", False),
+        ("", False),
+        ("X" * 21, False),
+        ('BTC"USDT', False),
+    ],
+)
+def test_which_ids_can_be_sent(symbol: str, ok: bool) -> None:
+    assert is_symbol(symbol) is ok

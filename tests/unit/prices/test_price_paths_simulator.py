@@ -45,6 +45,18 @@ def test_steps_look_like_the_symbols_volatility() -> None:
     assert abs(mean) < 0.2 * path.volatility
 
 
+def test_the_walk_has_no_jumps_where_blocks_of_days_meet() -> None:
+    path = PricePath("BLOCKS")
+    later_first = PricePath("BLOCKS")
+    days = [ANCHOR + timedelta(days=i) for i in range(-2000, 2000)]
+    # Computed from the past forwards and from the future backwards: the same walk.
+    forwards = [path.close_log(day) for day in days]
+    backwards = [later_first.close_log(day) for day in reversed(days)][::-1]
+    assert forwards == backwards
+    moves = [after - before for before, after in itertools.pairwise(forwards)]
+    assert max(abs(move) for move in moves) < 6 * path.volatility
+
+
 def test_hours_join_the_daily_closes_and_spot_is_continuous() -> None:
     path = PricePath("HOURS")
     day = date(2025, 5, 6)

@@ -12,6 +12,7 @@ import pytest
 
 from cachefront.errors import UpstreamFormatError
 from cachefront.services.prices.models import Resolution
+from cachefront.services.prices.providers.yahoo_format import is_symbol as yahoo_is_symbol
 from cachefront.services.prices.providers.yahoo_format import (
     parse_chart,
     parse_error,
@@ -31,7 +32,7 @@ NOT_FOUND = {
 
 def daily_chart() -> dict[str, Any]:
     """The real answer's envelope holding three New York daily bars, the middle a holiday."""
-    chart = copy.deepcopy(TNX)
+    chart: dict[str, Any] = copy.deepcopy(TNX)
     result = chart["chart"]["result"][0]
     result["meta"].update(
         symbol="AAPL", exchangeTimezoneName="America/New_York", dataGranularity="1d", range=""
@@ -192,3 +193,20 @@ def test_quote_errors() -> None:
 
 def test_intervals_are_yahoo_names() -> None:
     assert [yahoo_interval(r) for r in Resolution] == ["60m", "1d", "1wk", "1mo"]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "ok"),
+    [
+        ("AAPL", True),
+        ("^TNX", True),
+        ("BRK-B", True),
+        ("EURUSD=X", True),
+        ("A,B", False),
+        ("", False),
+        ("A B", False),
+        ("X" * 33, False),
+    ],
+)
+def test_which_ids_can_be_sent(symbol: str, ok: bool) -> None:
+    assert yahoo_is_symbol(symbol) is ok

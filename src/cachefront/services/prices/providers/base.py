@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import httpx
 
@@ -12,7 +13,19 @@ from cachefront.errors import NotFoundError
 from cachefront.services.prices.models import Candle, LatestQuotes, Resolution
 from cachefront.upstream import Priority
 
-__all__ = ["HttpRequester", "PriceProvider", "UnknownAssetError"]
+__all__ = [
+    "OFF_LOOP_BYTES",
+    "HttpRequester",
+    "PriceProvider",
+    "UnknownAssetError",
+    "parse_off_loop",
+]
+
+# Answers larger than this are parsed in a thread: Binance's all-symbols ticker
+# (megabytes) or ten years of daily bars would hold the event loop for tens of ms.
+OFF_LOOP_BYTES = 64 * 1024
+
+T = TypeVar("T")
 
 
 class UnknownAssetError(NotFoundError):
@@ -74,3 +87,10 @@ class PriceProvider(Protocol):
         Raises ``UnknownAssetError`` when the provider does not know the id.
         """
         ...
+
+
+async def parse_off_loop(parse: Callable[[bytes], T], body: bytes) -> T:
+    """``parse(body)``, in a worker thread when the body is large."""
+    if len(body) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(parse, body)
+    return parse(body)

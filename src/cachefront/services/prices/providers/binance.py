@@ -9,7 +9,11 @@ import httpx
 
 from cachefront.errors import UpstreamFormatError, UpstreamStatusError
 from cachefront.services.prices.models import Candle, LatestQuotes, Quote, Resolution
-from cachefront.services.prices.providers.base import HttpRequester, UnknownAssetError
+from cachefront.services.prices.providers.base import (
+    HttpRequester,
+    UnknownAssetError,
+    parse_off_loop,
+)
 from cachefront.services.prices.providers.binance_format import (
     BINANCE,
     EXCHANGE_INFO_PATH,
@@ -20,6 +24,7 @@ from cachefront.services.prices.providers.binance_format import (
     TICKER_24HR_PATH,
     TradingPair,
     binance_interval,
+    is_symbol,
     parse_error,
     parse_exchange_info,
     parse_klines,
@@ -76,14 +81,11 @@ class BinanceProvider:
         )
         return UpstreamStatusError(BINANCE, status, detail)
 
-    async def _tickers(
-        self, ids: list[str] | None, priority: Priority
-    ) -> tuple[int, bytes, int | None]:
+    async def _tickers(self, ids: list[str] | None, priority: Priority) -> tuple[int, bytes]:
+        """One ``/ticker/24hr`` call: ``ids`` as a ``symbols`` list, or all symbols (None)."""
         params = {} if ids is None else {"symbols": symbols_param(ids)}
-        count = None if ids is None else len(ids)
-        cost = ticker_24hr_weight(count)
-        status, body = await self._get(TICKER_24HR_PATH, params, priority=priority, cost=cost)
-        return status, body, count
+        cost = ticker_24hr_weight(None if ids is None else len(ids))
+        return await self._get(TICKER_24HR_PATH, params, priority=priority, cost=cost)
 
     async def latest(
         self, provider_ids: Sequence[str], *, priority: Priority = "user"
@@ -95,23 +97,25 @@ class BinanceProvider:
         not list is refused whole with -1121, so the call is made once more for all
         symbols, and the ids missing from that answer are unavailable.
         """
-        wanted = list(dict.fromkeys(provider_ids))
+        asked = list(dict.fromkeys(provider_ids))
+        # A malformed id would make Binance refuse the whole list (-1100): never send it.
+        wanted = [key for key in asked if is_symbol(key)]
+        malformed = frozenset(asked) - frozenset(wanted)
         if not wanted:
-            return LatestQuotes(quotes={})
+            return LatestQuotes(quotes={}, unavailable=malformed)
         ids: list[str] | None = wanted if len(wanted) <= LIST_MAX_SYMBOLS else None
-        status, body, _ = await self._tickers(ids, priority)
+        status, body = await self._tickers(ids, priority)
         if status == 400 and ids is not None:
             error = parse_error(body)
             if error is not None and not error.unknown_symbol:
                 raise self._failed(status, body)
-            status, body, _ = await self._tickers(None, priority)
+            status, body = await self._tickers(None, priority)
         if status != 200:
             raise self._failed(status, body)
-        every = parse_ticker_24hr(body)
+        every = await parse_off_loop(parse_ticker_24hr, body)
         quotes: dict[str, Quote] = {key: every[key] for key in wanted if key in every}
-        return LatestQuotes(
-            quotes=quotes, unavailable=frozenset(key for key in wanted if key not in every)
-        )
+        missing = frozenset(key for key in wanted if key not in every)
+        return LatestQuotes(quotes=quotes, unavailable=missing | malformed)
 
     async def history(
         self,
@@ -123,6 +127,8 @@ class BinanceProvider:
         priority: Priority = "background",
     ) -> list[Candle]:
         """Klines opening in ``[start, end)``, oldest first, 1,000 per call (weight 2 each)."""
+        if not is_symbol(provider_id):
+            raise UnknownAssetError(BINANCE, provider_id)
         first, stop = _ms(start), _ms(end)
         candles: list[Candle] = []
         while first < stop:
@@ -142,7 +148,7 @@ class BinanceProvider:
                     raise UnknownAssetError(BINANCE, provider_id)
             if status != 200:
                 raise self._failed(status, body)
-            page = parse_klines(body)
+            page = await parse_off_loop(parse_klines, body)
             candles.extend(candle for candle in page if start <= candle.start < end)
             if len(page) < KLINES_LIMIT:
                 break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "BinanceError",
     "TradingPair",
     "binance_interval",
+    "is_symbol",
     "parse_error",
     "parse_exchange_info",
     "parse_klines",
@@ -43,6 +45,10 @@ EXCHANGE_INFO_WEIGHT = 20
 KLINES_LIMIT = 1000
 # Error code of a symbol Binance does not list ("Invalid symbol.").
 INVALID_SYMBOL = -1121
+
+# What Binance accepts as a symbol (its ``symbols`` parameter's documented range);
+# anything else is refused as illegal characters (-1100) rather than -1121.
+_SYMBOL = re.compile(r"[A-Z0-9\-_.]{1,20}")
 
 _INTERVALS = {
     Resolution.HOUR: "1h",
@@ -76,6 +82,11 @@ class TradingPair:
     @property
     def trading(self) -> bool:
         return self.status == "TRADING"
+
+
+def is_symbol(provider_id: str) -> bool:
+    """True when ``provider_id`` is spelled as a Binance symbol can be."""
+    return _SYMBOL.fullmatch(provider_id) is not None
 
 
 def binance_interval(resolution: Resolution) -> str:

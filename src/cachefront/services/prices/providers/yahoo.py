@@ -9,11 +9,16 @@ from urllib.parse import quote
 
 from cachefront.errors import UpstreamStatusError
 from cachefront.services.prices.models import Candle, LatestQuotes, Quote, Resolution
-from cachefront.services.prices.providers.base import HttpRequester, UnknownAssetError
+from cachefront.services.prices.providers.base import (
+    HttpRequester,
+    UnknownAssetError,
+    parse_off_loop,
+)
 from cachefront.services.prices.providers.yahoo_format import (
     CHART_PATH,
     QUOTE_PATH,
     YAHOO,
+    is_symbol,
     parse_chart,
     parse_error,
     parse_quotes,
@@ -77,13 +82,14 @@ class YahooProvider:
         if status != 200:
             error = parse_error(body)
             raise UpstreamStatusError(YAHOO, status, error.description if error else "")
-        return parse_quotes(body)
+        return await parse_off_loop(parse_quotes, body)
 
     async def latest(
         self, provider_ids: Sequence[str], *, priority: Priority = "user"
     ) -> LatestQuotes:
         """Quotes in batches of ``batch_size``; symbols Yahoo leaves out are unavailable."""
-        wanted = list(dict.fromkeys(provider_ids))
+        asked = list(dict.fromkeys(provider_ids))
+        wanted = [key for key in asked if is_symbol(key)]
         batches = [
             wanted[index : index + self._batch_size]
             for index in range(0, len(wanted), self._batch_size)
@@ -94,7 +100,7 @@ class YahooProvider:
             quotes.update(answer)
         found = {key: quotes[key] for key in wanted if key in quotes}
         return LatestQuotes(
-            quotes=found, unavailable=frozenset(key for key in wanted if key not in quotes)
+            quotes=found, unavailable=frozenset(key for key in asked if key not in found)
         )
 
     async def history(
@@ -107,6 +113,8 @@ class YahooProvider:
         priority: Priority = "background",
     ) -> list[Candle]:
         """Bars starting in ``[start, end)`` from one chart call; gaps left out, adjclose kept."""
+        if not is_symbol(provider_id):
+            raise UnknownAssetError(YAHOO, provider_id)
         params = {
             "period1": str(int(start.timestamp())),
             "period2": str(int(end.timestamp())),
@@ -133,5 +141,5 @@ class YahooProvider:
             raise UpstreamStatusError(
                 YAHOO, response.status_code, error.description if error else ""
             )
-        series = parse_chart(response.content)
+        series = await parse_off_loop(parse_chart, response.content)
         return [candle for candle in series.candles if start <= candle.start < end]

@@ -19,6 +19,7 @@ __all__ = [
     "YAHOO",
     "ChartSeries",
     "YahooError",
+    "is_symbol",
     "parse_chart",
     "parse_error",
     "parse_quotes",
@@ -56,6 +57,12 @@ class ChartSeries:
     timezone: str | None
     granularity: str | None
     candles: list[Candle]
+
+
+def is_symbol(provider_id: str) -> bool:
+    """True when ``provider_id`` can be sent: a comma would split a quote batch, and
+    Yahoo symbols have no spaces or slashes."""
+    return 0 < len(provider_id) <= 32 and not any(c in provider_id for c in ", /\t\n")
 
 
 def yahoo_interval(resolution: Resolution) -> str:

@@ -35,7 +35,10 @@ def _cookie_header(set_cookies: list[str]) -> str:
 
 
 class YahooSession:
-    """Holds the current credentials; one fetch however many callers need them at once."""
+    """Holds the current credentials; one fetch however many callers need them at once.
+
+    ``fetches`` counts the cookie-and-crumb fetches made, for tests and metrics.
+    """
 
     def __init__(self, requester: HttpRequester, base_url: str, cookie_url: str) -> None:
         self._requester = requester

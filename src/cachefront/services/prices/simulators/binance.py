@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cachefront.services.prices.simulators.calendar import days_of, following, opens_between
-from cachefront.services.prices.simulators.paths import Bar, PricePath, aggregate
+from cachefront.services.prices.simulators.paths import Bar, PricePath, aggregate, uniform
 from cachefront.services.prices.simulators.server import (
     RunningServer,
     SimulatorBase,
@@ -94,7 +94,7 @@ def _invalid_symbol() -> _Refused:
     return _Refused(400, -1121, "Invalid symbol.")
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def _path(symbol: str) -> PricePath:
     return PricePath(symbol)
 
@@ -276,13 +276,11 @@ class _Binance(SimulatorBase):
         path = _path(symbol)
         opened = now - timedelta(hours=24)
         first, last = path.spot(opened), path.spot(now)
-        hours = [
-            path.hourly(opened.replace(minute=0, second=0, microsecond=0) + timedelta(hours=h))
-            for h in range(25)
-        ]
-        high = max(max(bar.high for bar in hours), first, last)
-        low = min(min(bar.low for bar in hours), first, last)
-        volume = sum(bar.volume for bar in hours[1:])
+        # The day's range around the two ends; hashed so it stays put within the hour.
+        hour = int(now.timestamp()) // 3600
+        high = max(first, last) * (1.0 + path.volatility * uniform(path.seed, 11, hour))
+        low = min(first, last) * (1.0 - path.volatility * uniform(path.seed, 12, hour))
+        volume = path.daily(now.date()).volume
         seed = path.seed % 10_000_000
         ticker: dict[str, Any] = {
             "symbol": symbol,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
-__all__ = ["STEPS", "align", "days_of", "following", "opens_between"]
+__all__ = ["align", "days_of", "following", "opens_between"]
 
-STEPS = ("hour", "day", "week", "month")
+# Steps are "hour", "day", "week" (ISO, from Monday) and "month".
 
 
 def align(moment: datetime, step: str) -> datetime:

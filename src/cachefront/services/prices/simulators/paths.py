@@ -1,24 +1,30 @@
 """Deterministic synthetic prices: every symbol gets its own stable geometric random walk.
 
-The walk is daily: the log close moves by a normal step drawn from a hash of
-(symbol, day), so a symbol's history is the same in every run and any symbol can be
-invented on the spot. It is anchored at ``ANCHOR`` and walked both ways from there,
-so recent days cost little to reach. Hourly values interpolate between daily closes
-with a little noise of their own; weekly and monthly bars aggregate the daily ones.
+The walk is daily: the log close moves by a normal step drawn from a generator
+seeded by (symbol, block of 256 days), so a symbol's history is the same in every
+run and any symbol can be invented on the spot. It is anchored at ``ANCHOR`` and
+walked both ways from there, so recent days cost little to reach. Hourly values
+interpolate between daily closes with a little noise of their own; weekly and
+monthly bars aggregate the daily ones.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from array import array
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-__all__ = ["ANCHOR", "Bar", "PricePath", "aggregate", "is_weekday"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["ANCHOR", "Bar", "PricePath", "aggregate", "uniform"]
 
 ANCHOR = date(2024, 1, 1)
 _MASK = (1 << 64) - 1
+_BLOCK = 256
+# Generator seeds must not be negative; blocks before the anchor are.
+_BLOCK_OFFSET = 1 << 32
 
 
 def _mix(value: int) -> int:
@@ -29,7 +35,7 @@ def _mix(value: int) -> int:
     return value ^ (value >> 31)
 
 
-def _uniform(seed: int, *keys: int) -> float:
+def uniform(seed: int, *keys: int) -> float:
     """A number in (0, 1) fixed by ``seed`` and ``keys``."""
     value = seed
     for key in keys:
@@ -39,13 +45,9 @@ def _uniform(seed: int, *keys: int) -> float:
 
 def _normal(seed: int, *keys: int) -> float:
     # Box-Muller on two hashed uniforms.
-    first = _uniform(seed, *keys, 1)
-    second = _uniform(seed, *keys, 2)
+    first = uniform(seed, *keys, 1)
+    second = uniform(seed, *keys, 2)
     return math.sqrt(-2.0 * math.log(first)) * math.cos(2.0 * math.pi * second)
-
-
-def is_weekday(day: date) -> bool:
-    return day.weekday() < 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,43 +63,63 @@ class Bar:
 
 
 class PricePath:
-    """The walk of one symbol; values are computed on first use and kept."""
+    """The walk of one symbol; values are computed a block of days at a time and kept."""
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self.seed = int.from_bytes(hashlib.blake2b(symbol.encode(), digest_size=8).digest())
         # Prices from 1 to 1,000 and daily volatility from 1% to 4%, per symbol.
-        self._start_log = math.log(10.0 ** (3.0 * _uniform(self.seed, 0)))
-        self.volatility = 0.01 + 0.03 * _uniform(self.seed, 1)
-        self._volume = 1e4 * 10.0 ** (3.0 * _uniform(self.seed, 2))
-        self._forward = array("d", [self._start_log])  # close of ANCHOR + i days
-        self._backward = array("d")  # close of ANCHOR - 1 - i days
+        self._start_log = math.log(10.0 ** (3.0 * uniform(self.seed, 0)))
+        self.volatility = 0.01 + 0.03 * uniform(self.seed, 1)
+        self._volume = 1e4 * 10.0 ** (3.0 * uniform(self.seed, 2))
+        # Block b holds the log closes of days ANCHOR + b * _BLOCK ... + _BLOCK - 1.
+        self._blocks: dict[int, npt.NDArray[np.float64]] = {}
 
-    def _step(self, offset: int) -> float:
-        return self.volatility * _normal(self.seed, 3, offset)
+    def _steps(self, block: int) -> npt.NDArray[np.float64]:
+        """The daily moves of a block's days: one generator call per block, not per day."""
+        generator = np.random.default_rng([self.seed, block + _BLOCK_OFFSET])
+        steps: npt.NDArray[np.float64] = self.volatility * generator.standard_normal(_BLOCK)
+        return steps
+
+    def _filled(self, block: int, first: float, steps: npt.NDArray[np.float64]) -> None:
+        """Store a block from its first day's log close and its moves."""
+        walk = np.empty(_BLOCK)
+        walk[0] = first
+        walk[1:] = first + np.cumsum(steps[1:])
+        self._blocks[block] = walk
+
+    def _block(self, block: int) -> npt.NDArray[np.float64]:
+        found = self._blocks.get(block)
+        if found is not None:
+            return found
+        if not self._blocks:
+            self._filled(0, self._start_log, self._steps(0))
+        # Walk from the nearest block already known, forwards or backwards.
+        while block not in self._blocks:
+            last, first = max(self._blocks), min(self._blocks)
+            if block > last:
+                steps = self._steps(last + 1)
+                self._filled(last + 1, self._blocks[last][-1] + steps[0], steps)
+            else:
+                later_first = self._blocks[first][0] - self._steps(first)[0]
+                steps = self._steps(first - 1)
+                # ``later_first`` is the last day of the earlier block.
+                self._filled(first - 1, later_first - float(np.sum(steps[1:])), steps)
+        return self._blocks[block]
 
     def close_log(self, day: date) -> float:
         """The log close at the end of ``day`` (UTC)."""
-        offset = (day - ANCHOR).days
-        if offset >= 0:
-            while len(self._forward) <= offset:
-                self._forward.append(self._forward[-1] + self._step(len(self._forward)))
-            return self._forward[offset]
-        back = -offset - 1
-        while len(self._backward) <= back:
-            later = self._backward[-1] if self._backward else self._start_log
-            # Going back, the close of day d-1 is that of d less d's step.
-            self._backward.append(later - self._step(-len(self._backward)))
-        return self._backward[back]
+        block, index = divmod((day - ANCHOR).days, _BLOCK)
+        return float(self._block(block)[index])
 
     def daily(self, day: date) -> Bar:
         """The bar of ``day``: opens at the previous day's close, closes at this day's."""
         opened = math.exp(self.close_log(day - timedelta(days=1)))
         close = math.exp(self.close_log(day))
         ordinal = day.toordinal()
-        high = max(opened, close) * (1.0 + self.volatility * _uniform(self.seed, 4, ordinal))
-        low = min(opened, close) * (1.0 - 0.5 * self.volatility * _uniform(self.seed, 5, ordinal))
-        volume = self._volume * (0.5 + _uniform(self.seed, 6, ordinal))
+        high = max(opened, close) * (1.0 + self.volatility * uniform(self.seed, 4, ordinal))
+        low = min(opened, close) * (1.0 - 0.5 * self.volatility * uniform(self.seed, 5, ordinal))
+        volume = self._volume * (0.5 + uniform(self.seed, 6, ordinal))
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         return Bar(start, opened, high, low, close, round(volume, 4))
 
@@ -120,9 +142,9 @@ class PricePath:
         close = math.exp(self._hour_log(day, hour + 1))
         key = day.toordinal() * 24 + hour
         spread = 0.2 * self.volatility
-        high = max(opened, close) * (1.0 + spread * _uniform(self.seed, 8, key))
-        low = min(opened, close) * (1.0 - spread * _uniform(self.seed, 9, key))
-        volume = self._volume / 24.0 * (0.5 + _uniform(self.seed, 10, key))
+        high = max(opened, close) * (1.0 + spread * uniform(self.seed, 8, key))
+        low = min(opened, close) * (1.0 - spread * uniform(self.seed, 9, key))
+        volume = self._volume / 24.0 * (0.5 + uniform(self.seed, 10, key))
         return Bar(start, opened, high, low, close, round(volume, 4))
 
     def spot(self, moment: datetime) -> float:

@@ -71,13 +71,13 @@ class YahooConfig:
             raise ValueError("error_rate must be between 0 and 1")
         if self.rate_limit is not None and self.rate_limit < 1:
             raise ValueError("rate_limit must be >= 1, or None for no limit")
-        if self.crumb_ttl_seconds <= 0:
-            raise ValueError("crumb_ttl_seconds must be positive")
+        if self.crumb_ttl_seconds < 0:
+            raise ValueError("crumb_ttl_seconds must be >= 0 (0: every crumb is refused)")
         if self.symbol_pattern is not None:
             re.compile(self.symbol_pattern)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def _path(symbol: str) -> PricePath:
     return PricePath(symbol)
 
