@@ -19,10 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.db.queries import load_queries
-from cachefront.services.prices.history_partitions import (
-    create_partitions,
-    partition_years,
-)
+from cachefront.services.prices.history_partitions import create_partitions
 from cachefront.services.prices.history_periods import missing_ranges
 from cachefront.services.prices.history_retention import RetentionCounts, apply_retention
 from cachefront.services.prices.models import Candle, Resolution
@@ -172,13 +169,14 @@ class HistoryStore:
         return missing_ranges([(r.month, r.first, r.last) for r in rows], start, end)
 
     async def ensure_partitions(self, through_year: int) -> list[str]:
-        """Create the daily partitions missing from the first one (or this year) through
-        ``through_year``; the names made. Safe to run from several processes at once."""
-        async with self._engine.connect() as conn:
-            existing = await partition_years(conn)
-        first = min(existing | {datetime.now(UTC).year})
-        wanted = set(range(first, through_year + 1))
-        made = await create_partitions(self._engine, wanted - existing)
+        """Create the daily partitions missing from this year (UTC) through ``through_year``;
+        the names this call made. Safe to run from several processes at once.
+
+        The periodic task's job, so a new year's first write finds its partition; years
+        before this one are made on demand by the writes that need them.
+        """
+        wanted = set(range(datetime.now(UTC).year, through_year + 1))
+        made = await create_partitions(self._engine, wanted)
         self._years |= wanted
         return made
 

@@ -93,11 +93,15 @@ WITH touched AS (
     FROM unnest(CAST(:days AS date[])) AS d
 ),
 present AS (
-    SELECT t.period, d.day, d.volume, d.open, d.high, d.low, d.close, d.adj_close
-    FROM touched t
-    JOIN price_daily d
-      ON d.asset_id = :asset_id AND d.day >= t.period
-     AND d.day < (t.period + interval '1 week')::date
+    -- One range scan from the first touched period to the end of the last one (not a
+    -- probe per period), keeping the rows of the touched periods.
+    SELECT date_trunc('week', d.day)::date AS period, d.day, d.volume, d.open, d.high,
+           d.low, d.close, d.adj_close
+    FROM price_daily d
+    WHERE d.asset_id = :asset_id
+      AND d.day >= (SELECT min(period) FROM touched)
+      AND d.day < (SELECT (max(period) + interval '1 week')::date FROM touched)
+      AND date_trunc('week', d.day)::date IN (SELECT period FROM touched)
 ),
 span AS (
     SELECT period, min(day) AS lo, max(day) AS hi FROM present GROUP BY period
@@ -154,11 +158,15 @@ WITH touched AS (
     FROM unnest(CAST(:days AS date[])) AS d
 ),
 present AS (
-    SELECT t.period, d.day, d.volume, d.open, d.high, d.low, d.close, d.adj_close
-    FROM touched t
-    JOIN price_daily d
-      ON d.asset_id = :asset_id AND d.day >= t.period
-     AND d.day < (t.period + interval '1 month')::date
+    -- One range scan from the first touched period to the end of the last one (not a
+    -- probe per period), keeping the rows of the touched periods.
+    SELECT date_trunc('month', d.day)::date AS period, d.day, d.volume, d.open, d.high,
+           d.low, d.close, d.adj_close
+    FROM price_daily d
+    WHERE d.asset_id = :asset_id
+      AND d.day >= (SELECT min(period) FROM touched)
+      AND d.day < (SELECT (max(period) + interval '1 month')::date FROM touched)
+      AND date_trunc('month', d.day)::date IN (SELECT period FROM touched)
 ),
 span AS (
     SELECT period, min(day) AS lo, max(day) AS hi FROM present GROUP BY period
@@ -279,11 +287,14 @@ SELECT count(*) FROM price_weekly;
 VACUUM (FULL, ANALYZE) {table};
 
 -- name: table_sizes
--- Bytes per table, indexes and TOAST included, partitions summed into their parent.
-SELECT t.name, sum(pg_total_relation_size(p.relid))::bigint AS bytes
-FROM unnest(CAST(:tables AS text[])) AS t(name),
-     LATERAL pg_partition_tree(t.name::regclass) AS p
-GROUP BY t.name;
+-- Bytes per table, indexes and TOAST included, partitions summed into their parent
+-- (pg_partition_tree lists nothing for a table that is not partitioned).
+SELECT t.name,
+       (pg_total_relation_size(t.name::regclass) + coalesce(
+           (SELECT sum(pg_total_relation_size(p.relid))
+            FROM pg_partition_tree(t.name::regclass) AS p
+            WHERE p.relid <> t.name::regclass), 0))::bigint AS bytes
+FROM unnest(CAST(:tables AS text[])) AS t(name);
 
 -- name: table_rows
 SELECT count(*) FROM {table};
