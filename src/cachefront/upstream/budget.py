@@ -214,6 +214,10 @@ class OutboundBudget(AsyncResource):
                 f"outbound budget {self.name!r} used before open(); "
                 "open it (or the UpstreamClient that owns it) first"
             )
+        if not self.signals.hold_statuses:
+            # Every process builds this upstream's budget from the same spec: with no
+            # hold statuses no process ever starts a hold, so no Redis read is owed.
+            return 0.0
         return await self.hold.remaining()
 
     # --- what the upstream answered -----------------------------------------------
