@@ -196,3 +196,14 @@ async def test_history_ranges_through_http(
     assert stored.status_code == 200
     assert stored.json()["resolution"] == "1mo"
     assert stored.json()["count"] == 0
+
+
+async def test_a_batch_body_larger_than_the_header_limit_is_read_as_a_body(
+    server: ServerThread,
+) -> None:
+    # 3,000 symbols: over 32 KiB, arriving with the headers in one chunk.
+    symbols = [f"SYMBOL{i:05d}" for i in range(3000)]
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        response = await client.post("/v1/prices/batch", json={"symbols": symbols})
+    assert response.status_code == 422, response.text
+    assert "limit of 50" in response.json()["detail"]
