@@ -38,7 +38,9 @@ def running(clock: ManualClock) -> Iterator[RunningYahoo]:
 
 @pytest.fixture
 def simulator(running: RunningYahoo, clock: ManualClock) -> RunningYahoo:
-    running.configure(latency_ms=0, error_rate=0.0, rate_limit=None, crumb_ttl_seconds=300)
+    running.configure(
+        latency_ms=0, error_rate=0.0, rate_limit=None, crumb_ttl_seconds=300, cookie_status=200
+    )
     running.reset()
     clock.now = time.time()
     return running
@@ -274,3 +276,20 @@ async def test_ids_that_would_break_a_batch_are_unavailable_and_never_sent(
             "A B", Resolution.DAY, datetime(2024, 1, 1, tzinfo=UTC), datetime.now(UTC)
         )
     assert len(requester.calls) == 3
+
+
+@pytest.mark.parametrize("platform", [False, True])
+async def test_a_cookie_set_on_a_404_page_is_used(
+    simulator: RunningYahoo, requester: RecordingRequester, platform: bool
+) -> None:
+    simulator.configure(cookie_status=404)
+    if platform:
+        async with UpstreamClient("yahoo", retry=RetryPolicy(attempts=1)) as client:
+            # The platform client raises on the 404; its cookie jar keeps the cookie.
+            result = await provider(simulator, PlatformRequester(client)).latest(UNIVERSE[:3])
+    else:
+        result = await provider(simulator, requester).latest(UNIVERSE[:3])
+    assert len(result.quotes) == 3
+    stats = simulator.stats()
+    assert stats["by_status"] == {"404": 1, "200": 2}
+    assert stats["crumbs_issued"] == 1

@@ -25,9 +25,9 @@ from cachefront.services.prices.providers.yahoo_format import (
     yahoo_interval,
 )
 from cachefront.services.prices.providers.yahoo_session import (
-    BROWSER_USER_AGENT,
     YahooCredentials,
     YahooSession,
+    yahoo_headers,
 )
 from cachefront.upstream import Priority
 
@@ -63,7 +63,7 @@ class YahooProvider:
                 "GET",
                 self._base + QUOTE_PATH,
                 params={"symbols": ",".join(symbols), "crumb": credentials.crumb},
-                headers={"User-Agent": BROWSER_USER_AGENT, "Cookie": credentials.cookie},
+                headers=yahoo_headers(credentials.cookie),
                 priority=priority,
             )
         except UpstreamStatusError as exc:
@@ -127,7 +127,7 @@ class YahooProvider:
                 "GET",
                 url,
                 params=params,
-                headers={"User-Agent": BROWSER_USER_AGENT},
+                headers=yahoo_headers(),
                 priority=priority,
             )
         except UpstreamStatusError as exc:

@@ -10,7 +10,7 @@ from cachefront.services.prices.providers.base import HttpRequester
 from cachefront.services.prices.providers.yahoo_format import CRUMB_PATH, YAHOO
 from cachefront.upstream import Priority
 
-__all__ = ["BROWSER_USER_AGENT", "YahooCredentials", "YahooSession"]
+__all__ = ["BROWSER_USER_AGENT", "YahooCredentials", "YahooSession", "yahoo_headers"]
 
 # Yahoo refuses clients that do not look like a browser.
 BROWSER_USER_AGENT = (
@@ -21,11 +21,22 @@ BROWSER_USER_AGENT = (
 
 @dataclass(frozen=True, slots=True)
 class YahooCredentials:
-    """A session cookie and the crumb issued for it; ``generation`` counts renewals."""
+    """A session cookie and the crumb issued for it; ``generation`` counts renewals.
+
+    ``cookie`` is empty when the requester's own cookie jar carries the session.
+    """
 
     cookie: str
     crumb: str
     generation: int
+
+
+def yahoo_headers(cookie: str = "") -> dict[str, str]:
+    """A browser's User-Agent, and the session cookie when one is sent explicitly."""
+    headers = {"User-Agent": BROWSER_USER_AGENT}
+    if cookie:
+        headers["Cookie"] = cookie
+    return headers
 
 
 def _cookie_header(set_cookies: list[str]) -> str:
@@ -76,12 +87,23 @@ class YahooSession:
             return self._current
 
     async def _cookie(self, priority: Priority) -> str:
-        response = await self._requester.request(
-            "GET",
-            self._cookie_url,
-            headers={"User-Agent": BROWSER_USER_AGENT},
-            priority=priority,
-        )
+        """The ``Cookie`` header to send; empty when the requester's own jar holds it.
+
+        fc.yahoo.com sets the cookie on a 404 page. A requester that returns error
+        answers gives us its Set-Cookie; the platform client raises on the 404 instead,
+        but its cookie jar has taken the cookie, and sends it on by itself.
+        """
+        try:
+            response = await self._requester.request(
+                "GET",
+                self._cookie_url,
+                headers={"User-Agent": BROWSER_USER_AGENT},
+                priority=priority,
+            )
+        except UpstreamStatusError as exc:
+            if exc.status_code == 404:
+                return ""
+            raise
         cookie = _cookie_header(response.headers.get_list("set-cookie"))
         if not cookie:
             raise UpstreamFormatError(YAHOO, f"{self._cookie_url} set no cookie")
@@ -91,7 +113,7 @@ class YahooSession:
         response = await self._requester.request(
             "GET",
             self._base + CRUMB_PATH,
-            headers={"User-Agent": BROWSER_USER_AGENT, "Cookie": cookie},
+            headers=yahoo_headers(cookie),
             priority=priority,
         )
         if response.status_code != 200:

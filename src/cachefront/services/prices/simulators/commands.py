@@ -69,6 +69,9 @@ def simulate_yahoo(
         int | None, typer.Option(help="Requests per minute before 429 (default unlimited)")
     ] = None,
     crumb_ttl: Annotated[float, typer.Option(help="Seconds a crumb stays valid")] = 3600.0,
+    cookie_status: Annotated[
+        int, typer.Option(help="Status of the cookie answer at / (fc.yahoo.com: 404)")
+    ] = 200,
     symbols: Annotated[
         str | None, typer.Option(help="Comma-separated symbols that exist beyond the pattern")
     ] = None,
@@ -84,5 +87,6 @@ def simulate_yahoo(
         error_rate=error_rate,
         rate_limit=rate_limit,
         crumb_ttl_seconds=crumb_ttl,
+        cookie_status=cookie_status,
         symbols=_symbols(symbols) or [],
     )

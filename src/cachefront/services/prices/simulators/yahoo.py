@@ -1,9 +1,10 @@
 """A local stand-in for Yahoo Finance, for tests, benchmarks and outage drills.
 
-Real paths and shapes: ``GET /`` sets the session cookie (``A3``, as fc.yahoo.com
-does; answered 200 here), ``/v1/test/getcrumb`` hands out a crumb for that cookie,
-``/v7/finance/quote?symbols=A,B&crumb=C`` needs both (401 "Invalid Crumb" or "Invalid
-Cookie" otherwise; crumbs expire after ``crumb_ttl_seconds``), and
+Real paths and shapes: ``GET /`` sets the session cookie (``A3``) on an answer of
+``cookie_status`` (200, or 404 as fc.yahoo.com answers), ``/v1/test/getcrumb`` hands
+out a crumb for that cookie, ``/v7/finance/quote?symbols=A,B&crumb=C`` needs both
+(401 "Invalid Crumb" or "Invalid Cookie" otherwise; crumbs expire after
+``crumb_ttl_seconds``), and
 ``/v8/finance/chart/{symbol}`` answers bars for ``period1``/``period2`` or ``range``
 at 60m, 1d, 1wk and 1mo. Stocks trade on weekdays in their exchange's hours, with a
 null bar on the fixed-date ``holidays``; ``-USD`` crypto trades every day. Symbols
@@ -60,6 +61,8 @@ class YahooConfig:
     error_rate: float = 0.0
     rate_limit: int | None = None
     crumb_ttl_seconds: float = 3600.0
+    # fc.yahoo.com sets the cookie on a 404 page; 200 suits clients that refuse a 404.
+    cookie_status: int = 200
     symbols: list[str] = field(default_factory=list)
     symbol_pattern: str | None = r"\^?[A-Z]{1,5}([.][A-Z]{1,2}|-USD|=X)?|[A-Z]{6}=X"
     holidays: list[str] = field(default_factory=lambda: ["01-01", "07-04", "12-25"])
@@ -71,6 +74,8 @@ class YahooConfig:
             raise ValueError("error_rate must be between 0 and 1")
         if self.rate_limit is not None and self.rate_limit < 1:
             raise ValueError("rate_limit must be >= 1, or None for no limit")
+        if self.cookie_status not in (200, 404):
+            raise ValueError("cookie_status must be 200 or 404")
         if self.crumb_ttl_seconds < 0:
             raise ValueError("crumb_ttl_seconds must be >= 0 (0: every crumb is refused)")
         if self.symbol_pattern is not None:
@@ -157,7 +162,7 @@ class _Yahoo(SimulatorBase):
         value = f"d=AQAB{secrets.token_urlsafe(24)}&S=AQAAA{secrets.token_urlsafe(8)}"
         self._cookies.add(value)
         self.count("cookies_issued")
-        response = PlainTextResponse("", status_code=200)
+        response = PlainTextResponse("", status_code=self.config.cookie_status)
         response.set_cookie(COOKIE_NAME, value, max_age=31557600, path="/", samesite="none")
         return response
 
