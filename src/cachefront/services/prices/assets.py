@@ -61,7 +61,10 @@ class AssetStore:
         self._engine = engine
 
     async def upsert(self, assets: Sequence[Asset]) -> UpsertCounts:
-        """Insert new symbols, update changed ones, leave identical ones untouched."""
+        """Insert new symbols, update changed ones, leave identical ones untouched.
+
+        Symbols and provider ids are stored upper-case, whatever case they come in.
+        """
         if not assets:
             return UpsertCounts(0, 0, 0)
         symbols = [a.symbol.upper() for a in assets]
@@ -73,7 +76,8 @@ class AssetStore:
             "names": [a.name for a in assets],
             "types": [a.type.value for a in assets],
             "providers": [a.provider for a in assets],
-            "provider_ids": [a.provider_id for a in assets],
+            # Compared upper-case, as the CSV reader and mark_unavailable do.
+            "provider_ids": [a.provider_id.upper() for a in assets],
             "currencies": [a.currency for a in assets],
             "exchanges": [a.exchange for a in assets],
             "actives": [a.active for a in assets],
