@@ -230,7 +230,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # The chunk that crossed the limit may also hold the end of the headers and the
         # start of a body: the parser decides whether the headers are over the limit.
         super().data_received(data)
-        if self._reading_headers and not self.transport.is_closing():
+        # Headers still unfinished after this chunk. A whole request in the chunk (a
+        # large POST body with its headers) completes, and its completion starts the
+        # next request's headers at zero bytes: that one is not over any limit.
+        if self._reading_headers and self._header_bytes and not self.transport.is_closing():
             self._refuse()
 
     def _header_size(self) -> int:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from cachefront.rooms import AnyRoom
 from cachefront.services.ephemeris.room import ROOM as EPHEMERIS
+from cachefront.services.prices.room import ROOM as PRICES
 
 __all__ = ["ROOMS"]
 
-ROOMS: tuple[AnyRoom, ...] = (EPHEMERIS,)
+ROOMS: tuple[AnyRoom, ...] = (EPHEMERIS, PRICES)

@@ -93,6 +93,28 @@ ENVIRONMENT_NAMES = {
         "workers",
     ]
 }
+# The prices room's, added with it.
+ENVIRONMENT_NAMES |= {
+    f"CACHEFRONT_{name.upper()}"
+    for name in [
+        "binance_background_share",
+        "binance_budget",
+        "binance_url",
+        "prices_batch_max_symbols",
+        "prices_keep_all_daily",
+        "prices_keep_daily_days",
+        "prices_keep_weekly_days",
+        "prices_partitions_ahead_years",
+        "prices_providers",
+        "prices_refresh_seconds",
+        "prices_stale_days",
+        "yahoo_background_share",
+        "yahoo_batch_size",
+        "yahoo_budget",
+        "yahoo_cookie_url",
+        "yahoo_url",
+    ]
+}
 
 
 def _settings(**values: object) -> Settings:

@@ -65,6 +65,11 @@ class PricesSettings(RoomSettings):
         description="How often the periodic task refreshes every active asset's latest price.",
     )
     prices_batch_max_symbols: int = Field(default=1000, ge=1, le=10_000)
+    prices_stale_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="How long a last price may answer, marked stale, while its provider is down.",
+    )
     prices_keep_daily_days: int = Field(
         default=365,
         ge=0,

@@ -1,0 +1,184 @@
+"""Prices room figures in one process: batches, 10-year history, refresh load, backfill.
+
+Runs the room as the app opens it (``running_services``: PostgreSQL, the tiered
+cache, the platform's upstream clients and budgets) over the Binance and Yahoo
+simulators over HTTP, with 500 crypto and 500 stock assets in a fresh database.
+
+- batch: server time of ``PricesService.batch`` for 1,000 cached symbols (p50/p99);
+- history: ``10y`` of one asset after a 10-year backfill, from the tables (cache
+  forgotten before each read) and from the memory tier;
+- refresh: provider requests per refresh, and per minute at the default 60 s, with
+  New York open (a Tuesday 16:00 UTC) and closed (a Saturday);
+- backfill: wall time, provider calls and 429s of ``--backfill N`` assets x 10 years
+  (half crypto, half stocks), within the default budgets at background priority.
+
+    python benchmarks/prices_reads.py [--rounds 300] [--backfill 100] [--yahoo-budget 1200/minute]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from harness import bench_database
+
+from cachefront.config import Settings
+from cachefront.db.engine import create_engine
+from cachefront.services.prices.assets import AssetStore
+from cachefront.services.prices.keys import HISTORY_NAMESPACE
+from cachefront.services.prices.models import Asset, AssetType
+from cachefront.services.prices.service import PricesService
+from cachefront.services.prices.simulators import RunningBinance, RunningYahoo
+
+TUESDAY = datetime(2026, 12, 1, 16, 0, tzinfo=UTC).timestamp()
+SATURDAY = datetime(2026, 12, 5, 16, 0, tzinfo=UTC).timestamp()
+
+
+def _names(count: int, width: int) -> list[str]:
+    """``count`` distinct upper-case names of ``width`` letters (AAAA, AAAB, ...)."""
+    out = []
+    for n in range(count):
+        name = ""
+        for _ in range(width):
+            n, r = divmod(n, 26)
+            name = chr(65 + r) + name
+        out.append(name)
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _requests(stats: dict[str, Any]) -> int:
+    return int(stats["requests"])
+
+
+def _429s(stats: dict[str, Any]) -> int:
+    return int(stats["by_status"].get("429", 0)) + int(stats["by_status"].get("418", 0))
+
+
+async def run(
+    args: argparse.Namespace, db: str, binance: RunningBinance, yahoo: RunningYahoo
+) -> None:
+    from cachefront.app import running_services
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=db,
+        redis_url=None,
+        worker_in_process=False,
+        binance_url=binance.base_url,
+        yahoo_url=yahoo.base_url,
+        yahoo_cookie_url=yahoo.base_url,
+        ephemeris_providers=["local"],
+        # The refresh figures run five "minutes" of the driven clock in a few seconds of
+        # real time: Yahoo's default 120/minute would refuse what a real minute allows.
+        yahoo_budget=args.yahoo_budget,
+    )
+    coins = [f"C{n}" for n in _names(500, 3)]
+    stocks = [f"S{n}" for n in _names(500, 3)]
+    async with running_services(settings) as services:
+        service = services.get(PricesService)
+        engine = create_engine(db, pool_size=1)
+        await AssetStore(engine).upsert(
+            [Asset(s, s, AssetType.CRYPTO, "binance", f"{s}USDT", "USD") for s in coins]
+            + [Asset(s, s, AssetType.STOCK, "yahoo", s, "USD") for s in stocks]
+        )
+        await engine.dispose()
+        service.catalog.invalidate()
+
+        # --- refresh load -------------------------------------------------------------
+        for label, at in (("open", TUESDAY), ("closed", SATURDAY)):
+            service.clock = lambda at=at: at  # type: ignore[misc]
+            await service.refresh()  # the first run also fetches Yahoo's crumb
+            binance.reset()
+            yahoo.reset()
+            runs = 5
+            for i in range(runs):
+                service.clock = lambda at=at, i=i: at + 60 * (i + 1)  # type: ignore[misc]
+                await service.refresh()
+            per_run = (_requests(binance.stats()) + _requests(yahoo.stats())) / runs
+            per_minute = per_run * 60 / service.refresh_seconds
+            print(
+                f"refresh, market {label}: {per_run:.1f} provider requests per refresh, "
+                f"{per_minute:.1f}/min at {service.refresh_seconds:g} s "
+                f"(binance {_requests(binance.stats()) / runs:.1f}, "
+                f"yahoo {_requests(yahoo.stats()) / runs:.1f})"
+            )
+        service.clock = time.time
+
+        # --- batch of 1,000 cached symbols ------------------------------------------------
+        service.clock = lambda: TUESDAY + 400  # type: ignore[misc]
+        await service.refresh()
+        symbols = coins + stocks
+        answer = await service.batch(symbols)
+        assert answer.body.count(b'"symbol"') == 1000, answer.body[:300]
+        times = []
+        for _ in range(args.rounds):
+            started = time.perf_counter()
+            await service.batch(symbols)
+            times.append((time.perf_counter() - started) * 1000)
+        print(
+            f"batch of 1,000 cached symbols, server time: p50 {statistics.median(times):.2f} ms, "
+            f"p99 {_pct(times, 0.99):.2f} ms ({args.rounds} rounds, {len(answer.body):,} bytes)"
+        )
+        service.clock = time.time
+
+        # --- 10-year history ---------------------------------------------------------------
+        report = await service.backfill([coins[0]], years=10)
+        cold, warm = [], []
+        for _ in range(args.rounds):
+            await service.cache.invalidate(HISTORY_NAMESPACE)
+            started = time.perf_counter()
+            body = (await service.history(coins[0], "10y")).body
+            cold.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await service.history(coins[0], "10y")
+            warm.append((time.perf_counter() - started) * 1000)
+        print(
+            f"history 10y ({body.count(b'date')} monthly rows after {report.candles} daily "
+            f"candles): from the tables p50 {statistics.median(cold):.2f} ms, "
+            f"p99 {_pct(cold, 0.99):.2f} ms; memory hit p50 {statistics.median(warm):.3f} ms, "
+            f"p99 {_pct(warm, 0.99):.3f} ms"
+        )
+
+        # --- backfill ------------------------------------------------------------------------
+        if args.backfill:
+            half = args.backfill // 2
+            chosen = coins[1 : 1 + half] + stocks[:half]
+            binance.reset()
+            yahoo.reset()
+            started = time.perf_counter()
+            report = await service.backfill(chosen, years=10)
+            wall = time.perf_counter() - started
+            b, y = binance.stats(), yahoo.stats()
+            print(
+                f"backfill {len(chosen)} assets x 10 years: {wall:.1f} s, {report.candles:,} "
+                f"candles, provider calls binance {_requests(b)} yahoo {_requests(y)}, "
+                f"429/418: {_429s(b) + _429s(y)}, failed: {len(report.failed)}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--backfill", type=int, default=100, help="assets to backfill (0: skip)")
+    parser.add_argument("--yahoo-budget", default="1200/minute", help="CACHEFRONT_YAHOO_BUDGET")
+    args = parser.parse_args()
+    coins = [f"C{n}USDT" for n in _names(500, 3)]
+    with (
+        RunningBinance(seed=1, symbols=coins) as binance,
+        RunningYahoo(seed=1) as yahoo,
+        bench_database() as db,
+    ):
+        asyncio.run(run(args, db, binance, yahoo))
+
+
+if __name__ == "__main__":
+    main()
