@@ -7,8 +7,9 @@ migration for its tables (docs/architecture.md, "Rooms: how a service plugs in")
 from __future__ import annotations
 
 from cachefront.rooms import AnyRoom
+from cachefront.services.ai.room import ROOM as AI
 from cachefront.services.ephemeris.room import ROOM as EPHEMERIS
 
 __all__ = ["ROOMS"]
 
-ROOMS: tuple[AnyRoom, ...] = (EPHEMERIS,)
+ROOMS: tuple[AnyRoom, ...] = (EPHEMERIS, AI)

@@ -1,0 +1,101 @@
+"""Error formats of rooms by path prefix: the platform's problem+json, reshaped for a client.
+
+Some clients expect errors in a shape of their own (an SDK that raises by reading
+it). A room declares ``ErrorFormat(prefix, render)`` in its ``error_formats``; for
+requests under that prefix, ``ErrorFormatApp`` (the outermost layer, so the gate's
+refusals are covered too) turns every problem+json response into ``render(status,
+problem)``, keeping its status and other headers. Responses in any other format, and
+every other path, pass through untouched and unbuffered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cachefront.http.problems import PROBLEM_JSON
+
+__all__ = ["ErrorFormat", "ErrorFormatApp", "error_formats_of"]
+
+Render = Callable[[int, dict[str, Any]], bytes]
+_PROBLEM = PROBLEM_JSON.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFormat:
+    """Under ``prefix``, problem documents become ``render(status, problem)`` bytes."""
+
+    prefix: str
+    render: Render
+    media_type: str = "application/json"
+
+
+def error_formats_of(rooms: Sequence[object]) -> list[ErrorFormat]:
+    """The formats the rooms declare (``error_formats``, optional: most rooms have none)."""
+    return [fmt for room in rooms for fmt in getattr(room, "error_formats", ())]
+
+
+class ErrorFormatApp:
+    """ASGI layer that reshapes problem+json responses under the formats' prefixes."""
+
+    def __init__(self, app: ASGIApp, formats: Sequence[ErrorFormat]) -> None:
+        self.app = app
+        # Longest prefix first, so a narrower rule wins over a broader one.
+        self.formats = sorted(formats, key=lambda fmt: len(fmt.prefix), reverse=True)
+
+    def _format_for(self, path: str) -> ErrorFormat | None:
+        for fmt in self.formats:
+            if path.startswith(fmt.prefix):
+                return fmt
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fmt = self._format_for(scope["path"]) if scope["type"] == "http" else None
+        if fmt is None:
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        parts: list[bytes] = []
+
+        async def reshaping_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                content_type = dict(message.get("headers", ())).get(b"content-type", b"")
+                if content_type.startswith(_PROBLEM):
+                    start = message  # held until the body is complete
+                    return
+            elif message["type"] == "http.response.body" and start is not None:
+                parts.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                await _send_reshaped(send, start, b"".join(parts), fmt)
+                return
+            await send(message)
+
+        await self.app(scope, receive, reshaping_send)
+
+
+async def _send_reshaped(send: Send, start: Message, body: bytes, fmt: ErrorFormat) -> None:
+    status = int(start["status"])
+    try:
+        problem = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        problem = {}
+    if not isinstance(problem, dict):
+        problem = {}
+    new_body = fmt.render(status, problem)
+    headers = [
+        (name, value)
+        for name, value in start.get("headers", ())
+        if name.lower() not in (b"content-type", b"content-length")
+    ]
+    headers += [
+        (b"content-type", fmt.media_type.encode()),
+        (b"content-length", str(len(new_body)).encode()),
+    ]
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": new_body})
