@@ -12,6 +12,9 @@ import pytest
 from cachefront.config import Settings
 from cachefront.services.ai.simulator import RunningOpenAISimulator
 from harness_servers import ServerThread, server_settings
+from http_fixtures import empty_cache
+
+__all__ = ["empty_cache"]
 
 # The gateway's service key, and the keys it holds for each simulated provider.
 SERVICE_KEY = "svc-" + "k" * 40
@@ -74,8 +77,11 @@ def providers_json(*providers: tuple[str, RunningOpenAISimulator, str]) -> str:
 
 
 @pytest.fixture
-def ai_settings(database_url: str, primary: RunningOpenAISimulator) -> Callable[..., Settings]:
-    """Settings of a gateway in front of the primary simulator (overrides as keywords)."""
+def ai_settings(
+    database_url: str, primary: RunningOpenAISimulator, empty_cache: None
+) -> Callable[..., Settings]:
+    """Settings of a gateway in front of the primary simulator (overrides as keywords),
+    over an empty PostgreSQL tier and fresh Redis keys."""
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {

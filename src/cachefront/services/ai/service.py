@@ -180,7 +180,21 @@ class AiService:
         storable = repeatable and not directives.no_store and self._policy is not None
         waiting = time.perf_counter()
         flight = self.flights.joined(keys[0]) if repeatable else None
+        if repeatable and flight is None and not directives.no_cache:
+            # The lookup above awaited: a flight may have ended and stored its answer
+            # meanwhile. Its memory entry is written before the flight lets go of the
+            # key, with no await between, so this synchronous look closes the gap.
+            late = self._peek_memory(keys, directives.max_age)
+            if late is not None:
+                return self._delivered(request, *late)
         x_cache = "COALESCED"
+        if flight is not None and flight.done and (directives.no_cache or flight.error):
+            # An answer already given is a cached one, not what no-cache asks for; a
+            # failure already given is not repeated to a newcomer: it gets a new try.
+            flight = None
+        if flight is not None and flight.done and flight.error is None:
+            # Answered already and being stored: as good as cached, and as young.
+            x_cache, flight.age = "HIT", 0
         if flight is None:
             deadline_at = time.monotonic() + self.deadline_seconds
 
@@ -222,6 +236,22 @@ class AiService:
             if max_age is not None and age > max_age:
                 continue
             answer = decode_answer(cached.entry.value)
+            if answer is not None:
+                return answer, age
+        return None
+
+    def _peek_memory(
+        self, keys: Sequence[str], max_age: int | None
+    ) -> tuple[StoredAnswer, int] | None:
+        now = time.time()
+        for key in keys:
+            entry = self.cache.memory.peek(CACHE_NS, key)
+            if entry is None or entry.negative or entry.fresh_until <= now:
+                continue
+            age = max(0, int(now - entry.stored_at))
+            if max_age is not None and age > max_age:
+                continue
+            answer = decode_answer(entry.value)
             if answer is not None:
                 return answer, age
         return None
