@@ -35,8 +35,10 @@ def test_a_bad_max_age_is_a_400_naming_it() -> None:
 
 
 def test_opt_in_header() -> None:
-    assert opted_in("1") and opted_in("true")
-    assert not opted_in(None) and not opted_in("0")
+    assert opted_in("1")
+    assert opted_in("true")
+    assert not opted_in(None)
+    assert not opted_in("0")
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,8 @@ def test_a_bad_entry_names_the_field_and_never_the_key() -> None:
         provider_configs(AiSettings(_env_file=None, ai_providers=SecretStr(raw)))  # type: ignore[call-arg]
     message = str(refused.value)
     assert "CACHEFRONT_AI_PROVIDERS[0]" in message
-    assert "name" in message and "base_url" in message
+    assert "name" in message
+    assert "base_url" in message
     assert SECRET not in message
 
 
