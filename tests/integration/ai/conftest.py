@@ -41,6 +41,8 @@ def _fresh(sim: RunningOpenAISimulator, key: str) -> RunningOpenAISimulator:
         rate_limit=None,
         tokens_per_second=None,
         abort_after_chunks=None,
+        fail_next=0,
+        fail_status=429,
         api_key=key,
     )
     sim.reset()

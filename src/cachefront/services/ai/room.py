@@ -19,7 +19,7 @@ from cachefront.services.ai.providers import Catalog, OpenAICompatibleProvider, 
 from cachefront.services.ai.routes import router
 from cachefront.services.ai.service import CACHE_NS, AiService
 from cachefront.services.ai.settings import AiSettings
-from cachefront.services.ai.shared_flight import SharedFlights
+from cachefront.services.ai.shared_flight import BLOCK_MS, SharedFlights
 
 __all__ = ["ROOM", "AiRoom", "upstream_name"]
 
@@ -81,13 +81,16 @@ class AiRoom:
             entries.append((config.name, provider, config.models, config.aliases))
         shared = None
         if platform.settings.redis_url is not None:
-            redis = Redis.from_url(
-                platform.settings.redis_url.get_secret_value().removeprefix("async+"),
-                socket_timeout=platform.settings.redis_socket_timeout_seconds,
-                socket_connect_timeout=platform.settings.redis_socket_timeout_seconds,
-            )
+            url = platform.settings.redis_url.get_secret_value().removeprefix("async+")
+            timeout = platform.settings.redis_socket_timeout_seconds
             shared = SharedFlights(
-                redis,
+                Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout),
+                # Followers block on the stream of chunks for up to BLOCK_MS at a time.
+                Redis.from_url(
+                    url,
+                    socket_timeout=BLOCK_MS / 1000 + timeout,
+                    socket_connect_timeout=timeout,
+                ),
                 prefix=platform.settings.redis_prefix,
                 ns=CACHE_NS,
                 lock_seconds=own.ai_deadline_seconds + _LOCK_MARGIN_SECONDS,

@@ -25,12 +25,12 @@ from redis.exceptions import RedisError
 from cachefront.redis_keys import flight_chunks_key, flight_lock_key
 from cachefront.services.ai.flight import FlightError
 
-__all__ = ["Lease", "SharedFlights"]
+__all__ = ["BLOCK_MS", "Lease", "SharedFlights"]
 
 log = logging.getLogger(__name__)
 
 # A follower's wait for the next entry: short, so a leader that vanished is noticed.
-_BLOCK_MS = 1000
+BLOCK_MS = 1000
 # How long a finished flight's chunks stay readable for followers arriving late.
 _KEEP_SECONDS = 60
 
@@ -57,8 +57,13 @@ class Lease:
 class SharedFlights:
     """Leader election and chunk relay for flights, over one Redis client."""
 
-    def __init__(self, redis: Redis, *, prefix: str, ns: str, lock_seconds: float) -> None:
+    def __init__(
+        self, redis: Redis, reader: Redis, *, prefix: str, ns: str, lock_seconds: float
+    ) -> None:
+        """``reader`` serves the blocking reads of followers: its socket timeout must
+        outlast ``BLOCK_MS``; ``redis`` keeps the platform's short one for the rest."""
         self._redis = redis
+        self._reader = reader
         self._prefix = prefix
         self._ns = ns
         self._lock_ms = int(lock_seconds * 1000)
@@ -66,6 +71,7 @@ class SharedFlights:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+        await self._reader.aclose()
 
     async def lease(self, key: str, deadline_at: float) -> Lease | None:
         """Lead or follow the flight of ``key``; None when Redis does not answer."""
@@ -129,7 +135,7 @@ class SharedFlights:
             if time.monotonic() >= deadline_at:
                 raise FlightError(504, "the shared provider call did not finish in time")
             try:
-                answer = await self._redis.xread({lease.chunks_key: last}, block=_BLOCK_MS)
+                answer = await self._reader.xread({lease.chunks_key: last}, block=BLOCK_MS)
             except RedisError as exc:
                 raise FlightError(
                     503, "lost the shared provider call (Redis unavailable)", retry_after=1

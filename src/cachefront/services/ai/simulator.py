@@ -6,7 +6,9 @@
 ``latency_ms`` delays every answer, ``error_rate`` answers that share with 503,
 ``rate_limit`` (requests per minute) answers 429 past it with the real header names
 (``retry-after``, ``x-ratelimit-*``), ``tokens_per_second`` paces stream chunks, and
-``abort_after_chunks`` drops a stream's connection after that many chunks. With
+``abort_after_chunks`` drops a stream's connection after that many chunks, and
+``fail_next`` answers the next requests with ``fail_status`` (a 429 asks for one
+second). With
 ``api_key`` set, other keys get 401. ``GET /_stats`` counts API requests as they
 arrive (``requests``) and answers by status (``by_status``); ``POST /_reset`` zeroes them.
 """
@@ -47,6 +49,8 @@ class SimulatorConfig:
     rate_limit: int | None = None
     tokens_per_second: float | None = None
     abort_after_chunks: int | None = None
+    fail_next: int = 0
+    fail_status: int = 429
     api_key: str | None = None
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
 
@@ -97,6 +101,20 @@ async def _admit(state: _State, request: Request) -> Response | None:
     expected = f"Bearer {config.api_key}"
     if config.api_key is not None and request.headers.get("authorization") != expected:
         return _error(401, "Invalid API Key", "invalid_request_error", "invalid_api_key")
+    with state.lock:
+        failing = config.fail_next > 0
+        if failing:
+            config.fail_next -= 1
+    if failing and config.fail_status == 429:
+        return _error(
+            429,
+            "Rate limit reached on requests per minute (RPM). Please try again in 1s.",
+            "requests",
+            "rate_limit_exceeded",
+            {**_rate_headers(config.rate_limit or 30, 0, 1.0), "retry-after": "1"},
+        )
+    if failing:
+        return _error(config.fail_status, "Simulated failure", "internal_server_error", None)
     if config.rate_limit is not None:
         now = time.monotonic()
         with state.lock:
