@@ -162,3 +162,24 @@ async def test_answers_are_never_shared_between_callers(
             assert await ask(one) == "HIT"
             assert await ask(two) == "MISS"
     assert primary.requests() == 2
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tools_response_format_and_unknown_fields_reach_the_provider_unchanged(
+    gateway: httpx.Client, primary: RunningOpenAISimulator, stream: bool
+) -> None:
+    body = {
+        **BASE,
+        "stream": stream,
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        "tool_choice": "auto",
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
+        "x_vendor_option": {"nested": [1, 2.5, None]},
+    }
+    assert chat(gateway, body).status_code == 200
+    received = primary.stats()["last_body"]
+    expected = {**body, "model": "sim-small"}  # the alias resolved to the provider's model
+    if stream:
+        # Usage is always asked for upstream; this caller did not ask and gets none.
+        expected["stream_options"] = {"include_usage": True}
+    assert received == expected

@@ -29,8 +29,7 @@ def test_plain_completion_with_raw_headers(
     serve_app: type[ServerThread],
     primary: RunningOpenAISimulator,
 ) -> None:
-    with serve_app(ai_settings()) as server:
-        client = _client(server)
+    with serve_app(ai_settings()) as server, _client(server) as client:
         raw = client.chat.completions.with_raw_response.create(
             model="chat",
             messages=MESSAGES,
@@ -62,8 +61,7 @@ def test_stream_sync_then_replayed_chunk_for_chunk(
     serve_app: type[ServerThread],
     primary: RunningOpenAISimulator,
 ) -> None:
-    with serve_app(ai_settings()) as server:
-        client = _client(server)
+    with serve_app(ai_settings()) as server, _client(server) as client:
         tools = [
             {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
         ]
@@ -128,8 +126,12 @@ async def test_errors_raise_the_clients_own_exceptions(
     user_key, _ = await KeyManager(engine).create("ai-limits", Role.USER)
     settings = ai_settings(rate_limits={"general": "1000/minute", "ai": "3/minute"})
 
+    opened: list[openai.AsyncOpenAI] = []
+
     def client(key: str) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0)
+        made = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0)
+        opened.append(made)
+        return made
 
     with serve_app(settings) as server:
         with pytest.raises(openai.AuthenticationError) as refused:
@@ -153,3 +155,5 @@ async def test_errors_raise_the_clients_own_exceptions(
         async with httpx.AsyncClient() as plain:
             other = await plain.get(server.url + "/v1/admin/stats")
         assert other.headers["content-type"].startswith("application/problem+json")
+        for made in opened:
+            await made.close()

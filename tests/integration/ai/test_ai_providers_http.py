@@ -94,8 +94,10 @@ def test_the_second_provider_answers_when_the_first_fails(
     stream: bool,
 ) -> None:
     primary.configure(error_rate=1.0)
-    with serve_app(chained(ai_settings, primary, secondary)) as server:
-        client = openai.OpenAI(base_url=server.url + "/v1", api_key=SERVICE_KEY, max_retries=0)
+    with (
+        serve_app(chained(ai_settings, primary, secondary)) as server,
+        openai.OpenAI(base_url=server.url + "/v1", api_key=SERVICE_KEY, max_retries=0) as client,
+    ):
         if stream:
             chunks = list(
                 client.chat.completions.create(stream=True, **BODY)  # type: ignore[call-overload]
@@ -116,8 +118,10 @@ def test_503_when_every_provider_fails_and_never_an_invented_answer(
 ) -> None:
     primary.configure(error_rate=1.0)
     secondary.configure(error_rate=1.0)
-    with serve_app(chained(ai_settings, primary, secondary)) as server:
-        client = openai.OpenAI(base_url=server.url + "/v1", api_key=SERVICE_KEY, max_retries=0)
+    with (
+        serve_app(chained(ai_settings, primary, secondary)) as server,
+        openai.OpenAI(base_url=server.url + "/v1", api_key=SERVICE_KEY, max_retries=0) as client,
+    ):
         with pytest.raises(openai.InternalServerError) as failed:
             client.chat.completions.create(**BODY)  # type: ignore[call-overload]
         assert failed.value.status_code == 503

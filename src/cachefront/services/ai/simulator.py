@@ -10,7 +10,8 @@
 ``fail_next`` answers the next requests with ``fail_status`` (a 429 asks for one
 second). With
 ``api_key`` set, other keys get 401. ``GET /_stats`` counts API requests as they
-arrive (``requests``) and answers by status (``by_status``); ``POST /_reset`` zeroes them.
+arrive (``requests``) and answers by status (``by_status``), with the last chat body
+received (``last_body``); ``POST /_reset`` zeroes them.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class _State:
         self.by_status: Counter[int] = Counter()
         self.by_path: Counter[str] = Counter()
         self.window: deque[float] = deque()
+        self.last_body: dict[str, Any] | None = None
         self.lock = threading.Lock()
 
     def reset(self) -> None:
@@ -70,6 +72,7 @@ class _State:
             self.by_status.clear()
             self.by_path.clear()
             self.window.clear()
+            self.last_body = None
 
 
 def _error(
@@ -163,6 +166,7 @@ def create_simulator(**config: Any) -> Starlette:
         if refused is not None:
             return answered(refused)
         body = _json_body(await request.body())
+        state.last_body = body
         if body is None or not isinstance(body.get("messages"), list) or not body.get("model"):
             return answered(
                 _error(400, "'model' and 'messages' are required", "invalid_request_error", None)
@@ -215,6 +219,7 @@ def create_simulator(**config: Any) -> Starlette:
                 "requests": state.requests,
                 "by_status": {str(k): v for k, v in sorted(state.by_status.items())},
                 "by_path": dict(state.by_path),
+                "last_body": state.last_body,
             }
         return Response(orjson.dumps(doc), media_type="application/json")
 
