@@ -172,10 +172,10 @@ def create_app(
         routes=[route for room in ROOMS for route in room.fast_routes(settings)],
     )
     # --- auth and inbound limits: the gate in front of everything, the hot path included --
-    document_access(api, limiter.limits, settings.anon_route_groups)
     # Rooms whose clients read errors in a shape of their own get it on their paths,
     # the gate's refusals included: the reshaping layer sits outside the gate.
     formats = error_formats_of(ROOMS)
+    document_access(api, limiter.limits, settings.anon_route_groups, formats)
     if not gate:
         return ErrorFormatApp(fast, formats) if formats else fast
     gated = GateApp(

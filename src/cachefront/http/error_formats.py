@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cachefront.http.problems import PROBLEM_JSON
 
-__all__ = ["ErrorFormat", "ErrorFormatApp", "error_formats_of"]
+__all__ = ["ErrorFormat", "ErrorFormatApp", "error_format_for", "error_formats_of"]
 
 Render = Callable[[int, dict[str, Any]], bytes]
 _PROBLEM = PROBLEM_JSON.encode()
@@ -32,6 +32,8 @@ class ErrorFormat:
     prefix: str
     render: Render
     media_type: str = "application/json"
+    # The JSON Schema of the rendered errors, for the OpenAPI document.
+    schema: dict[str, Any] | None = None
 
 
 def error_formats_of(rooms: Sequence[object]) -> list[ErrorFormat]:
@@ -39,19 +41,24 @@ def error_formats_of(rooms: Sequence[object]) -> list[ErrorFormat]:
     return [fmt for room in rooms for fmt in getattr(room, "error_formats", ())]
 
 
+def error_format_for(formats: Sequence[ErrorFormat], path: str) -> ErrorFormat | None:
+    """The format of the longest prefix ``path`` is under, or None."""
+    best: ErrorFormat | None = None
+    for fmt in formats:
+        if path.startswith(fmt.prefix) and (best is None or len(fmt.prefix) > len(best.prefix)):
+            best = fmt
+    return best
+
+
 class ErrorFormatApp:
     """ASGI layer that reshapes problem+json responses under the formats' prefixes."""
 
     def __init__(self, app: ASGIApp, formats: Sequence[ErrorFormat]) -> None:
         self.app = app
-        # Longest prefix first, so a narrower rule wins over a broader one.
-        self.formats = sorted(formats, key=lambda fmt: len(fmt.prefix), reverse=True)
+        self.formats = list(formats)
 
     def _format_for(self, path: str) -> ErrorFormat | None:
-        for fmt in self.formats:
-            if path.startswith(fmt.prefix):
-                return fmt
-        return None
+        return error_format_for(self.formats, path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fmt = self._format_for(scope["path"]) if scope["type"] == "http" else None

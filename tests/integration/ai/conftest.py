@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from ai_harness import PRIMARY_KEY, SECONDARY_KEY, SERVICE_KEY, providers_json
 
 from cachefront.config import Settings
 from cachefront.services.ai.simulator import RunningOpenAISimulator
@@ -15,11 +15,6 @@ from harness_servers import ServerThread, server_settings
 from http_fixtures import empty_cache
 
 __all__ = ["empty_cache"]
-
-# The gateway's service key, and the keys it holds for each simulated provider.
-SERVICE_KEY = "svc-" + "k" * 40
-PRIMARY_KEY = "sk-primary-secret-" + "p" * 24
-SECONDARY_KEY = "sk-secondary-secret-" + "s" * 24
 
 
 @pytest.fixture(scope="session")
@@ -59,23 +54,6 @@ def primary(primary_session: RunningOpenAISimulator) -> RunningOpenAISimulator:
 def secondary(secondary_session: RunningOpenAISimulator) -> RunningOpenAISimulator:
     """The second provider of the chain; it wants SECONDARY_KEY."""
     return _fresh(secondary_session, SECONDARY_KEY)
-
-
-def providers_json(*providers: tuple[str, RunningOpenAISimulator, str]) -> str:
-    """CACHEFRONT_AI_PROVIDERS for simulators: each serves its models and the alias `chat`."""
-    return json.dumps(
-        [
-            {
-                "name": name,
-                "base_url": sim.base_url,
-                "api_key": key,
-                "models": ["sim-small", "sim-embed"],
-                "aliases": {"chat": "sim-small", "embed": "sim-embed"},
-                "budget": "100000/minute",
-            }
-            for name, sim, key in providers
-        ]
-    )
 
 
 @pytest.fixture

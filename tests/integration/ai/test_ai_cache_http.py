@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from ai_harness import SERVICE_KEY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth import KeyManager, Role
 from cachefront.config import Settings
 from cachefront.services.ai.simulator import RunningOpenAISimulator
-from conftest import SERVICE_KEY
 from harness_servers import ServerThread
 
 BASE: dict[str, Any] = {

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import orjson
+from ai_harness import SERVICE_KEY
 
 from cachefront.config import Settings
 from cachefront.services.ai.simulator import RunningOpenAISimulator
-from conftest import SERVICE_KEY
 from harness_servers import ServerThread
 
 BODY: dict[str, Any] = {

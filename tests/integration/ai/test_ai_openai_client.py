@@ -8,13 +8,13 @@ from collections.abc import Callable
 import httpx
 import openai
 import pytest
+from ai_harness import SERVICE_KEY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth import KeyManager, Role
 from cachefront.config import Settings
 from cachefront.services.ai.simulator import RunningOpenAISimulator
 from cachefront.services.ai.simulator_answers import answer_words
-from conftest import SERVICE_KEY
 from harness_servers import ServerThread
 
 MESSAGES = [{"role": "user", "content": "Say something about caches."}]

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from ai_harness import SERVICE_KEY
 
 from cachefront.config import Settings
 from cachefront.services.ai.simulator import RunningOpenAISimulator
-from conftest import SERVICE_KEY
 from harness_servers import settings_env, spawn_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

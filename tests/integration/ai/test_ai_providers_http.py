@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from ai_harness import PRIMARY_KEY, SECONDARY_KEY, SERVICE_KEY, providers_json
 
 from cachefront.config import Settings
 from cachefront.services.ai.simulator import RunningOpenAISimulator
-from conftest import PRIMARY_KEY, SECONDARY_KEY, SERVICE_KEY, providers_json
 from harness_servers import ServerThread
 
 BODY: dict[str, Any] = {

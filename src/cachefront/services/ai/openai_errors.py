@@ -17,6 +17,7 @@ from starlette.responses import Response
 from cachefront.errors import CachefrontError
 
 __all__ = [
+    "ERROR_SCHEMA",
     "AiRequestError",
     "error_body",
     "error_response",
@@ -34,6 +35,23 @@ _TYPES = {
     422: "invalid_request_error",
     429: "rate_limit_error",
     504: "timeout_error",
+}
+# The JSON Schema of these errors, for the OpenAPI document.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
 }
 _CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
 

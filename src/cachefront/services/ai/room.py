@@ -14,7 +14,7 @@ from cachefront.http.fastpath import FastRoute
 from cachefront.jobs.registry import JobRegistry
 from cachefront.rooms import Platform, RoomCli, RouteGroupRule, UpstreamSpec
 from cachefront.services.ai.cli import simulators
-from cachefront.services.ai.openai_errors import problem_as_openai
+from cachefront.services.ai.openai_errors import ERROR_SCHEMA, problem_as_openai
 from cachefront.services.ai.providers import Catalog, OpenAICompatibleProvider, provider_configs
 from cachefront.services.ai.routes import router
 from cachefront.services.ai.service import CACHE_NS, AiService
@@ -48,7 +48,7 @@ class AiRoom:
     cli = RoomCli(simulators=simulators)
     # The official OpenAI clients read errors in OpenAI's shape on these paths.
     error_formats: Sequence[ErrorFormat] = tuple(
-        ErrorFormat(path, problem_as_openai) for path in _PATHS
+        ErrorFormat(path, problem_as_openai, schema=ERROR_SCHEMA) for path in _PATHS
     )
 
     def upstreams(self, settings: Settings) -> Sequence[UpstreamSpec]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -24,7 +24,12 @@ from cachefront.rooms import service_dependency
 from cachefront.services.ai.cache_control import OPT_IN_HEADER, opted_in, parse_cache_control
 from cachefront.services.ai.flight import FlightError
 from cachefront.services.ai.models import CHAT, EMBEDDINGS, AiRequest, Delivery, parse_body
-from cachefront.services.ai.openai_errors import AiRequestError, error_body, error_response
+from cachefront.services.ai.openai_errors import (
+    ERROR_SCHEMA,
+    AiRequestError,
+    error_body,
+    error_response,
+)
 from cachefront.services.ai.service import AiService
 
 __all__ = ["router"]
@@ -100,13 +105,64 @@ async def _answer(route: str, request: Request, service: AiService) -> Response:
     return _sent(delivery, started)
 
 
-@router.post("/v1/chat/completions", summary="Chat completion (OpenAI-compatible)")
+def _openai_error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
+
+# The body is the provider's to judge beyond these few fields; every other field passes.
+_CHAT_BODY: dict[str, Any] = {
+    "type": "object",
+    "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string", "description": "A model or alias from GET /v1/models"},
+        "messages": {"type": "array", "items": {"type": "object"}, "minItems": 1},
+        "stream": {"type": "boolean"},
+        "temperature": {"type": "number"},
+    },
+    "additionalProperties": True,
+}
+_EMBEDDINGS_BODY: dict[str, Any] = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {"model": {"type": "string"}, "input": {}},
+    "additionalProperties": True,
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _openai_error("The request is malformed (the field at fault is `param`)"),
+    404: _openai_error("No provider serves this model (`model_not_found`)"),
+    502: _openai_error("The provider broke off its answer"),
+    503: _openai_error("No provider could answer, or none is configured"),
+    504: _openai_error("Not in the cache under only-if-cached, or past the deadline"),
+}
+
+
+def _documented(body: dict[str, Any], *, streams: bool) -> dict[str, Any]:
+    ok: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
+    if streams:
+        ok["text/event-stream"] = {"schema": {"type": "string"}}
+    return {
+        "openapi_extra": {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}}
+        },
+        "responses": {200: {"description": "The answer", "content": ok}, **_ERRORS},
+    }
+
+
+@router.post(
+    "/v1/chat/completions",
+    summary="Chat completion (OpenAI-compatible)",
+    **_documented(_CHAT_BODY, streams=True),
+)
 async def chat_completions(request: Request, service: AiServiceDep) -> Response:
     """A chat completion, plain or streamed (``"stream": true``), from cache or a provider."""
     return await _answer(CHAT, request, service)
 
 
-@router.post("/v1/embeddings", summary="Embeddings (OpenAI-compatible)")
+@router.post(
+    "/v1/embeddings",
+    summary="Embeddings (OpenAI-compatible)",
+    **_documented(_EMBEDDINGS_BODY, streams=False),
+)
 async def embeddings(request: Request, service: AiServiceDep) -> Response:
     """Embeddings of ``input``, cached per caller."""
     return await _answer(EMBEDDINGS, request, service)
