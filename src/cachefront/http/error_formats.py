@@ -41,11 +41,16 @@ def error_formats_of(rooms: Sequence[object]) -> list[ErrorFormat]:
     return [fmt for room in rooms for fmt in getattr(room, "error_formats", ())]
 
 
+def _under(path: str, prefix: str) -> bool:
+    # As route groups match: "/v1/chatter" is not under "/v1/chat".
+    return path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/")
+
+
 def error_format_for(formats: Sequence[ErrorFormat], path: str) -> ErrorFormat | None:
-    """The format of the longest prefix ``path`` is under, or None."""
+    """The format of the longest prefix ``path`` is under (whole segments), or None."""
     best: ErrorFormat | None = None
     for fmt in formats:
-        if path.startswith(fmt.prefix) and (best is None or len(fmt.prefix) > len(best.prefix)):
+        if _under(path, fmt.prefix) and (best is None or len(fmt.prefix) > len(best.prefix)):
             best = fmt
     return best
 
