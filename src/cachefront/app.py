@@ -37,6 +37,7 @@ from cachefront.db.migrate import upgrade
 from cachefront.errors import ConfigurationError
 from cachefront.http.client_address import ClientAddress
 from cachefront.http.cors import CorsPolicy
+from cachefront.http.error_formats import ErrorFormatApp, error_formats_of
 from cachefront.http.fastpath import FastPathApp
 from cachefront.http.gate import GateApp
 from cachefront.http.middleware import RequestMetricsMiddleware
@@ -171,10 +172,13 @@ def create_app(
         routes=[route for room in ROOMS for route in room.fast_routes(settings)],
     )
     # --- auth and inbound limits: the gate in front of everything, the hot path included --
-    document_access(api, limiter.limits, settings.anon_route_groups)
+    # Rooms whose clients read errors in a shape of their own get it on their paths,
+    # the gate's refusals included: the reshaping layer sits outside the gate.
+    formats = error_formats_of(ROOMS)
+    document_access(api, limiter.limits, settings.anon_route_groups, formats)
     if not gate:
-        return fast
-    return GateApp(
+        return ErrorFormatApp(fast, formats) if formats else fast
+    gated = GateApp(
         fast,
         authenticator=authenticator,
         limiter=limiter,
@@ -184,6 +188,7 @@ def create_app(
         cors=CorsPolicy(settings.cors_origins) if settings.cors_origins else None,
         client_address=ClientAddress(settings.trusted_proxies),
     )
+    return ErrorFormatApp(gated, formats) if formats else gated
 
 
 async def _open_upstreams(

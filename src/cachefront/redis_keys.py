@@ -15,12 +15,16 @@ __all__ = [
     "BUDGET_KEY_V1",
     "CACHE_KEY_V1",
     "ENTRY_FORMAT_V1",
+    "FLIGHT_CHUNKS_KEY_V1",
+    "FLIGHT_LOCK_KEY_V1",
     "HOLD_KEY_V1",
     "LOCK_KEY_V1",
     "RATELIMIT_KEY_V3",
     "budget_key_prefix",
     "cache_key",
     "cache_key_pattern",
+    "flight_chunks_key",
+    "flight_lock_key",
     "hold_key",
     "lock_key",
     "ratelimit_key",
@@ -44,6 +48,18 @@ ENTRY_FORMAT_V1 = 1
 # holder deletes it. TTL (PX): the lock seconds (CACHEFRONT_SINGLEFLIGHT_LOCK_SECONDS,
 # default cache.keys.DEFAULT_LOCK_SECONDS = 35 s), so a crashed holder frees it.
 LOCK_KEY_V1 = "{prefix}:v1:lock:{ns}:{key}"
+
+# --- shared in-flight answers (a room's coalescing of identical concurrent calls) -----
+
+# Who makes the one call of an answer several processes want now. Value: the leader's
+# flight id (random hex), which names its chunks' stream. TTL (PX): the room's deadline
+# plus a margin, so a crashed leader frees it.
+FLIGHT_LOCK_KEY_V1 = "{prefix}:v1:flight:lock:{ns}:{key}"
+
+# The chunks of one flight as they arrive, for followers in other processes. A Redis
+# stream of entries {d: chunk} ended by {end: "ok"} or {end: "error", status, message}.
+# TTL (EXPIRE): a minute past the last entry, so followers arriving late still read it.
+FLIGHT_CHUNKS_KEY_V1 = "{prefix}:v1:flight:chunks:{ns}:{key}:{flight}"
 
 # --- inbound limits (ratelimit/limiter.py) --------------------------------------------
 
@@ -78,6 +94,16 @@ def cache_key(prefix: str, ns: str, key: str) -> str:
 def lock_key(prefix: str, ns: str, key: str) -> str:
     """The Redis key of one entry's single-flight lock (schema ``LOCK_KEY_V1``)."""
     return f"{prefix}:v1:lock:{ns}:{key}"
+
+
+def flight_lock_key(prefix: str, ns: str, key: str) -> str:
+    """The Redis key naming the leader of one shared flight (schema ``FLIGHT_LOCK_KEY_V1``)."""
+    return f"{prefix}:v1:flight:lock:{ns}:{key}"
+
+
+def flight_chunks_key(prefix: str, ns: str, key: str, flight: str) -> str:
+    """The Redis stream of one flight's chunks (schema ``FLIGHT_CHUNKS_KEY_V1``)."""
+    return f"{prefix}:v1:flight:chunks:{ns}:{key}:{flight}"
 
 
 def cache_key_pattern(prefix: str, ns: str, key_prefix: str = "") -> str:

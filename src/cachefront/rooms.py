@@ -8,6 +8,11 @@ CLI commands, and ``open(platform)`` builds its domain service from what the pla
 owns (engine, cache, upstream clients, settings). The service is then found by type:
 routes through ``service_dependency(kind)``, jobs through ``JobResources.service(kind)``.
 
+A room may also declare ``error_formats`` (``http.error_formats.ErrorFormat``): under
+their path prefixes, the platform's problem+json answers (the gate's refusals
+included) are reshaped for clients that read errors in a format of their own. It is
+optional, read with a default of none, so rooms without one need not spell it.
+
 A room object keeps no state: several apps may run in one process (tests, an
 embedding app), so what ``open`` built is handed back to ``aclose``.
 """

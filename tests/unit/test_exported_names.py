@@ -81,6 +81,17 @@ EXPORTED: dict[str, list[str]] = {
     "cachefront.services": [
         "ROOMS",
     ],
+    "cachefront.services.ai": [],
+    "cachefront.services.ai.providers": [
+        "Catalog",
+        "OpenAICompatibleProvider",
+        "ProviderAnswer",
+        "ProviderConfig",
+        "ProviderFailure",
+        "ProviderStream",
+        "Target",
+        "provider_configs",
+    ],
     "cachefront.services.ephemeris": [],
     "cachefront.services.ephemeris.providers": [
         "DEFAULT_HORIZONS_URL",

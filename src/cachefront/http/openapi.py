@@ -7,13 +7,14 @@ same route-group table the gate uses, so routes added later are documented alike
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import limits
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from cachefront.http.error_formats import ErrorFormat, error_format_for
 from cachefront.ratelimit import SERVICE_ONLY_GROUPS, route_group
 
 __all__ = ["PROBLEM_SCHEMA", "document_access"]
@@ -60,10 +61,20 @@ _ERRORS = {
 }
 
 
+def _format_content(fmt: ErrorFormat) -> dict[str, Any]:
+    return {fmt.media_type: {"schema": fmt.schema or {"type": "object"}}}
+
+
 def document_access(
-    api: FastAPI, group_limits: dict[str, limits.RateLimitItem], anon_groups: Iterable[str]
+    api: FastAPI,
+    group_limits: dict[str, limits.RateLimitItem],
+    anon_groups: Iterable[str],
+    error_formats: Sequence[ErrorFormat] = (),
 ) -> None:
-    """Make ``api.openapi()`` describe auth, limits and error responses of every route."""
+    """Make ``api.openapi()`` describe auth, limits and error responses of every route.
+
+    Errors are problem+json, but under a room's ``error_formats`` prefix, where they
+    are documented in that format."""
     anon = frozenset(anon_groups) - SERVICE_ONLY_GROUPS
 
     def openapi() -> dict[str, Any]:
@@ -90,7 +101,9 @@ def document_access(
         )
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
-                _document(operation, method.upper(), path, group_limits, anon)
+                fmt = error_format_for(error_formats, path)
+                errors = _PROBLEM if fmt is None else _format_content(fmt)
+                _document(operation, method.upper(), path, group_limits, anon, errors)
         api.openapi_schema = schema
         return schema
 
@@ -103,6 +116,7 @@ def _document(
     path: str,
     group_limits: dict[str, limits.RateLimitItem],
     anon: frozenset[str],
+    errors: dict[str, Any],
 ) -> None:
     group = route_group(method, path)
     item = group_limits[group]
@@ -132,7 +146,7 @@ def _document(
         responses.setdefault(status, {"description": _ERRORS[status]})
     for status, response in responses.items():
         if status[0] in "45":
-            response["content"] = _PROBLEM
+            response["content"] = errors
             response.setdefault("description", _ERRORS.get(status, "Error"))
         response.setdefault("headers", {}).update(_HEADERS)
     responses["429"]["headers"]["Retry-After"] = {

@@ -7,9 +7,10 @@ migration for its tables (docs/architecture.md, "Rooms: how a service plugs in")
 from __future__ import annotations
 
 from cachefront.rooms import AnyRoom
+from cachefront.services.ai.room import ROOM as AI
 from cachefront.services.ephemeris.room import ROOM as EPHEMERIS
 from cachefront.services.prices.room import ROOM as PRICES
 
 __all__ = ["ROOMS"]
 
-ROOMS: tuple[AnyRoom, ...] = (EPHEMERIS, PRICES)
+ROOMS: tuple[AnyRoom, ...] = (EPHEMERIS, PRICES, AI)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cachefront.config import Settings
+from cachefront.services.ai.simulator import RunningOpenAISimulator
 from harness_servers import ServerThread
 
 
@@ -21,11 +23,16 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
     cli = Path(sys.executable).with_name("schemathesis")
     if not cli.exists() and shutil.which("schemathesis") is None:
         pytest.skip("schemathesis is not installed (dev extras)")
+    # Every room is configured, so no route answers 503 for want of a provider.
+    simulated = RunningOpenAISimulator()
+    simulated.start()
+    providers = [{"name": "sim", "base_url": simulated.base_url, "models": ["sim-small"]}]
     settings = settings_for(
         service_key="svc-schemathesis-key-0123456789abcdef",
         ephemeris_providers=["local"],
         rate_limits={"general": "100000/minute", "upstream": "100000/minute"},
         worker_in_process=False,
+        ai_providers=json.dumps(providers),
     )
     with serve_app(settings) as server:
         result = subprocess.run(
@@ -57,4 +64,5 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
             timeout=110,
             check=False,
         )
+    simulated.stop()
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -9,6 +9,7 @@ comments may give examples, so they are not read.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +18,16 @@ from cachefront.services import ROOMS
 
 PACKAGE = Path(cachefront.__file__).parent
 ROOMS_AND_THEIR_TOOLS = ("services", "simulators", "db/migrations")
-# Words of the one service there is (its upstream, its local library, its job), and
-# the name of every room in the list.
-SERVICE_WORDS = frozenset({"ephemeris", "horizons", "skyfield", "precompute"}) | {
-    room.name.lower() for room in ROOMS
-}
+# Words of the one service there is (its upstream, its local library, its job), found
+# anywhere in a name, and the name of every room in the list, found as a word of its
+# own: a short room name ("ai") is part of many ordinary words ("main", "email").
+SERVICE_WORDS = frozenset({"ephemeris", "horizons", "skyfield", "precompute"})
+ROOM_NAMES = frozenset(room.name.lower() for room in ROOMS)
+# Word boundaries: any non-letter, and the start of a capital in CamelCase.
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_NOT_LETTERS = re.compile(r"[^a-z]+")
+# Names of other libraries that happen to spell a room's name as a word.
+_NOT_A_SERVICE = frozenset({"AI_PASSIVE"})  # socket.getaddrinfo's flag
 
 _DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -68,13 +74,19 @@ def _names(tree: ast.AST) -> Iterator[tuple[int, str]]:
             yield line, node.value
 
 
+def _names_a_service(text: str) -> bool:
+    lowered = text.lower()
+    if any(word in lowered for word in SERVICE_WORDS):
+        return True
+    if text in _NOT_A_SERVICE:
+        return False
+    words = set(_NOT_LETTERS.split(_CAMEL.sub(" ", text).lower()))
+    return not words.isdisjoint(ROOM_NAMES)
+
+
 def service_names_in(source: str) -> list[tuple[int, str]]:
     """Where ``source`` names a service in code: (line, the name or string)."""
-    return [
-        (line, text)
-        for line, text in _names(ast.parse(source))
-        if any(word in text.lower() for word in SERVICE_WORDS)
-    ]
+    return [(line, text) for line, text in _names(ast.parse(source)) if _names_a_service(text)]
 
 
 def _platform_modules() -> list[Path]:
@@ -124,3 +136,10 @@ def open_room(settings):
         "precompute_hours",
         " for Horizons",
     }
+
+
+def test_room_names_are_found_as_words_not_inside_other_words() -> None:
+    assert _names_a_service("cachefront.services.ai.room") == ("ai" in ROOM_NAMES)
+    assert _names_a_service("AiService") == ("ai" in ROOM_NAMES)
+    assert not _names_a_service("main")
+    assert not _names_a_service("remaining email")

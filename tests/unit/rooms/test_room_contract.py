@@ -17,6 +17,15 @@ from cachefront.services.ephemeris.settings import EphemerisSettings
 ENVIRONMENT_NAMES = {
     f"CACHEFRONT_{name.upper()}"
     for name in [
+        "ai_api_key",
+        "ai_base_url",
+        "ai_budget",
+        "ai_cache_seconds",
+        "ai_daily_tokens",
+        "ai_deadline_seconds",
+        "ai_model",
+        "ai_prices",
+        "ai_providers",
         "anon_route_groups",
         "auth_cache_seconds",
         "auth_failure_limit",

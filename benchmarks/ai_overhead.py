@@ -1,0 +1,195 @@
+"""Latency the AI gateway adds over calling an OpenAI-compatible provider directly.
+
+One run starts the OpenAI simulator (``cachefront simulate openai``) and one
+``cachefront serve`` process in front of it, then sends chat completions at a fixed
+rate (open loop: requests leave on schedule whether or not earlier ones answered),
+alternating rounds straight to the simulator and through the gateway, so both see
+the same machine load. Requests are not repeatable (temperature 0.7), so each one
+goes to the provider (``X-Cache: BYPASS``): what is measured is the gateway's own
+work (gate, routing, provider call) on top of the provider's. Streams are measured
+to the first ``data:`` line. Cache hits are shown for reference.
+
+    python benchmarks/ai_overhead.py [--rate 200] [--seconds 5] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from harness import bench_database, cachefront, free_port, process, wait_http
+
+SERVICE_KEY = "bench-service-key-" + "x" * 32
+HUGE = '{"general": "1000000000/minute", "ai": "1000000000/minute"}'
+MESSAGES = [{"role": "user", "content": "Summarise the benefits of a cache in one line."}]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def open_loop(
+    rate: float, seconds: float, call: Callable[[int], Awaitable[float]]
+) -> list[float]:
+    """Start ``call(i)`` at ``rate`` per second for ``seconds``; the latencies in ms."""
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    tasks = []
+    for index in range(total):
+        delay = start + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(call(index)))
+    return list(await asyncio.gather(*tasks))
+
+
+def plain_call(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str]
+) -> Callable[[int], Awaitable[float]]:
+    async def call(index: int) -> float:
+        body = {"model": "sim-small", "messages": MESSAGES, "temperature": 0.7, "seed": index}
+        started = time.perf_counter()
+        response = await client.post(url, json=body, headers=headers)
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, response.text
+        return elapsed
+
+    return call
+
+
+def first_byte_call(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str]
+) -> Callable[[int], Awaitable[float]]:
+    async def call(index: int) -> float:
+        body = {
+            "model": "sim-small",
+            "messages": MESSAGES,
+            "temperature": 0.7,
+            "seed": index,
+            "stream": True,
+        }
+        started = time.perf_counter()
+        async with client.stream("POST", url, json=body, headers=headers) as response:
+            assert response.status_code == 200
+            elapsed = 0.0
+            async for line in response.aiter_lines():
+                if not elapsed and line.startswith("data: "):
+                    elapsed = (time.perf_counter() - started) * 1000
+        return elapsed
+
+    return call
+
+
+async def compare(
+    rate: float,
+    seconds: float,
+    rounds: int,
+    make: Callable[[httpx.AsyncClient, str, dict[str, str]], Callable[[int], Awaitable[float]]],
+    direct: str,
+    gateway: str,
+) -> tuple[list[float], list[float]]:
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    auth = {"Authorization": f"Bearer {SERVICE_KEY}"}
+    measured: dict[str, list[float]] = {"direct": [], "gateway": []}
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        # Warm both paths: connections, the gateway's caches of keys and routes.
+        await open_loop(rate, 1, make(client, direct, {}))
+        await open_loop(rate, 1, make(client, gateway, auth))
+        for _ in range(rounds):
+            measured["direct"] += await open_loop(rate, seconds, make(client, direct, {}))
+            measured["gateway"] += await open_loop(rate, seconds, make(client, gateway, auth))
+    return measured["direct"], measured["gateway"]
+
+
+async def hits(gateway: str, count: int) -> list[float]:
+    auth = {"Authorization": f"Bearer {SERVICE_KEY}"}
+    body = {"model": "sim-small", "messages": MESSAGES, "temperature": 0}
+    latencies = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        await client.post(gateway, json=body, headers=auth)
+        for _ in range(count):
+            started = time.perf_counter()
+            response = await client.post(gateway, json=body, headers=auth)
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert response.headers["x-cache"] == "HIT"
+    return latencies
+
+
+def row(name: str, direct: list[float], gateway: list[float]) -> str:
+    d50, d99 = percentile(direct, 0.5), percentile(direct, 0.99)
+    g50, g99 = percentile(gateway, 0.5), percentile(gateway, 0.99)
+    return (
+        f"| {name} | {len(gateway)} | {d50:.2f} | {g50:.2f} | {g50 - d50:+.2f} "
+        f"| {d99:.2f} | {g99:.2f} | {g99 - d99:+.2f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stream-rate", type=float, default=50.0)
+    args = parser.parse_args()
+    port = free_port()
+    sim_args = [sys.executable, "-m", "cachefront", "simulate", "openai", "--port", str(port)]
+    with process(sim_args) as sim_proc, bench_database() as db:
+        sim = f"http://127.0.0.1:{port}"
+        wait_http(sim + "/_stats", sim_proc)
+        providers: list[dict[str, Any]] = [
+            {
+                "name": "sim",
+                "base_url": sim + "/v1",
+                "api_key": "sk-bench",
+                "models": ["sim-small"],
+                "budget": "100000000/minute",
+            }
+        ]
+        env = {
+            "CACHEFRONT_DATABASE_URL": db,
+            "CACHEFRONT_MIGRATE_ON_START": "true",
+            "CACHEFRONT_SERVICE_KEY": SERVICE_KEY,
+            "CACHEFRONT_AI_PROVIDERS": json.dumps(providers),
+            "CACHEFRONT_RATE_LIMITS": HUGE,
+            "CACHEFRONT_WORKER_IN_PROCESS": "false",
+            "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",
+        }
+        with cachefront(env) as base:
+            direct = sim + "/v1/chat/completions"
+            gateway = base + "/v1/chat/completions"
+            plain = asyncio.run(
+                compare(args.rate, args.seconds, args.rounds, plain_call, direct, gateway)
+            )
+            streams = asyncio.run(
+                compare(
+                    args.stream_rate, args.seconds, args.rounds, first_byte_call, direct, gateway
+                )
+            )
+            cached = asyncio.run(hits(gateway, 500))
+    print(
+        f"python benchmarks/ai_overhead.py --rate {args.rate:g} --seconds {args.seconds:g} "
+        f"--rounds {args.rounds} --stream-rate {args.stream_rate:g}"
+    )
+    print(
+        "| measure | requests | direct p50 ms | gateway p50 ms | added p50 | direct p99 ms "
+        "| gateway p99 ms | added p99 |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(row(f"chat completion at {args.rate:g}/s (BYPASS)", *plain))
+    print(row(f"stream, first byte at {args.stream_rate:g}/s (BYPASS)", *streams))
+    print(
+        f"\ncache hit, sequential: p50 {statistics.median(cached):.2f} ms, "
+        f"p99 {percentile(cached, 0.99):.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

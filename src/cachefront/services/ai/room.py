@@ -1,0 +1,111 @@
+"""The AI room as the platform sees it: what it brings, and how it opens and closes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from fastapi import APIRouter
+from redis.asyncio import Redis
+from sqlalchemy import Table
+
+from cachefront.config import Settings
+from cachefront.http.error_formats import ErrorFormat
+from cachefront.http.fastpath import FastRoute
+from cachefront.jobs.registry import JobRegistry
+from cachefront.rooms import Platform, RoomCli, RouteGroupRule, UpstreamSpec
+from cachefront.services.ai.cli import simulators
+from cachefront.services.ai.openai_errors import ERROR_SCHEMA, problem_as_openai
+from cachefront.services.ai.providers import Catalog, OpenAICompatibleProvider, provider_configs
+from cachefront.services.ai.routes import router
+from cachefront.services.ai.service import CACHE_NS, AiService
+from cachefront.services.ai.settings import AiSettings
+from cachefront.services.ai.shared_flight import BLOCK_MS, SharedFlights
+
+__all__ = ["ROOM", "AiRoom", "upstream_name"]
+
+# Background work (none yet) may use little of a provider's budget: it costs money.
+_BACKGROUND_SHARE = 0.1
+# A flight's lock outlives the deadline a little, so a live leader never loses it.
+_LOCK_MARGIN_SECONDS = 5.0
+_PATHS = ("/v1/chat", "/v1/embeddings", "/v1/models")
+
+
+def upstream_name(provider: str) -> str:
+    """The upstream client's name of a provider, in budgets, breakers and metrics."""
+    return f"ai-{provider}"
+
+
+class AiRoom:
+    """An OpenAI-compatible gateway: keys on the server, cached and coalesced answers."""
+
+    name = "ai"
+    settings_model = AiSettings
+    router: APIRouter = router
+    route_groups: Sequence[RouteGroupRule] = tuple(RouteGroupRule(path, "ai") for path in _PATHS)
+    group_limits: Mapping[str, str] = {"ai": "600/minute"}
+    # Answers live in the platform's cache tables; the room has none of its own.
+    tables: Sequence[Table] = ()
+    cli = RoomCli(simulators=simulators)
+    # The official OpenAI clients read errors in OpenAI's shape on these paths.
+    error_formats: Sequence[ErrorFormat] = tuple(
+        ErrorFormat(path, problem_as_openai, schema=ERROR_SCHEMA) for path in _PATHS
+    )
+
+    def upstreams(self, settings: Settings) -> Sequence[UpstreamSpec]:
+        own = settings.room(AiSettings)
+        return tuple(
+            UpstreamSpec(
+                upstream_name(config.name), config.budget or own.ai_budget, _BACKGROUND_SHARE
+            )
+            for config in provider_configs(own)
+        )
+
+    def fast_routes(self, settings: Settings) -> Sequence[FastRoute]:
+        return ()
+
+    def register_jobs(self, registry: JobRegistry, settings: Settings) -> None:
+        return None
+
+    async def open(self, platform: Platform) -> AiService:
+        own = platform.settings.room(AiSettings)
+        providers: list[OpenAICompatibleProvider] = []
+        entries = []
+        for config in provider_configs(own):
+            provider = OpenAICompatibleProvider(
+                config.name,
+                config.base_url,
+                config.api_key.get_secret_value() if config.api_key else None,
+                platform.upstreams[upstream_name(config.name)],
+            )
+            providers.append(provider)
+            entries.append((config.name, provider, config.models, config.aliases))
+        shared = None
+        if platform.settings.redis_url is not None:
+            url = platform.settings.redis_url.get_secret_value().removeprefix("async+")
+            timeout = platform.settings.redis_socket_timeout_seconds
+            shared = SharedFlights(
+                Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout),
+                # Followers block on the stream of chunks for up to BLOCK_MS at a time.
+                Redis.from_url(
+                    url,
+                    socket_timeout=BLOCK_MS / 1000 + timeout,
+                    socket_connect_timeout=timeout,
+                ),
+                prefix=platform.settings.redis_prefix,
+                ns=CACHE_NS,
+                lock_seconds=own.ai_deadline_seconds + _LOCK_MARGIN_SECONDS,
+            )
+        return AiService(
+            platform.cache,
+            providers,
+            Catalog(entries),
+            cache_seconds=own.ai_cache_seconds,
+            deadline_seconds=own.ai_deadline_seconds,
+            shared=shared,
+        )
+
+    async def aclose(self, service: AiService) -> None:
+        await service.aclose()
+
+
+ROOM = AiRoom()

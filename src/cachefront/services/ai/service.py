@@ -1,0 +1,401 @@
+"""The AI gateway's domain service: resolve the model, read the cache, coalesce, call providers.
+
+One request goes: the catalog resolves its model to a chain of providers; a repeatable
+request (``keys.is_repeatable``) is looked up in the cache under the key of each
+provider of the chain; on a miss it joins the flight of an identical request in
+progress (in this process, or through Redis in another), or starts one. A flight tries
+the chain in order: 429/5xx are retried by the provider within the deadline, then the
+next provider is asked; only a complete answer (a stream that ended with ``[DONE]``) is
+stored, under the key of the provider that gave it. Each provider call is bracketed by
+the usage gate's ``reserve`` and ``settle``, where quotas plug in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from cachefront.cache import CachePolicy, TieredCache
+from cachefront.errors import UpstreamError
+from cachefront.services.ai.flight import Flight, FlightError, Flights
+from cachefront.services.ai.keys import answer_key, is_repeatable
+from cachefront.services.ai.models import EMBEDDINGS, AiRequest, Delivery
+from cachefront.services.ai.openai_errors import AiRequestError
+from cachefront.services.ai.providers import (
+    Catalog,
+    OpenAICompatibleProvider,
+    ProviderFailure,
+    Target,
+)
+from cachefront.services.ai.providers.openai_compatible import DONE
+from cachefront.services.ai.shared_flight import Lease, SharedFlights
+from cachefront.services.ai.stored import StoredAnswer, decode_answer, encode_answer
+from cachefront.services.ai.usage import CallUsage, Reservation, UnlimitedUsage, UsageGate
+
+__all__ = ["CACHE_NS", "AiService"]
+
+log = logging.getLogger(__name__)
+
+CACHE_NS = "ai"
+# What a call is assumed to use before it answers, until quotas estimate better.
+_RESERVED_TOKENS = 1
+
+Emit = Callable[[bytes], Awaitable[None]]
+
+
+def _usage_of(payloads: Sequence[bytes]) -> tuple[int | None, int | None]:
+    for payload in reversed(payloads):
+        if b'"usage"' not in payload:
+            continue
+        try:
+            usage = orjson.loads(payload).get("usage")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(usage, dict):
+            return usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return None, None
+
+
+def _is_usage_chunk(payload: bytes) -> bool:
+    """The chunk OpenAI sends for ``include_usage``: no choices, only usage."""
+    if b'"usage"' not in payload:
+        return False
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(doc, dict) and doc.get("choices") == [] and "usage" in doc
+
+
+async def _replay(payloads: Sequence[bytes], keep_usage: bool) -> AsyncIterator[bytes]:
+    for payload in payloads:
+        if keep_usage or not _is_usage_chunk(payload):
+            yield payload
+
+
+async def _follow(flight: Flight, keep_usage: bool) -> AsyncIterator[bytes]:
+    async for payload in flight.follow():
+        if keep_usage or not _is_usage_chunk(payload):
+            yield payload
+
+
+class AiService:
+    """Answers chat completions and embeddings for callers, from cache or providers."""
+
+    def __init__(
+        self,
+        cache: TieredCache,
+        providers: Sequence[OpenAICompatibleProvider],
+        catalog: Catalog[OpenAICompatibleProvider],
+        *,
+        cache_seconds: float,
+        deadline_seconds: float,
+        shared: SharedFlights | None = None,
+        usage: UsageGate | None = None,
+    ) -> None:
+        self.cache = cache
+        self.providers = list(providers)
+        self.catalog = catalog
+        self.deadline_seconds = deadline_seconds
+        self.shared = shared
+        self.usage: UsageGate = usage or UnlimitedUsage()
+        self.flights = Flights()
+        self._policy = (
+            CachePolicy(fresh_for=timedelta(seconds=cache_seconds)) if cache_seconds > 0 else None
+        )
+
+    async def aclose(self) -> None:
+        await self.flights.aclose()
+        for provider in self.providers:
+            await provider.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()
+
+    # --- what callers may use ----------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        return [
+            {"id": name, "object": "model", "created": 0, "owned_by": provider}
+            for name, provider in self.catalog.names()
+        ]
+
+    def _chain(self, request: AiRequest) -> list[Target[OpenAICompatibleProvider]]:
+        if not self.providers:
+            raise AiRequestError(
+                503, "no AI provider is configured on this server", headers={"Retry-After": "60"}
+            )
+        model = str(request.body["model"])
+        chain = self.catalog.resolve(model)
+        if not chain:
+            raise AiRequestError(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it "
+                "(GET /v1/models lists what you may use)",
+                param="model",
+                code="model_not_found",
+            )
+        return chain
+
+    # --- answering -----------------------------------------------------------------------
+
+    async def answer(self, request: AiRequest) -> Delivery:
+        """The answer to send: cached, joined to an identical call, or from a provider.
+
+        Raises ``AiRequestError`` for what the caller must change and ``FlightError``
+        when no answer could be had before anything was sent.
+        """
+        chain = self._chain(request)
+        mode = "s" if request.stream else "p"
+        keys = [
+            answer_key(
+                request.route,
+                request.body,
+                provider=target.provider_name,
+                model=target.model,
+                namespace=request.namespace,
+            )
+            + mode
+            for target in chain
+        ]
+        repeatable = request.route == EMBEDDINGS or is_repeatable(
+            request.body, opted_in=request.opted_in
+        )
+        directives = request.directives
+        if repeatable and not directives.no_cache:
+            hit = await self._lookup(keys, directives.max_age)
+            if hit is not None:
+                answer, age = hit
+                return self._delivered(request, answer, age)
+        if directives.only_if_cached:
+            raise AiRequestError(
+                504,
+                "the answer is not in the cache and Cache-Control said only-if-cached",
+                code="cache_miss",
+            )
+        storable = repeatable and not directives.no_store and self._policy is not None
+        waiting = time.perf_counter()
+        flight = self.flights.joined(keys[0]) if repeatable else None
+        if repeatable and flight is None and not directives.no_cache:
+            # The lookup above awaited: a flight may have ended and stored its answer
+            # meanwhile. Its memory entry is written before the flight lets go of the
+            # key, with no await between, so this synchronous look closes the gap.
+            late = self._peek_memory(keys, directives.max_age)
+            if late is not None:
+                return self._delivered(request, *late)
+        x_cache = "COALESCED"
+        if flight is not None and flight.done and (directives.no_cache or flight.error):
+            # An answer already given is a cached one, not what no-cache asks for; a
+            # failure already given is not repeated to a newcomer: it gets a new try.
+            flight = None
+        if flight is not None and flight.done and flight.error is None:
+            # Answered already and being stored: as good as cached, and as young.
+            x_cache, flight.age = "HIT", 0
+        if flight is None:
+            deadline_at = time.monotonic() + self.deadline_seconds
+
+            async def run(started: Flight) -> None:
+                await self._fly(
+                    started, request, chain, keys, storable, deadline_at, shared=repeatable
+                )
+
+            flight = self.flights.start(keys[0] if repeatable else None, run)
+            x_cache = "" if repeatable else "BYPASS"
+        if request.stream:
+            await flight.first()
+            waited = (time.perf_counter() - waiting) * 1000
+            return Delivery(
+                x_cache or flight.origin,
+                flight.age,
+                waited,
+                payloads=_follow(flight, request.wants_usage),
+            )
+        payloads = await flight.result()
+        waited = (time.perf_counter() - waiting) * 1000
+        return Delivery(x_cache or flight.origin, flight.age, waited, body=payloads[0])
+
+    def _delivered(self, request: AiRequest, answer: StoredAnswer, age: int) -> Delivery:
+        if request.stream:
+            return Delivery("HIT", age, 0.0, payloads=_replay(answer.payloads, request.wants_usage))
+        return Delivery("HIT", age, 0.0, body=answer.payloads[0])
+
+    async def _lookup(
+        self, keys: Sequence[str], max_age: int | None
+    ) -> tuple[StoredAnswer, int] | None:
+        if self._policy is None:
+            return None
+        for key in keys:
+            cached = await self.cache.get(CACHE_NS, key, self._policy)
+            if cached is None:
+                continue
+            age = cached.age()
+            if max_age is not None and age > max_age:
+                continue
+            answer = decode_answer(cached.entry.value)
+            if answer is not None:
+                return answer, age
+        return None
+
+    def _peek_memory(
+        self, keys: Sequence[str], max_age: int | None
+    ) -> tuple[StoredAnswer, int] | None:
+        now = time.time()
+        for key in keys:
+            entry = self.cache.memory.peek(CACHE_NS, key)
+            if entry is None or entry.negative or entry.fresh_until <= now:
+                continue
+            age = max(0, int(now - entry.stored_at))
+            if max_age is not None and age > max_age:
+                continue
+            answer = decode_answer(entry.value)
+            if answer is not None:
+                return answer, age
+        return None
+
+    async def _store(self, key: str, answer: StoredAnswer) -> None:
+        assert self._policy is not None
+        await self.cache.put_many(CACHE_NS, {key: encode_answer(answer)}, self._policy)
+
+    # --- one flight ----------------------------------------------------------------------
+
+    async def _fly(
+        self,
+        flight: Flight,
+        request: AiRequest,
+        chain: Sequence[Target[OpenAICompatibleProvider]],
+        keys: Sequence[str],
+        storable: bool,
+        deadline_at: float,
+        *,
+        shared: bool,
+    ) -> None:
+        lease: Lease | None = None
+        if shared and self.shared is not None:
+            lease = await self.shared.lease(keys[0], deadline_at)
+        if lease is not None and not lease.leader:
+            assert self.shared is not None
+            flight.origin = "COALESCED"
+            async for payload in self.shared.relay(lease, deadline_at):
+                flight.publish(payload)
+            flight.finish()
+            return
+
+        async def emit(payload: bytes) -> None:
+            flight.publish(payload)
+            if lease is not None:
+                assert self.shared is not None
+                await self.shared.publish(lease, payload)
+
+        to_store: tuple[str, StoredAnswer] | None = None
+        try:
+            hit = None
+            if lease is not None and not request.directives.no_cache:
+                # Another process may have stored the answer just before we took the lead.
+                hit = await self._lookup(keys, request.directives.max_age)
+            if hit is not None:
+                flight.origin, flight.age = "HIT", hit[1]
+                for payload in hit[0].payloads:
+                    await emit(payload)
+            else:
+                to_store = await self._call_chain(flight, request, chain, keys, deadline_at, emit)
+        except FlightError as exc:
+            if lease is not None and self.shared is not None:
+                await self.shared.finish(lease, exc)
+            raise
+        # Callers get the answer first; then it is stored, and only then does the lead
+        # pass, so a process arriving later finds it in the cache.
+        flight.finish()
+        try:
+            if to_store is not None and storable:
+                await self._store(*to_store)
+        finally:
+            if lease is not None and self.shared is not None:
+                await self.shared.finish(lease, None)
+
+    def _upstream_body(self, request: AiRequest, model: str) -> dict[str, Any]:
+        body = dict(request.body)
+        body["model"] = model
+        if request.stream:
+            # Usage is always asked for, so it can be accounted (and a stored stream
+            # serves callers who ask for it); callers who did not ask do not see it.
+            options = body.get("stream_options")
+            body["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
+        return body
+
+    async def _call_chain(
+        self,
+        flight: Flight,
+        request: AiRequest,
+        chain: Sequence[Target[OpenAICompatibleProvider]],
+        keys: Sequence[str],
+        deadline_at: float,
+        emit: Emit,
+    ) -> tuple[str, StoredAnswer]:
+        """Ask the chain in order; the key and answer of the provider that gave one."""
+        failures: list[str] = []
+        for target, key in zip(chain, keys, strict=True):
+            remaining = deadline_at - time.monotonic()
+            if remaining <= 0:
+                failures.append(f"{target.provider_name}: deadline passed")
+                break
+            body = self._upstream_body(request, target.model)
+            reservation = await self.usage.reserve(
+                request.namespace, target.provider_name, target.model, _RESERVED_TOKENS
+            )
+            started = time.perf_counter()
+            sent: list[bytes] = []
+            try:
+                if request.stream:
+                    stream = await target.provider.open_stream(body, remaining)
+                    async for payload in stream.events():
+                        if not sent:
+                            flight.provider_ms = (time.perf_counter() - started) * 1000
+                        sent.append(payload)
+                        await emit(payload)
+                    if not sent or sent[-1] != DONE:
+                        raise UpstreamError(target.provider_name, "the stream ended before [DONE]")
+                else:
+                    answer = await target.provider.post(request.route, body, remaining)
+                    flight.provider_ms = (time.perf_counter() - started) * 1000
+                    sent.append(answer.body)
+                    await emit(answer.body)
+            except ProviderFailure as exc:
+                await self._settle(reservation, sent, started, ok=False)
+                raise FlightError(
+                    exc.status_code,
+                    f"provider {target.provider_name} refused the request: {exc.message}",
+                ) from None
+            except UpstreamError as exc:
+                await self._settle(reservation, sent, started, ok=False)
+                log.warning(
+                    "ai provider %s failed: %s",
+                    target.provider_name,
+                    exc.detail,
+                    extra={"action": "ai.provider_failed", "provider": target.provider_name},
+                )
+                if sent:
+                    # Chunks went out already: another provider's answer cannot follow them.
+                    raise FlightError(
+                        502, f"provider {target.provider_name} broke off its answer"
+                    ) from None
+                failures.append(f"{target.provider_name}: {exc.detail}")
+                continue
+            await self._settle(reservation, sent, started, ok=True)
+            return key, StoredAnswer(request.stream, tuple(sent))
+        raise FlightError(
+            503, "no provider could answer (" + "; ".join(failures) + ")", retry_after=30
+        )
+
+    async def _settle(
+        self, reservation: Reservation, sent: Sequence[bytes], started: float, *, ok: bool
+    ) -> None:
+        prompt, completion = _usage_of(sent)
+        usage = CallUsage(prompt, completion, (time.perf_counter() - started) * 1000, ok)
+        await self.usage.settle(reservation, usage)
