@@ -166,7 +166,8 @@ def authenticator_from(settings: Settings) -> Authenticator:
 
 
 def inbound_limiter_from(settings: Settings, redis_link: RedisLink | None) -> InboundLimiter:
-    """The inbound limiter, counting in Redis when the storage setting asks for it.
+    """The inbound limiter, counting in Redis when the storage setting asks for it,
+    from leases unless ``CACHEFRONT_RATE_LIMIT_EXACT`` asks for a round trip per hit.
 
     Raises ``ConfigurationError`` naming the setting that cannot be used.
     """
@@ -186,4 +187,5 @@ def inbound_limiter_from(settings: Settings, redis_link: RedisLink | None) -> In
         parse_rate_limits(settings.rate_limits),
         failure_limit=failure_limit,
         redis_link=redis_link if use_redis else None,
+        exact=settings.rate_limit_exact,
     )

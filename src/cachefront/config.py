@@ -276,6 +276,12 @@ class Settings(BaseSettings):
     rate_limit_storage: Literal["auto", "memory", "redis"] = Field(
         default="auto", description="Where inbound limits count; auto: Redis when configured."
     )
+    rate_limit_exact: bool = Field(
+        default=False,
+        description="Count every request in Redis (one round trip each) instead of "
+        "spending leases of units in process memory; leases may leave up to about 8% "
+        "of a limit unused, exact counting costs hot-path throughput.",
+    )
     auth_failure_limit: str = Field(
         default="20/minute",
         description="Failed authentications allowed per client address, in the limits "

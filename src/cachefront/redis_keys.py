@@ -18,6 +18,7 @@ __all__ = [
     "HOLD_KEY_V1",
     "LOCK_KEY_V1",
     "RATELIMIT_KEY_V3",
+    "RATELIMIT_PROCS_KEY_V1",
     "budget_key_prefix",
     "cache_key",
     "cache_key_pattern",
@@ -25,6 +26,7 @@ __all__ = [
     "lock_key",
     "ratelimit_key",
     "ratelimit_key_prefix",
+    "ratelimit_procs_key",
 ]
 
 # --- the cache tier (cache/redis_store.py) ------------------------------------------
@@ -52,6 +54,12 @@ LOCK_KEY_V1 = "{prefix}:v1:lock:{ns}:{key}"
 # last counted hit of each}; v3 added lp and lc. TTL (PEXPIRE): two windows, set when a
 # new window starts, so the hash lives long enough to serve as the next "previous".
 RATELIMIT_KEY_V3 = "{prefix}:ratelimit_v3:{group}/{identity}"
+
+# The processes sharing the limits, for the size of a lease (ratelimit/leases.py).
+# Value: a sorted set, member "<pid>-<random>", score the Unix time of its last
+# heartbeat; members silent for three heartbeats are removed. TTL (PEXPIRE): three
+# heartbeats, renewed by each, so the set vanishes with the last process.
+RATELIMIT_PROCS_KEY_V1 = "{prefix}:ratelimit_procs_v1"
 
 # --- outbound budgets (upstream/budget.py, through the ``limits`` library) -------------
 
@@ -96,6 +104,11 @@ def ratelimit_key_prefix(prefix: str) -> str:
 def ratelimit_key(prefix: str, group: str, identity: str) -> str:
     """The Redis key of one inbound counter (schema ``RATELIMIT_KEY_V3``)."""
     return f"{ratelimit_key_prefix(prefix)}{group}/{identity}"
+
+
+def ratelimit_procs_key(prefix: str) -> str:
+    """The sorted set of live processes' heartbeats (schema ``RATELIMIT_PROCS_KEY_V1``)."""
+    return f"{prefix}:ratelimit_procs_v1"
 
 
 def budget_key_prefix(prefix: str) -> str:
