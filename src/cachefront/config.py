@@ -300,6 +300,12 @@ class Settings(BaseSettings):
     # --- cache -----------------------------------------------------------------
     memory_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     memory_cache_max_entry_bytes: int = Field(default=1024 * 1024, ge=1)
+    memory_cache_sync: bool = Field(
+        default=True,
+        description="Keep every process's memory tier in step: each write or delete of "
+        "the shared tiers is announced (Redis pub/sub, else PostgreSQL LISTEN/NOTIFY) "
+        "and the other processes drop those keys from memory.",
+    )
     singleflight_lock_seconds: float = Field(default=35.0, gt=0)
 
     # --- upstream --------------------------------------------------------------

@@ -16,6 +16,7 @@ __all__ = [
     "CACHE_KEY_V1",
     "ENTRY_FORMAT_V1",
     "HOLD_KEY_V1",
+    "INVALIDATION_CHANNEL_V1",
     "LOCK_KEY_V1",
     "RATELIMIT_KEY_V3",
     "RATELIMIT_PROCS_KEY_V1",
@@ -23,6 +24,7 @@ __all__ = [
     "cache_key",
     "cache_key_pattern",
     "hold_key",
+    "invalidation_channel",
     "lock_key",
     "ratelimit_key",
     "ratelimit_key_prefix",
@@ -39,6 +41,12 @@ CACHE_KEY_V1 = "{prefix}:v1:c:{ns}:{key}"
 # First byte of every cached value; a reader that meets another byte treats the value
 # as a miss rather than guessing its layout.
 ENTRY_FORMAT_V1 = 1
+
+# The pub/sub channel on which every process announces its writes and deletes of the
+# shared tiers, so the others drop those keys from memory (cache/invalidation_redis.py).
+# Messages: JSON {o: origin process, n: namespace, k: [keys]} or {o, n, p: key prefix}.
+# A channel, not a key: nothing is stored and nothing expires.
+INVALIDATION_CHANNEL_V1 = "{prefix}:v1:invalidate"
 
 # --- single-flight locks (cache/singleflight.py, taken through cache/redis_store.py) --
 
@@ -81,6 +89,11 @@ HOLD_KEY_V1 = "{prefix}:hold_v1:{name}"
 def cache_key(prefix: str, ns: str, key: str) -> str:
     """The Redis key of one cached entry (schema ``CACHE_KEY_V1``)."""
     return f"{prefix}:v1:c:{ns}:{key}"
+
+
+def invalidation_channel(prefix: str) -> str:
+    """The pub/sub channel of memory-tier invalidations (``INVALIDATION_CHANNEL_V1``)."""
+    return f"{prefix}:v1:invalidate"
 
 
 def lock_key(prefix: str, ns: str, key: str) -> str:
