@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from cachefront.cache.invalidation import Invalidation, apply_invalidation, new_origin
@@ -70,7 +71,12 @@ class RedisAnnouncer:
             return
         payload = Invalidation(self.origin, ns, tuple(keys), prefix).encode()
         try:
-            await self._client.publish(self._channel, payload)
+            try:
+                await self._client.publish(self._channel, payload)
+            except RedisConnectionError:
+                # A pooled connection that a Redis restart closed fails once and is
+                # dropped; a message matters enough to try again on a fresh one.
+                await self._client.publish(self._channel, payload)
         except RedisError as exc:
             # The others' copies then live until their own fresh_until, as without
             # any message; the link logs the outage.
