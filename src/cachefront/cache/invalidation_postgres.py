@@ -16,16 +16,20 @@ import logging
 from collections.abc import Sequence
 
 import psycopg
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.cache.invalidation import Invalidation, apply_invalidation, new_origin
 from cachefront.cache.memory import MemoryStore
+from cachefront.db.queries import load_queries
 
 __all__ = ["CHANNEL", "PostgresAnnouncer"]
 
 log = logging.getLogger(__name__)
+
+QUERIES = load_queries("cachefront.cache")
+NOTIFY_SQL = QUERIES.text("notify_invalidation")
+PING_SQL = QUERIES["listener_ping"]
 
 # The NOTIFY channel (an identifier; one database serves one deployment).
 CHANNEL = "cachefront_invalidate"
@@ -98,7 +102,7 @@ class PostgresAnnouncer:
             async with asyncio.timeout(_DEADLINE_SECONDS), self._engine.connect() as conn:
                 for payload in payloads:
                     await conn.execute(
-                        text("SELECT pg_notify(:channel, :payload)"),
+                        NOTIFY_SQL,
                         {"channel": CHANNEL, "payload": payload.decode()},
                     )
                 await conn.commit()  # notifications are delivered at commit
@@ -141,7 +145,7 @@ class PostgresAnnouncer:
                         async for notify in conn.notifies(timeout=_POLL_SECONDS):
                             self._apply(notify.payload)
                         # A quiet second: make sure the connection still answers.
-                        await conn.execute("SELECT 1")
+                        await conn.execute(PING_SQL)
             except (psycopg.Error, OSError) as exc:
                 self._listening.clear()
                 log.warning(
