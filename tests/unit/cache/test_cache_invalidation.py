@@ -8,6 +8,7 @@ from cachefront.cache.entry import CacheEntry
 from cachefront.cache.invalidation import Invalidation, apply_invalidation, new_origin
 from cachefront.cache.invalidation_postgres import _PAYLOAD_MAX, _chunks
 from cachefront.cache.memory import MemoryStore
+from cachefront.redis_keys import invalidation_channel
 
 
 def _entry() -> CacheEntry:
@@ -71,3 +72,7 @@ def test_many_keys_go_out_in_notifications_within_the_server_limit() -> None:
 def test_a_key_too_long_for_one_notification_drops_the_namespace() -> None:
     (payload,) = _chunks("origin", "ns", ["k" * (_PAYLOAD_MAX + 1)])
     assert Invalidation.decode(payload) == Invalidation("origin", "ns", prefix="")
+
+
+def test_the_redis_channel_is_pinned() -> None:
+    assert invalidation_channel("cf") == "cf:v1:invalidate"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cachefront.ratelimit.leases import LEASE_MAX_UNITS, LEASE_SHARE, lease_size
+from cachefront.redis_keys import ratelimit_procs_key
 
 
 def test_lease_is_a_share_of_the_limit_split_over_live_processes() -> None:
@@ -29,3 +30,7 @@ def test_the_cluster_holds_at_most_the_documented_share() -> None:
             held = live * 1.5 * lease_size(amount, live)
             if lease_size(amount, live) > 1:
                 assert held <= amount * LEASE_SHARE * 1.5 + live
+
+
+def test_the_heartbeat_key_is_pinned() -> None:
+    assert ratelimit_procs_key("cf") == "cf:ratelimit_procs_v1"
