@@ -4,7 +4,10 @@ Both run on this machine in one run, each measured with wrk (-c64, 2 threads), s
 ratio is what matters. cachefront answers from its memory tier with metrics and cache
 headers applied; nginx serves the identical bytes as a static file.
 
-    python benchmarks/hit_throughput.py [--seconds 10] [--workers 2]
+    python benchmarks/hit_throughput.py [--seconds 10] [--workers 2] [--redis [--exact]]
+
+With ``--redis`` the limits are shared through Redis from leases (the default);
+``--exact`` counts every request in Redis instead (``CACHEFRONT_RATE_LIMIT_EXACT``).
 """
 
 from __future__ import annotations
@@ -67,7 +70,12 @@ def main() -> None:
     parser.add_argument(
         "--redis",
         action="store_true",
-        help="with Redis as the shared tier and the rate-limit store (exact across processes)",
+        help="with Redis as the shared tier and the rate-limit store (leases by default)",
+    )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="with --redis: one Redis round trip per request instead of leases",
     )
     args = parser.parse_args()
 
@@ -85,6 +93,7 @@ def main() -> None:
                 "CACHEFRONT_BENCH_REDIS_URL", DEFAULT_REDIS_URL
             )
             env["CACHEFRONT_REDIS_PREFIX"] = f"bench{os.getpid()}"
+            env["CACHEFRONT_RATE_LIMIT_EXACT"] = "true" if args.exact else "false"
         with cachefront(env, workers=args.workers) as base:
             url = f"{base}/v1/ephemeris/mars?at={at}"
             # Warm every worker's memory tier: repeat until hits show up plenty of times.
@@ -125,7 +134,7 @@ def main() -> None:
             f"| {name} | {r.requests_per_second:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
             f"| {r.non_2xx} |"
         )
-    storage = "Redis" if args.redis else "memory"
+    storage = ("Redis, exact" if args.exact else "Redis, leases") if args.redis else "memory"
     print(f"\nratio cachefront / nginx: {ratio:.2f}x (workers={args.workers}, limits in {storage})")
     bare_ratio = bare.requests_per_second / nginx_result.requests_per_second
     print(f"ratio bare ASGI / nginx: {bare_ratio:.2f}x")

@@ -35,6 +35,7 @@ from cachefront.db.embedded import start_embedded_postgres
 from cachefront.db.engine import create_engine
 from cachefront.db.migrate import upgrade
 from cachefront.errors import ConfigurationError
+from cachefront.http.admin_cache import admin_cache_router
 from cachefront.http.client_address import ClientAddress
 from cachefront.http.cors import CorsPolicy
 from cachefront.http.error_formats import ErrorFormatApp, error_formats_of
@@ -162,6 +163,7 @@ def create_app(
     for room in ROOMS:
         api.include_router(room.router)
     api.include_router(admin_router)
+    api.include_router(admin_cache_router)
     api.include_router(jobs_router)
 
     inner: ASGIApp = RequestMetricsMiddleware(api, recorder)

@@ -1,4 +1,4 @@
-"""The `cachefront` command line: serve, migrate, config, keys, jobs, and every room's commands."""
+"""The `cachefront` command line: serve, migrate, config, keys, jobs, cache, and rooms' commands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 import socket
 from importlib.metadata import version as package_version
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from cachefront.config import Settings, env_name, masked_settings
 from cachefront.jobs.cli import cli as jobs_cli
 from cachefront.logs import log_config, setup_logging
 from cachefront.services import ROOMS
+
+if TYPE_CHECKING:
+    from cachefront.cache.purge import PurgeTarget
 
 __all__ = ["app", "main"]
 
@@ -31,6 +34,8 @@ simulate_app = typer.Typer(help="Run a simulator of an upstream API, for tests a
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(jobs_cli)  # worker, jobs list|show|retry|cancel
 app.add_typer(keys_app, name="keys")
+cache_app = typer.Typer(help="Operate on the cache of a running deployment.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 for _room in ROOMS:
     # A room's commands join the root (e.g. `precompute`) and `simulate` (its upstreams).
     if _room.cli.commands is not None:
@@ -179,6 +184,53 @@ def _effective_values(settings: Settings) -> dict[str, Any]:
         group: str(limit) for group, limit in parse_rate_limits(settings.rate_limits).items()
     }
     return values
+
+
+@cache_app.command("purge")
+def cache_purge(
+    namespace: Annotated[str, typer.Argument(help="The namespace, as its room names it")],
+    key: Annotated[str | None, typer.Option(help="Purge this one key")] = None,
+    prefix: Annotated[
+        str | None, typer.Option(help="Purge every key starting with it ('' for all)")
+    ] = None,
+) -> None:
+    """Purge entries from every tier; running processes drop them from memory too."""
+    import asyncio
+
+    from cachefront.cache.purge import purge_target
+    from cachefront.errors import InvalidInputError
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+    try:
+        target = purge_target(namespace, key, prefix)
+    except InvalidInputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    purged = asyncio.run(_purge(settings, target))
+    what = f"key {key!r}" if key is not None else f"keys starting with {prefix!r}"
+    typer.echo(f"purged {purged} entries of {namespace} ({what})")
+
+
+async def _purge(settings: Settings, target: PurgeTarget) -> int:
+    from cachefront import composition
+    from cachefront.app import resolve_database_url
+    from cachefront.cache.purge import purge
+    from cachefront.db.engine import create_engine
+
+    engine = create_engine(resolve_database_url(settings), pool_size=1)
+    link = composition.redis_link_from(settings)
+    cache = composition.cache_from(
+        settings, engine, memory=composition.memory_from(settings), redis_link=link
+    )
+    try:
+        await cache.open()
+        return await purge(cache, target)
+    finally:
+        await cache.aclose()
+        if link is not None:
+            await link.aclose()
+        await engine.dispose()
 
 
 def main() -> None:

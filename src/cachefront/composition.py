@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth import Authenticator, JwtVerifier
 from cachefront.cache import MemoryStore, TieredCache, build_cache
+from cachefront.cache.invalidation import Announcer
+from cachefront.cache.invalidation_postgres import PostgresAnnouncer
+from cachefront.cache.invalidation_redis import RedisAnnouncer
 from cachefront.config import Settings
 from cachefront.errors import ConfigurationError
 from cachefront.metrics.recorder import MetricsRecorder
@@ -29,6 +32,7 @@ from cachefront.upstream import (
 )
 
 __all__ = [
+    "announcer_from",
     "authenticator_from",
     "breaker_policy_from",
     "cache_from",
@@ -77,7 +81,27 @@ def cache_from(
         redis_link=redis_link,
         lock_seconds=settings.singleflight_lock_seconds,
         user_deadline=settings.user_deadline_seconds,
+        announcer=announcer_from(settings, engine, memory=memory, redis_link=redis_link),
     )
+
+
+def announcer_from(
+    settings: Settings,
+    engine: AsyncEngine | None,
+    *,
+    memory: MemoryStore,
+    redis_link: RedisLink | None = None,
+) -> Announcer | None:
+    """What keeps ``memory`` in step with the other processes: Redis pub/sub when there is
+    a Redis, else PostgreSQL LISTEN/NOTIFY; None when ``CACHEFRONT_MEMORY_CACHE_SYNC``
+    is off or there is neither."""
+    if not settings.memory_cache_sync:
+        return None
+    if redis_link is not None:
+        return RedisAnnouncer(redis_link, memory)
+    if engine is not None:
+        return PostgresAnnouncer(engine, memory)
+    return None
 
 
 def recorder_from(settings: Settings) -> MetricsRecorder:
@@ -166,7 +190,8 @@ def authenticator_from(settings: Settings) -> Authenticator:
 
 
 def inbound_limiter_from(settings: Settings, redis_link: RedisLink | None) -> InboundLimiter:
-    """The inbound limiter, counting in Redis when the storage setting asks for it.
+    """The inbound limiter, counting in Redis when the storage setting asks for it,
+    from leases unless ``CACHEFRONT_RATE_LIMIT_EXACT`` asks for a round trip per hit.
 
     Raises ``ConfigurationError`` naming the setting that cannot be used.
     """
@@ -186,4 +211,5 @@ def inbound_limiter_from(settings: Settings, redis_link: RedisLink | None) -> In
         parse_rate_limits(settings.rate_limits),
         failure_limit=failure_limit,
         redis_link=redis_link if use_redis else None,
+        exact=settings.rate_limit_exact,
     )

@@ -276,6 +276,12 @@ class Settings(BaseSettings):
     rate_limit_storage: Literal["auto", "memory", "redis"] = Field(
         default="auto", description="Where inbound limits count; auto: Redis when configured."
     )
+    rate_limit_exact: bool = Field(
+        default=False,
+        description="Count every request in Redis (one round trip each) instead of "
+        "spending leases of units in process memory; leases may leave up to about 8% "
+        "of a limit unused, exact counting costs hot-path throughput.",
+    )
     auth_failure_limit: str = Field(
         default="20/minute",
         description="Failed authentications allowed per client address, in the limits "
@@ -294,6 +300,12 @@ class Settings(BaseSettings):
     # --- cache -----------------------------------------------------------------
     memory_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     memory_cache_max_entry_bytes: int = Field(default=1024 * 1024, ge=1)
+    memory_cache_sync: bool = Field(
+        default=True,
+        description="Keep every process's memory tier in step: each write or delete of "
+        "the shared tiers is announced (Redis pub/sub, else PostgreSQL LISTEN/NOTIFY) "
+        "and the other processes drop those keys from memory.",
+    )
     singleflight_lock_seconds: float = Field(default=35.0, gt=0)
 
     # --- upstream --------------------------------------------------------------

@@ -18,17 +18,21 @@ __all__ = [
     "FLIGHT_CHUNKS_KEY_V1",
     "FLIGHT_LOCK_KEY_V1",
     "HOLD_KEY_V1",
+    "INVALIDATION_CHANNEL_V1",
     "LOCK_KEY_V1",
     "RATELIMIT_KEY_V3",
+    "RATELIMIT_PROCS_KEY_V1",
     "budget_key_prefix",
     "cache_key",
     "cache_key_pattern",
     "flight_chunks_key",
     "flight_lock_key",
     "hold_key",
+    "invalidation_channel",
     "lock_key",
     "ratelimit_key",
     "ratelimit_key_prefix",
+    "ratelimit_procs_key",
 ]
 
 # --- the cache tier (cache/redis_store.py) ------------------------------------------
@@ -41,6 +45,12 @@ CACHE_KEY_V1 = "{prefix}:v1:c:{ns}:{key}"
 # First byte of every cached value; a reader that meets another byte treats the value
 # as a miss rather than guessing its layout.
 ENTRY_FORMAT_V1 = 1
+
+# The pub/sub channel on which every process announces its writes and deletes of the
+# shared tiers, so the others drop those keys from memory (cache/invalidation_redis.py).
+# Messages: JSON {o: origin process, n: namespace, k: [keys]} or {o, n, p: key prefix}.
+# A channel, not a key: nothing is stored and nothing expires.
+INVALIDATION_CHANNEL_V1 = "{prefix}:v1:invalidate"
 
 # --- single-flight locks (cache/singleflight.py, taken through cache/redis_store.py) --
 
@@ -69,6 +79,12 @@ FLIGHT_CHUNKS_KEY_V1 = "{prefix}:v1:flight:chunks:{ns}:{key}:{flight}"
 # new window starts, so the hash lives long enough to serve as the next "previous".
 RATELIMIT_KEY_V3 = "{prefix}:ratelimit_v3:{group}/{identity}"
 
+# The processes sharing the limits, for the size of a lease (ratelimit/leases.py).
+# Value: a sorted set, member "<pid>-<random>", score the Unix time of its last
+# heartbeat; members silent for three heartbeats are removed. TTL (PEXPIRE): three
+# heartbeats, renewed by each, so the set vanishes with the last process.
+RATELIMIT_PROCS_KEY_V1 = "{prefix}:ratelimit_procs_v1"
+
 # --- outbound budgets (upstream/budget.py, through the ``limits`` library) -------------
 
 # One provider's moving window. ``limits`` appends its own part after our prefix:
@@ -89,6 +105,11 @@ HOLD_KEY_V1 = "{prefix}:hold_v1:{name}"
 def cache_key(prefix: str, ns: str, key: str) -> str:
     """The Redis key of one cached entry (schema ``CACHE_KEY_V1``)."""
     return f"{prefix}:v1:c:{ns}:{key}"
+
+
+def invalidation_channel(prefix: str) -> str:
+    """The pub/sub channel of memory-tier invalidations (``INVALIDATION_CHANNEL_V1``)."""
+    return f"{prefix}:v1:invalidate"
 
 
 def lock_key(prefix: str, ns: str, key: str) -> str:
@@ -122,6 +143,11 @@ def ratelimit_key_prefix(prefix: str) -> str:
 def ratelimit_key(prefix: str, group: str, identity: str) -> str:
     """The Redis key of one inbound counter (schema ``RATELIMIT_KEY_V3``)."""
     return f"{ratelimit_key_prefix(prefix)}{group}/{identity}"
+
+
+def ratelimit_procs_key(prefix: str) -> str:
+    """The sorted set of live processes' heartbeats (schema ``RATELIMIT_PROCS_KEY_V1``)."""
+    return f"{prefix}:ratelimit_procs_v1"
 
 
 def budget_key_prefix(prefix: str) -> str:

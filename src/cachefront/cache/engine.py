@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from cachefront.cache.background import background_context
 from cachefront.cache.entry import Cached, CacheEntry, Tier, make_entry
+from cachefront.cache.invalidation import Announcer
 from cachefront.cache.memory import MemoryStore
 from cachefront.cache.overtime import Overtime
 from cachefront.cache.policy import (
@@ -93,9 +94,13 @@ class TieredCache(AsyncResource):
         db: PostgresStore | None = None,
         locks: SingleFlight | None = None,
         overtime: Overtime | None = None,
+        announcer: Announcer | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.memory = memory
+        # Tells the other processes what this one wrote or deleted in the shared tiers,
+        # and drops from ``memory`` what they did (``cachefront.cache.invalidation``).
+        self.announcer = announcer
         self.redis = redis
         self.db = db
         self.overtime = overtime if overtime is not None else Overtime()
@@ -109,11 +114,15 @@ class TieredCache(AsyncResource):
         """Make the cache usable; an unreachable Redis is logged, and skipped until it answers."""
         if self.redis is not None:
             await self.redis.ping()
+        if self.announcer is not None:
+            await self.announcer.open()
         self._open = True
 
     async def aclose(self) -> None:
         """Cancel background revalidations, fills and overtime, wait for them, close Redis."""
         self._open = False
+        if self.announcer is not None:
+            await self.announcer.aclose()
         await self.overtime.aclose()
         await self._locks.aclose()
         if self.redis is not None:
@@ -249,6 +258,11 @@ class TieredCache(AsyncResource):
                 counts.append(await store.delete(ns, key))
             else:
                 counts.append(await store.delete_prefix(ns, prefix or ""))
+        if self.announcer is not None:
+            if key is not None:
+                await self.announcer.announce(ns, [key])
+            else:
+                await self.announcer.announce(ns, prefix=prefix or "")
         return max(counts)
 
     # --- internals -------------------------------------------------------------------------
@@ -352,8 +366,12 @@ class TieredCache(AsyncResource):
         if not entries:
             return
         # Bottom up: PostgreSQL is the record, then what other processes read first.
-        for _, store in reversed(self._shared_tiers(policy, db)):
+        shared = self._shared_tiers(policy, db)
+        for _, store in reversed(shared):
             await store.set_many(ns, entries)
+        if shared and self.announcer is not None:
+            # Other processes' memory may hold older values of these keys.
+            await self.announcer.announce(ns, list(entries))
         if "memory" in policy.tiers:
             for key, entry in entries.items():
                 self.memory.put(ns, key, entry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.cache.engine import TieredCache
+from cachefront.cache.invalidation import Announcer
 from cachefront.cache.keys import DEFAULT_LOCK_SECONDS, DEFAULT_USER_DEADLINE_SECONDS
 from cachefront.cache.memory import MemoryStore
 from cachefront.cache.overtime import Overtime
@@ -23,16 +24,20 @@ def build_cache(
     redis_link: RedisLink | None = None,
     lock_seconds: float = DEFAULT_LOCK_SECONDS,
     user_deadline: float = DEFAULT_USER_DEADLINE_SECONDS,
+    announcer: Announcer | None = None,
 ) -> TieredCache:
     """The cache over ``memory``, plus Redis and PostgreSQL when their handles are given.
 
     ``memory`` is handed in because something else (the HTTP fast path) must hold the
     same store before the cache itself is built. ``redis_link`` is the process's Redis
     link, which the cache shares with the limiter and the budgets; whoever built it
-    closes it. The single-flight locks use whichever shared tiers exist.
+    closes it. The single-flight locks use whichever shared tiers exist. ``announcer``
+    keeps the memory tiers of every process in step (opened and closed with the cache).
     """
     store = RedisStore(redis_link) if redis_link is not None else None
     db = PostgresStore(engine) if engine is not None else None
     locks = SingleFlight(redis=store, db=db, lock_seconds=lock_seconds)
     overtime = Overtime(deadline=user_deadline)
-    return TieredCache(memory=memory, redis=store, db=db, locks=locks, overtime=overtime)
+    return TieredCache(
+        memory=memory, redis=store, db=db, locks=locks, overtime=overtime, announcer=announcer
+    )

@@ -7,7 +7,12 @@ fresh window is counted exactly.
 
 - Memory: a dictionary per process, about a microsecond per hit. Each process counts
   alone, so N processes admit up to N times the limit.
-- Redis: one Lua script (``_SLIDING_WINDOW_LUA``, called by EVALSHA) reads, decides,
+- Redis with leases (the default): each process takes blocks of units of a key's
+  window from the shared count and spends them in memory (``cachefront.ratelimit.leases``
+  says how, and how much of a limit that may leave unused). The cluster never admits
+  more than the limit, and a request its lease covers awaits nothing.
+- Redis, exact (``exact=True``, ``CACHEFRONT_RATE_LIMIT_EXACT``): one Lua script
+  (``_SLIDING_WINDOW_LUA``, called by EVALSHA) reads, decides,
   counts and returns the window's state in one atomic round trip, on Redis's clock, so
   every process sharing the Redis spends from one exact count. ``limits``' own
   sliding-window strategy needs a second call for the remaining count and reset time
@@ -26,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 import time
 from dataclasses import dataclass
 
@@ -35,7 +39,9 @@ import redis.asyncio
 from redis.exceptions import NoScriptError, RedisError
 
 from cachefront.ratelimit.headers import policy_header, ratelimit_header
-from cachefront.redis_keys import ratelimit_key_prefix
+from cachefront.ratelimit.leases import LeasePool
+from cachefront.ratelimit.window import outcome
+from cachefront.redis_keys import ratelimit_key_prefix, ratelimit_procs_key
 from cachefront.redis_link import RedisLink
 
 __all__ = [
@@ -139,6 +145,7 @@ class Verdict:
     in_redis: bool = False
     remaining: int = 0
     reset_seconds: int = 0
+    leased: bool = False  # spent from this process's lease (refunded into it)
 
 
 class LocalCounter:
@@ -173,7 +180,7 @@ class LocalCounter:
             current += 1
             state[2] = current
             state[4] = now
-        allowed, remaining, seconds = _outcome(
+        allowed, remaining, seconds = outcome(
             allowed, previous, current, amount, window, elapsed, since_previous, now - state[4]
         )
         return allowed, remaining, seconds, index
@@ -192,61 +199,6 @@ class LocalCounter:
         self._state = {k: v for k, v in self._state.items() if v[0] >= index - 1}
 
 
-def _outcome(
-    allowed: bool,
-    previous: int,
-    current: int,
-    amount: int,
-    window: int,
-    elapsed: float,
-    since_previous: float,
-    since_current: float,
-) -> tuple[bool, int, int]:
-    """``(allowed, remaining, seconds)`` from a window's counts after the decision.
-
-    ``since_previous`` and ``since_current`` are the seconds since the last counted hit
-    of the previous and of the current window.
-    """
-    if not allowed:
-        return (
-            False,
-            0,
-            _retry_after(previous, current, amount, window, elapsed, since_previous, since_current),
-        )
-    weighted = previous * (1.0 - elapsed / window) if since_previous < window else 0.0
-    return (
-        True,
-        max(0, math.floor(amount - weighted - current)),
-        max(1, math.ceil(window - elapsed)),
-    )
-
-
-def _retry_after(
-    previous: int,
-    current: int,
-    amount: int,
-    window: int,
-    elapsed: float,
-    since_previous: float,
-    since_current: float,
-) -> int:
-    """Seconds until the weighted count has room for one more request, at most ``window``.
-
-    A window's count stops weighing once its last hit is a window old, so the answer is
-    the earlier of that moment and the one the proportional weighting gives.
-    """
-    room = amount - 1 - current
-    if room >= 0:
-        # previous * (1 - t / window) <= room, solved for t within this window.
-        at = window * (1.0 - room / previous) if previous else elapsed
-        wait = min(at - elapsed, window - since_previous)
-    else:
-        # Only the next window helps: then the current count becomes the weighted previous.
-        at_next = window * (1.0 - (amount - 1) / current) if current else 0.0
-        wait = min(window - elapsed + at_next, window - since_current)
-    return min(window, max(1, math.ceil(wait)))
-
-
 class InboundLimiter:
     """Counts requests per (route group, identity) against each group's limit."""
 
@@ -256,9 +208,11 @@ class InboundLimiter:
         *,
         redis_link: RedisLink | None = None,
         failure_limit: limits.RateLimitItem | None = None,
+        exact: bool = True,
     ) -> None:
         """Counts in Redis through ``redis_link`` (the process's link, which the limiter does
-        not close) when given, else in process memory."""
+        not close) when given, else in process memory; with Redis, one round trip per
+        hit when ``exact``, else from leases."""
         self.limits = group_limits
         self._local = LocalCounter()
         # Failed authentications count like a group of their own, per client address,
@@ -279,6 +233,8 @@ class InboundLimiter:
         self._key_prefix = ratelimit_key_prefix(redis_link.prefix) if redis_link else ""
         self._redis: redis.asyncio.Redis | None = None
         self._batcher: _HitBatcher | None = None
+        self._exact = exact
+        self._leases: LeasePool | None = None
 
     @property
     def using_redis(self) -> bool:
@@ -291,9 +247,20 @@ class InboundLimiter:
         # picks the hiredis parser when it is installed.
         self._redis = self._link.register(REDIS_USE)
         self._batcher = _HitBatcher(self._redis)
+        if not self._exact:
+            self._leases = LeasePool(
+                self._redis,
+                self._link,
+                use=REDIS_USE,
+                procs_key=ratelimit_procs_key(self._link.prefix),
+            )
+            await self._leases.open()
 
     async def aclose(self) -> None:
-        """Wait for the hits in flight; the link itself stays open for its other uses."""
+        """Wait for the hits in flight, give leases back; the link stays open for other uses."""
+        if self._leases is not None:
+            await self._leases.aclose()
+            self._leases = None
         if self._batcher is not None:
             await self._batcher.aclose()
         self._redis = None
@@ -302,6 +269,8 @@ class InboundLimiter:
     async def hit(self, group: str, identity_key: str) -> Verdict:
         """Count one request of ``identity_key`` in ``group`` (or ``FAILED_AUTH_GROUP``)."""
         amount, window, window_ms = self._windows[group]
+        if self._leases is not None:
+            return await self._hit_leased(group, identity_key, amount, window, window_ms)
         batcher = self._batcher
         link = self._link
         # A batcher exists only with a link; the second test is for the type checker.
@@ -313,7 +282,7 @@ class InboundLimiter:
                 link.failed(REDIS_USE, "hit", exc)
             else:
                 link.succeeded(REDIS_USE)
-                allowed, remaining, seconds = _outcome(
+                allowed, remaining, seconds = outcome(
                     state[0] == 1,
                     state[1],
                     state[2],
@@ -329,6 +298,39 @@ class InboundLimiter:
         )
         return self._verdict(group, allowed, remaining, seconds, index, False)
 
+    async def _hit_leased(
+        self, group: str, identity_key: str, amount: int, window: int, window_ms: int
+    ) -> Verdict:
+        leases = self._leases
+        link = self._link
+        # Set together in open.
+        assert leases is not None
+        assert link is not None
+        key = f"{self._key_prefix}{group}/{identity_key}"
+        # Until a unit is spent or Redis says there is no room: each take either grants
+        # units (the shared count grows towards the limit) or marks the key refused, so
+        # this ends; requests of a burst that others' units went to take again.
+        while True:
+            now = time.time()
+            spent = leases.spend(key, window_ms, now)
+            if spent is not None:
+                if leases.wants_refill(key, amount) and link.available:
+                    leases.refill_ahead(key, amount, window_ms)
+                allowed, remaining, seconds = spent
+                index = leases.window_of(key)
+                return self._verdict(group, allowed, remaining, seconds, index, True, leased=True)
+            if not link.available:
+                break
+            try:
+                await leases.take(key, amount, window_ms)
+            except RedisError as exc:
+                link.failed(REDIS_USE, "lease", exc)
+                break
+        allowed, remaining, seconds, index = self._local.hit(
+            f"{group}/{identity_key}", amount, window, time.time()
+        )
+        return self._verdict(group, allowed, remaining, seconds, index, False)
+
     async def refund(self, group: str, identity_key: str, verdict: Verdict) -> None:
         """Take back the hit that gave ``verdict`` (an allowed one), where it was counted.
 
@@ -337,6 +339,11 @@ class InboundLimiter:
         one request it should not have been, never the other way round.
         """
         if not verdict.allowed:
+            return
+        if verdict.leased:
+            if self._leases is not None:
+                key = f"{self._key_prefix}{group}/{identity_key}"
+                self._leases.give_back_one(key, verdict.window_index)
             return
         if not verdict.in_redis:
             self._local.refund(f"{group}/{identity_key}", verdict.window_index)
@@ -372,10 +379,12 @@ class InboundLimiter:
         seconds: int,
         index: int,
         in_redis: bool,
+        *,
+        leased: bool = False,
     ) -> Verdict:
         headers = (self._policy[group], (b"ratelimit", ratelimit_header(group, remaining, seconds)))
         return Verdict(
-            allowed, 0 if allowed else seconds, headers, index, in_redis, remaining, seconds
+            allowed, 0 if allowed else seconds, headers, index, in_redis, remaining, seconds, leased
         )
 
     def refunded_headers(self, group: str, verdict: Verdict) -> tuple[tuple[bytes, bytes], ...]:

@@ -1,4 +1,4 @@
-"""Fixtures for the inbound limiter on the test Redis: Redis links closed after each test."""
+"""Fixtures for the inbound limiter: Redis links closed after each test, test servers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from cachefront.redis_link import RedisLink
+from http_fixtures import empty_cache, settings_for, simulator, simulator_session
+
+__all__ = ["empty_cache", "make_link", "settings_for", "simulator", "simulator_session"]
 
 # Longer than the production timeout: on a loaded test machine a live Redis can take
 # more than 0.25 s to answer, and the limiter would rightly count in memory instead.

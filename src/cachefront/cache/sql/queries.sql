@@ -49,3 +49,12 @@ WITH doomed AS (
 DELETE FROM cache_entries AS entry
  USING doomed
  WHERE entry.namespace = doomed.namespace AND entry.key = doomed.key;
+
+-- name: notify_invalidation
+-- One memory-tier invalidation to every listening process (cache/invalidation_postgres.py);
+-- delivered when the transaction commits.
+SELECT pg_notify(:channel, :payload);
+
+-- name: listener_ping
+-- Run by the invalidation listener after a quiet second: a broken connection shows.
+SELECT 1;
