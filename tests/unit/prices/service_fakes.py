@@ -123,6 +123,11 @@ class FakeDirectory:
 class FakeCandles:
     daily: dict[str, dict[date, Candle]] = field(default_factory=dict)
     reads: list[tuple[str, Resolution]] = field(default_factory=list)
+    # How far back each resolution is kept (absent: forever), as the tables' retention.
+    kept: dict[Resolution, timedelta] = field(default_factory=dict)
+
+    def kept_for(self, resolution: Resolution) -> timedelta | None:
+        return self.kept.get(resolution)
 
     async def read(
         self, asset: Asset, resolution: Resolution, start: datetime, end: datetime

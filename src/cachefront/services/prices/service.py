@@ -44,6 +44,7 @@ from cachefront.services.prices.service_records import (
     history_body,
     parse_range,
     price_record,
+    served_resolution,
     with_source,
 )
 from cachefront.upstream import Priority
@@ -318,9 +319,11 @@ class PricesService:
                         f"no answer within the user deadline ({self.cache.overtime.deadline:g} s)",
                     )
                 candles = future.result()
+                resolution = spec.resolution
             else:
-                candles = await self.history_store.read(asset, spec.resolution, start, end)
-            return history_body(wanted, spec, candles)
+                resolution = served_resolution(spec, self.history_store.kept_for)
+                candles = await self.history_store.read(asset, resolution, start, end)
+            return history_body(wanted, spec, candles, resolution)
 
         policy = self.hourly_policy if spec.on_demand else self.history_policy
         cached = await self.cache.get_or_fetch(HISTORY_NAMESPACE, key, fetch, policy)

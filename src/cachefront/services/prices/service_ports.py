@@ -7,7 +7,7 @@ the stores of ``assets.py`` and ``history.py`` are adapted to them in ``room.py`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from cachefront.services.prices.models import Asset, Candle, Resolution
@@ -42,6 +42,10 @@ class CandleStore(Protocol):
 
     async def stored_span(self, asset: Asset) -> tuple[date, date] | None:
         """The first and last day with a stored daily candle, None when there is none."""
+        ...
+
+    def kept_for(self, resolution: Resolution) -> timedelta | None:
+        """How far back candles of ``resolution`` are kept; None when kept forever."""
         ...
 
     async def write_daily(self, asset: Asset, candles: Sequence[Candle]) -> int:

@@ -8,7 +8,7 @@ parsing them: a thousand prices cost a thousand slices, not a thousand JSON pars
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +25,7 @@ __all__ = [
     "history_body",
     "parse_range",
     "price_record",
+    "served_resolution",
     "with_source",
 ]
 
@@ -139,14 +140,48 @@ def _row(candle: Candle, hourly: bool) -> dict[str, object]:
     }
 
 
-def history_body(symbol: str, spec: HistoryRange, candles: Sequence[Candle]) -> bytes:
+# Stored resolutions from finest to coarsest: where retention has thinned one out, a
+# range is served from the next.
+_COARSER: dict[Resolution, Resolution] = {
+    Resolution.DAY: Resolution.WEEK,
+    Resolution.WEEK: Resolution.MONTH,
+}
+
+
+def served_resolution(
+    spec: HistoryRange, kept_for: Callable[[Resolution], timedelta | None]
+) -> Resolution:
+    """The finest stored resolution, from the range's own, whose retention covers the range.
+
+    Retention drops daily rows after a year and weekly ones after three by default, so
+    ``5y`` at weekly resolution would come back with only three years: it is served
+    monthly instead, and the answer's ``resolution`` says so. ``all`` is monthly, which
+    is kept forever.
+    """
+    resolution = spec.resolution
+    while resolution in _COARSER:
+        kept = kept_for(resolution)
+        if kept is None or (spec.span is not None and spec.span <= kept + _RETENTION_SLACK):
+            break
+        resolution = _COARSER[resolution]
+    return resolution
+
+
+# Retention cuts at whole weeks and months, so a range a few days longer than what is
+# kept still has all but its oldest bar or two: close enough to keep the finer bars.
+_RETENTION_SLACK = timedelta(days=7)
+
+
+def history_body(
+    symbol: str, spec: HistoryRange, candles: Sequence[Candle], resolution: Resolution
+) -> bytes:
     """The history answer: rows oldest first, each ``{date, open, high, low, close, volume}``."""
     hourly = spec.on_demand
     return orjson.dumps(
         {
             "symbol": symbol,
             "range": spec.name,
-            "resolution": spec.resolution.value,
+            "resolution": resolution.value,
             "data": [_row(c, hourly) for c in candles],
             "count": len(candles),
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from cachefront.services.prices.models import Asset, Candle, Resolution
@@ -41,6 +41,10 @@ class AssetTable(Protocol):
 
 class HistoryTables(Protocol):
     """What the adapters use of ``HistoryStore``."""
+
+    keep_daily_days: int
+    keep_weekly_days: int
+    keep_all_daily: bool
 
     async def read(
         self, asset_id: int, resolution: Resolution, start: date | None, end: date
@@ -101,6 +105,14 @@ class TableCandles:
 
     async def stored_span(self, asset: Asset) -> tuple[date, date] | None:
         return await self.tables.stored_span(await self.directory.id_of(asset))
+
+    def kept_for(self, resolution: Resolution) -> timedelta | None:
+        tables = self.tables
+        if resolution is Resolution.DAY and not tables.keep_all_daily:
+            return timedelta(days=tables.keep_daily_days)
+        if resolution is Resolution.WEEK:
+            return timedelta(days=tables.keep_weekly_days)
+        return None
 
     async def write_daily(self, asset: Asset, candles: Sequence[Candle]) -> int:
         return await self.tables.write_daily(await self.directory.id_of(asset), candles)
