@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy, builtin_tasks
+from procrastinate.exceptions import UniqueViolation
+from procrastinate.jobs import Status
 from sqlalchemy.engine import make_url
 
 from cachefront.config import Settings
@@ -171,7 +173,21 @@ def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
                 job.task_name,
                 extra={"action": "jobs.stalled_requeued"},
             )
-            await manager.retry_job(job)
+            try:
+                await manager.retry_job(job)
+            except UniqueViolation:
+                # A newer run of the same periodic task is already waiting under the
+                # queueing lock, so this one cannot go back to "todo". Left in "doing"
+                # it would hold the task's lock and keep every later run from starting:
+                # it is superseded, so it fails.
+                assert job.id is not None
+                log.warning(
+                    "stalled job %s (%s) superseded by a waiting run; marked failed",
+                    job.id,
+                    job.task_name,
+                    extra={"action": "jobs.stalled_superseded"},
+                )
+                await manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
 
     _schedule(
         app,
