@@ -54,6 +54,10 @@ def test_jobs_and_the_refresh_schedule() -> None:
     assert refresh_schedule(60) == "* * * * *"
     assert refresh_schedule(300) == "*/5 * * * *"
     assert refresh_schedule(7) == "* * * * * */10"
+    # Past an hour the minute field cannot count: hours do.
+    assert refresh_schedule(3600) == "0 * * * *"
+    assert refresh_schedule(4 * 3600) == "0 */4 * * *"
+    assert refresh_schedule(2 * 86400) == "0 0 * * *"
 
 
 def test_backfill_params_are_validated_naming_the_field() -> None:

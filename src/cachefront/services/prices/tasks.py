@@ -46,7 +46,13 @@ def refresh_schedule(seconds: float) -> str:
         step = next(s for s in range(whole, 61) if 60 % s == 0)
         return f"* * * * * */{step}"
     minutes = max(1, round(whole / 60))
-    return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+    if minutes < 60:
+        return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+    # "*/90" in the minute field would mean "at minute 0", i.e. hourly: count hours.
+    hours = round(minutes / 60)
+    if hours >= 24:
+        return "0 0 * * *"
+    return "0 * * * *" if hours == 1 else f"0 */{hours} * * *"
 
 
 class BackfillParams(BaseModel):
