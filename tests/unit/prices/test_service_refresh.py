@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import orjson
 from service_fakes import FakeCandles, FakeDirectory, FakeProvider, crypto, stock
 
 from cachefront.cache import MemoryStore, Overtime, TieredCache
@@ -133,11 +134,12 @@ async def test_a_backfill_resumes_from_what_is_stored() -> None:
     async def advance(count: int, total: int) -> None:
         done.append((count, total))
 
-    first = await service.backfill(["BTC", "AAPL", "GONE"], years=2, advance=advance)
-    calls_after_first = len(binance.calls) + len(yahoo.calls)
-    again = await service.backfill(["BTC", "AAPL"], years=2)
-    clock.now += 3 * 86400
-    later = await service.backfill(["BTC"], years=2)
+    async with service.cache:
+        first = await service.backfill(["BTC", "AAPL", "GONE"], years=2, advance=advance)
+        calls_after_first = len(binance.calls) + len(yahoo.calls)
+        again = await service.backfill(["BTC", "AAPL"], years=2)
+        clock.now += 3 * 86400
+        later = await service.backfill(["BTC"], years=2)
     assert first.assets == 2
     assert first.unavailable == ["GONE"]
     assert first.candles >= 2 * 730
@@ -151,3 +153,14 @@ async def test_a_backfill_resumes_from_what_is_stored() -> None:
     assert isinstance(stored, FakeCandles)
     assert max(stored.daily["BTC"]) == date(2026, 12, 4)
     assert min(stored.daily["BTC"]) == date(2026, 12, 1) - timedelta(days=730)
+
+
+async def test_a_backfill_drops_the_history_answers_cached_before_it() -> None:
+    service, _directory, _binance, _yahoo, _clock = _setup("2026-12-01T16:00:00")
+    async with service.cache:
+        before = orjson.loads((await service.history("BTC", "1y")).body)
+        report = await service.backfill(["BTC"], years=2)
+        after = orjson.loads((await service.history("BTC", "1y")).body)
+    assert before["count"] == 0
+    assert report.written == ["BTC"]
+    assert after["count"] > 300

@@ -352,6 +352,9 @@ class PricesService:
             self.history_store, self.providers, mark_unavailable=self.directory.mark_unavailable
         )
         report = await backfiller.run(assets, years=years, today=today, advance=advance)
+        for symbol in report.written:
+            # A range read before the backfill was cached with what was stored then.
+            await self.cache.invalidate(HISTORY_NAMESPACE, prefix=f"{symbol}:")
         if report.unavailable:
             self.catalog.invalidate()
         return report

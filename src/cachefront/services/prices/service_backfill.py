@@ -5,26 +5,44 @@ after the last are asked for, so a backfill interrupted half way (or run again n
 week) costs only what is missing. Assets are done one at a time: the providers page
 a long span themselves (Binance 1,000 candles a call), every call waits its turn in
 the background share of the budget, and users' misses keep the rest.
+
+A budget with no room now (users' refreshes took the background share, a provider's
+ban is being waited out) or an open breaker is not the asset's failure: the backfill
+pauses and asks again, for up to ``max_wait`` seconds per asset, rather than skipping
+through the rest of the list in a burst of refusals.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from cachefront.errors import UpstreamError
+from cachefront.errors import BudgetExhaustedError, CircuitOpenError, UpstreamError
 from cachefront.services.prices.models import Asset, Resolution
 from cachefront.services.prices.providers import PriceProvider, UnknownAssetError
 from cachefront.services.prices.service_ports import CandleStore
 
-__all__ = ["Advance", "BackfillReport", "Backfiller", "missing_spans"]
+__all__ = [
+    "DEFAULT_MAX_WAIT_SECONDS",
+    "DEFAULT_PAUSE_SECONDS",
+    "Advance",
+    "BackfillReport",
+    "Backfiller",
+    "missing_spans",
+]
 
 log = logging.getLogger(__name__)
 
 Advance = Callable[[int, int], Awaitable[None]]
 """Report progress: assets done so far, of how many."""
+
+# Refusals that end by themselves: the budget's window moves on, a hold or breaker ends.
+_WAIT_OUT = (BudgetExhaustedError, CircuitOpenError)
+DEFAULT_PAUSE_SECONDS = 5.0
+DEFAULT_MAX_WAIT_SECONDS = 600.0
 
 # A stored span that starts within this of the wanted start is complete: markets are
 # closed on weekends and holidays, so the first stored day is rarely the first asked.
@@ -40,6 +58,8 @@ class BackfillReport:
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     unavailable: list[str] = field(default_factory=list)
+    # Symbols that got new candles: their cached history answers are out of date.
+    written: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -81,10 +101,16 @@ class Backfiller:
         providers: dict[str, PriceProvider],
         *,
         mark_unavailable: Callable[[str, str], Awaitable[None]],
+        pause: float = DEFAULT_PAUSE_SECONDS,
+        max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.store = store
         self.providers = providers
         self.mark_unavailable = mark_unavailable
+        self.pause = pause
+        self.max_wait = max_wait
+        self._sleep = sleep
 
     async def run(
         self,
@@ -112,12 +138,27 @@ class Backfiller:
             report.skipped += 1
             return
         try:
+            waited = 0.0
             for span_start, span_end in spans:
-                candles = await provider.history(
-                    asset.provider_id, Resolution.DAY, span_start, span_end, priority="background"
-                )
+                while True:
+                    try:
+                        candles = await provider.history(
+                            asset.provider_id,
+                            Resolution.DAY,
+                            span_start,
+                            span_end,
+                            priority="background",
+                        )
+                        break
+                    except _WAIT_OUT:
+                        if waited + self.pause > self.max_wait:
+                            raise
+                        await self._sleep(self.pause)
+                        waited += self.pause
                 if candles:
                     report.candles += await self.store.write_daily(asset, candles)
+                    if report.written[-1:] != [asset.symbol]:
+                        report.written.append(asset.symbol)
         except UnknownAssetError:
             await self.mark_unavailable(asset.provider, asset.provider_id)
             report.unavailable.append(asset.symbol)
