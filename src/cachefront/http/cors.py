@@ -36,6 +36,7 @@ ALLOWED_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 # Request headers of the documented API a browser script may send.
 ALLOWED_HEADERS = (
     "Authorization",
+    "Cache-Control",
     "Content-Type",
     "If-None-Match",
     "apikey",
@@ -54,6 +55,7 @@ EXPOSED_HEADERS = (
     "Location",
     "Idempotent-Replayed",
     "Content-Disposition",
+    "Server-Timing",
 )
 # Browsers cap it (Chromium at 2 h); 10 min keeps a changed policy from lingering.
 DEFAULT_PREFLIGHT_MAX_AGE_SECONDS = 600

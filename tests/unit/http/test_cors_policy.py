@@ -27,6 +27,7 @@ def test_listed_origins_vary_on_origin_whatever_the_request_sent() -> None:
         "ratelimit",
         "retry-after",
         "x-request-id",
+        "server-timing",
     } <= _exposed(policy.headers(APP))
     # Absent or other origins get no grant, but the same Vary: the answer depends on it.
     assert policy.headers(None) == ((b"vary", b"Origin"),)
