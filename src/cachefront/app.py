@@ -45,6 +45,7 @@ from cachefront.http.problems import install_problem_handlers
 from cachefront.jobs.registry import JobResources
 from cachefront.jobs.routes import router as jobs_router
 from cachefront.jobs.runtime import open_jobs
+from cachefront.metrics.attribution import Attribution
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
 from cachefront.redis_link import RedisLink
@@ -156,6 +157,8 @@ def create_app(
         redirect_slashes=False,
     )
     api.state.settings = settings
+    # Which room each route and provider belongs to, for the stats' per-room figures.
+    api.state.attribution = Attribution.of(ROOMS, settings)
     install_problem_handlers(api)
     api.include_router(health_router)
     for room in ROOMS:

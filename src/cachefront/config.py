@@ -315,6 +315,11 @@ class Settings(BaseSettings):
     # --- metrics -----------------------------------------------------------------
     metrics_flush_seconds: float = Field(default=2.0, gt=0)
     metrics_buffer_max: int = Field(default=100_000, ge=100)
+    upstream_prices: dict[str, float] = Field(
+        default_factory=dict,
+        description='Price of one call (each attempt sent) to each upstream, e.g. {"name": '
+        "0.002}, for the stats' estimated cost and cost saved; upstreams not named cost 0.",
+    )
 
     # --- jobs (cachefront.jobs) ------------------------------------------------------
     worker_in_process: bool = Field(

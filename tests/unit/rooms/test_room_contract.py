@@ -85,6 +85,7 @@ ENVIRONMENT_NAMES = {
         "upstream_attempts",
         "upstream_backoff_max_seconds",
         "upstream_backoff_seconds",
+        "upstream_prices",
         "upstream_timeout_seconds",
         "user_deadline_seconds",
         "worker_concurrency",
