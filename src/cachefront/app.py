@@ -48,6 +48,8 @@ from cachefront.jobs.runtime import open_jobs
 from cachefront.metrics.attribution import Attribution
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
+from cachefront.observability.monitor import HealthMonitor
+from cachefront.observability.routes import router as observability_router
 from cachefront.redis_link import RedisLink
 from cachefront.rooms import AnyRoom, Platform, RoomServices
 from cachefront.services import ROOMS
@@ -132,7 +134,12 @@ def create_app(
             job_resources = JobResources(settings, engine, services)
             async with open_jobs(settings, url, job_resources) as jobs:
                 app.state.jobs = jobs
-                yield
+                monitor = _health_monitor(settings, resources, jobs)
+                monitor.start()
+                try:
+                    yield
+                finally:
+                    await monitor.aclose()
         finally:
             for room, service in reversed(opened):
                 await room.aclose(service)
@@ -164,6 +171,7 @@ def create_app(
     for room in ROOMS:
         api.include_router(room.router)
     api.include_router(admin_router)
+    api.include_router(observability_router)
     api.include_router(jobs_router)
 
     inner: ASGIApp = RequestMetricsMiddleware(api, recorder)
@@ -214,6 +222,16 @@ async def _open_upstreams(
             )
             await client.open()
             resources.upstreams[spec.name] = client
+
+
+def _health_monitor(settings: Settings, resources: Resources, jobs: Any) -> HealthMonitor:
+    """The background health checks, reading this process's breakers and worker."""
+
+    def worker_running() -> bool | None:
+        supervisor = getattr(jobs, "supervisor", None)
+        return None if supervisor is None else bool(supervisor.health.running)
+
+    return HealthMonitor(resources.engine, settings, resources.upstreams, worker_running)
 
 
 def _fastapi_of(app: ASGIApp) -> FastAPI:

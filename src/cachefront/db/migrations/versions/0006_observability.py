@@ -11,7 +11,9 @@ same statement that writes the raw rows: ``request_rollups`` (per minute, route,
 method, tier and status class: counts and latency sums), ``upstream_rollups`` (per
 minute, provider and outcome) and ``latency_buckets`` (per hour: a log-scale latency
 histogram of requests by route and tier, and of upstream calls by provider). The
-stats read these, never the raw rows.
+stats read these, never the raw rows. ``health_states`` keeps each health check's
+last status, and ``health_alerts`` is the outbox of the webhook alerts its changes
+send (``cachefront.observability``).
 
 The raw tables lose their ``id``: a partitioned table's primary key must hold the
 partition key, and nothing looks a metric up by id (retention no longer deletes by
@@ -35,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0006"
 down_revision = "0005"
@@ -186,6 +189,30 @@ def _rollup_tables() -> None:
     )
 
 
+def _health_tables() -> None:
+    op.create_table(
+        "health_states",
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("value", sa.Float(), nullable=True),
+        sa.Column("changed_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_health_states"),
+    )
+    op.create_table(
+        "health_alerts",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
+        sa.Column("created_at", TS, nullable=False, server_default=sa.func.now()),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("payload", postgresql.JSONB(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("claimed_until", TS, nullable=True),
+        sa.Column("sent_at", TS, nullable=True),
+        sa.Column("gave_up_at", TS, nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_health_alerts"),
+    )
+
+
 # The rollups of carried-over rows, built as the recorder's flush builds them.
 _REBUILD = """
 INSERT INTO request_rollups
@@ -214,6 +241,7 @@ def upgrade() -> None:
     op.execute("ALTER INDEX ix_upstream_calls_ts RENAME TO ix_upstream_calls_ts_0005")
     _raw_tables()
     _rollup_tables()
+    _health_tables()
     op.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     today = datetime.now(UTC).date()
     bind = op.get_bind()
@@ -249,9 +277,15 @@ def upgrade() -> None:
     op.drop_table("upstream_calls_0005")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(PARTITIONED)} TO {APP_ROLE}")
     op.execute(f"REVOKE ALL ON SCHEMA {SCHEMA} FROM PUBLIC")
+    op.execute(
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON health_states, health_alerts TO {APP_ROLE}"
+    )
+    op.execute(f"GRANT USAGE, SELECT ON SEQUENCE health_alerts_id_seq TO {APP_ROLE}")
 
 
 def downgrade() -> None:
+    op.drop_table("health_alerts")
+    op.drop_table("health_states")
     for table in ("latency_buckets", "upstream_rollups", "request_rollups"):
         op.drop_table(table)
     op.rename_table("request_metrics", "request_metrics_0006")

@@ -1,0 +1,62 @@
+-- The observability package's statements: health measures (observability/health.py)
+-- and the alert outbox (observability/alerts.py).
+
+-- name: job_figures
+-- Jobs waiting past their time, running jobs whose worker stopped beating, and the
+-- workers still beating, judged against the stall limit :stall seconds.
+SELECT
+    (SELECT count(*) FROM procrastinate_jobs
+      WHERE status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now()))  AS backlog,
+    (SELECT count(*) FROM procrastinate_jobs j
+       LEFT JOIN procrastinate_workers w ON w.id = j.worker_id
+      WHERE j.status = 'doing'
+        AND (w.id IS NULL OR w.last_heartbeat < now() - make_interval(secs => :stall))) AS stalled,
+    (SELECT count(*) FROM procrastinate_workers
+      WHERE last_heartbeat >= now() - make_interval(secs => :stall))               AS live_workers;
+
+-- name: database_size
+SELECT pg_database_size(current_database());
+
+-- name: lock_health_states
+-- One process at a time compares the checks with the stored states, for the rest of
+-- the transaction: a change is recorded, and so alerted, once.
+SELECT pg_advisory_xact_lock(7203114015);
+
+-- name: health_states
+SELECT name, status FROM health_states;
+
+-- name: upsert_health_state
+INSERT INTO health_states (name, status, value, changed_at)
+VALUES (:name, :status, :value, now())
+ON CONFLICT (name) DO UPDATE
+SET status = excluded.status, value = excluded.value, changed_at = excluded.changed_at;
+
+-- name: insert_alert
+INSERT INTO health_alerts (status, payload) VALUES (:status, CAST(:payload AS jsonb))
+RETURNING id;
+
+-- name: claim_alert
+-- The oldest alert not sent and not claimed by a live sender; a claim lapses after
+-- :lease seconds, so an alert a crashed process held is sent by another.
+UPDATE health_alerts
+SET claimed_until = now() + make_interval(secs => :lease), attempts = attempts + 1
+WHERE id = (
+    SELECT id FROM health_alerts
+    WHERE sent_at IS NULL AND gave_up_at IS NULL
+      AND (claimed_until IS NULL OR claimed_until < now())
+    ORDER BY id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, payload, attempts;
+
+-- name: mark_alert_sent
+UPDATE health_alerts SET sent_at = now(), claimed_until = NULL WHERE id = :id;
+
+-- name: release_alert
+-- Sending failed: free the claim, or give up after :max_rounds rounds.
+UPDATE health_alerts
+SET claimed_until = NULL,
+    gave_up_at = CASE WHEN attempts >= :max_rounds THEN now() END,
+    last_error = :error
+WHERE id = :id;

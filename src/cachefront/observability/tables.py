@@ -1,0 +1,45 @@
+"""The health checks' last known states, and the outbox of alerts their changes send."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Identity,
+    Integer,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from cachefront.db.base import metadata
+
+__all__ = ["health_alerts", "health_states"]
+
+TS = DateTime(timezone=True)
+
+health_states = Table(
+    "health_states",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("changed_at", TS, nullable=False),
+)
+
+health_alerts = Table(
+    "health_alerts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("created_at", TS, nullable=False, server_default=func.now()),
+    Column("status", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_until", TS, nullable=True),
+    Column("sent_at", TS, nullable=True),
+    Column("gave_up_at", TS, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
