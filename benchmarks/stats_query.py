@@ -62,6 +62,10 @@ INSERT INTO request_rollups
 SELECT date_trunc('minute', ts, 'UTC'), route, method, coalesce(cache_tier, ''), status / 100,
        count(*), sum(upstream_calls), sum(latency_ms)
 FROM request_metrics WHERE ts >= :lo AND ts < :hi GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO request_hours
+SELECT date_trunc('hour', minute, 'UTC'), route, method, tier, status_class, sum(requests),
+       sum(upstream_calls), sum(latency_ms_sum)
+FROM request_rollups WHERE minute >= :lo AND minute < :hi GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO latency_buckets
 SELECT date_trunc('hour', ts, 'UTC'), 'request', route, coalesce(cache_tier, ''),
        least(99, floor(4 * ln(greatest(latency_ms, 0.05) / 0.05) / ln(2)))::int2, count(*)
@@ -104,6 +108,7 @@ async def run(url: str, days: int, per_day: int, repeats: int) -> None:
         await conn.execute(text("ANALYZE"))
         raw = await conn.scalar(text("SELECT count(*) FROM request_metrics"))
         rollup_rows = await conn.scalar(text("SELECT count(*) FROM request_rollups"))
+        hour_rows = await conn.scalar(text("SELECT count(*) FROM request_hours"))
         buckets = await conn.scalar(text("SELECT count(*) FROM latency_buckets"))
         size = await conn.scalar(
             text(
@@ -112,7 +117,8 @@ async def run(url: str, days: int, per_day: int, repeats: int) -> None:
             )
         )
     print(
-        f"data: {raw:,} raw requests over {days} days, {rollup_rows:,} minute rollups, "
+        f"data: {raw:,} raw requests over {days} days, {rollup_rows:,} minute and "
+        f"{hour_rows:,} hour rollups, "
         f"{buckets:,} histogram rows, {size} in partitions "
         f"(generated in {time.perf_counter() - started:.0f} s)"
     )

@@ -1,6 +1,7 @@
 """Request, upstream, room and cost statistics for a window, summed in SQL from the rollups.
 
-The per-minute rollups give the counts (exact, to the minute of the window's start);
+The hourly and per-minute rollups give the counts (exact, to the minute of the
+window's start: whole hours from the first, the edges from the second);
 the hourly histograms give the percentiles (within ``RELATIVE_ERROR`` of the order
 statistic, over the hours the window overlaps; see ``metrics/buckets.py``). The
 arithmetic on the few hundred rows the queries return (rates, rooms, costs) is done
@@ -193,7 +194,11 @@ async def load_stats(
     since = until - timedelta(hours=hours)
     params = {"since": since, "until": until}
     async with engine.connect() as conn:
-        figures = (await conn.execute(QUERIES.text("request_figures"), params)).mappings().all()
+        figures = (
+            (await conn.execute(QUERIES.text("request_figures"), _edges(since, until)))
+            .mappings()
+            .all()
+        )
         calls = (await conn.execute(QUERIES.text("upstream_figures"), params)).mappings().all()
         quantiles = (
             (await conn.execute(QUERIES.text("latency_percentiles"), params)).mappings().all()
@@ -249,6 +254,15 @@ async def load_stats(
         ),
         rooms=rooms,
     )
+
+
+def _edges(since: datetime, until: datetime) -> dict[str, datetime]:
+    """The window's bounds: its first minute, its whole hours, its end."""
+    lo = since.astimezone(UTC).replace(second=0, microsecond=0)
+    hour = lo.replace(minute=0)
+    first_hour = hour if hour == lo else hour + timedelta(hours=1)
+    last_hour = until.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return {"lo": lo, "hi": until, "first_hour": first_hour, "last_hour": last_hour}
 
 
 def _route(

@@ -26,6 +26,7 @@ from cachefront.db.base import metadata
 __all__ = [
     "PARTITIONED",
     "latency_buckets",
+    "request_hours",
     "request_metrics",
     "request_rollups",
     "upstream_calls",
@@ -87,6 +88,24 @@ request_rollups = Table(
     postgresql_partition_by="RANGE (minute)",
 )
 
+request_hours = Table(
+    "request_hours",
+    metadata,
+    Column("hour", TS, nullable=False),
+    Column("route", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("tier", Text, nullable=False),
+    Column("status_class", SmallInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("upstream_calls", BigInteger, nullable=False),
+    Column("latency_ms_sum", Float, nullable=False),
+    PrimaryKeyConstraint(
+        "hour", "route", "method", "tier", "status_class", name="pk_request_hours"
+    ),
+    postgresql_partition_by="RANGE (hour)",
+)
+"""``request_rollups`` per hour: the whole hours of a window are read from here."""
+
 upstream_rollups = Table(
     "upstream_rollups",
     metadata,
@@ -121,6 +140,7 @@ PARTITIONED: dict[str, str] = {
         (request_metrics, "ts"),
         (upstream_calls, "ts"),
         (request_rollups, "minute"),
+        (request_hours, "hour"),
         (upstream_rollups, "minute"),
         (latency_buckets, "hour"),
     )

@@ -164,3 +164,20 @@ async def test_an_empty_window_has_no_rates(engine: AsyncEngine) -> None:
     assert empty.error_rate is None
     assert empty.p50_ms is None
     assert empty.routes == []
+
+
+async def test_a_window_inside_an_hour_reads_its_minutes(stats: Stats, engine: AsyncEngine) -> None:
+    # [40, 10) minutes before the hour: the last four of REQUESTS, all on B.
+    inside = await load_stats(engine, 0.5, now=UNTIL - timedelta(minutes=10))
+    assert inside.requests == 4
+    assert [r.route for r in inside.routes] == [B]
+    assert inside.client_error_rate == 0.25
+
+
+async def test_a_window_across_hours_reads_hours_and_both_edges(
+    stats: Stats, engine: AsyncEngine
+) -> None:
+    # [90 min before, 30 min after): every request, the two outside the hour included.
+    across = await load_stats(engine, 2, now=UNTIL + timedelta(minutes=30))
+    assert across.requests == stats.requests + 2
+    assert across.server_errors == stats.server_errors + 1

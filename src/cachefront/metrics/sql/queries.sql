@@ -42,6 +42,18 @@ WITH batch AS (
     SET requests = r.requests + excluded.requests,
         upstream_calls = r.upstream_calls + excluded.upstream_calls,
         latency_ms_sum = r.latency_ms_sum + excluded.latency_ms_sum
+), hours AS (
+    INSERT INTO request_hours AS r (hour, route, method, tier, status_class, requests,
+                                    upstream_calls, latency_ms_sum)
+    SELECT date_trunc('hour', ts, 'UTC'), route, method, coalesce(cache_tier, ''),
+           status / 100, count(*), sum(upstream_calls), sum(latency_ms)
+    FROM batch
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (hour, route, method, tier, status_class) DO UPDATE
+    SET requests = r.requests + excluded.requests,
+        upstream_calls = r.upstream_calls + excluded.upstream_calls,
+        latency_ms_sum = r.latency_ms_sum + excluded.latency_ms_sum
 )
 -- The bucket formula is metrics/buckets.py's bucket_of.
 INSERT INTO latency_buckets AS h (hour, kind, name, tier, bucket, n)
@@ -105,15 +117,27 @@ SELECT metrics_create_partitions(CAST(:day AS date));
 SELECT partition, parent, rows FROM metrics_drop_partitions_before(CAST(:cutoff AS date));
 
 -- name: request_figures
--- Per route, tier and status class over [:since, :until), from the per-minute rollups:
--- at a million requests a day this reads about 1 440 rows per key, never the raw rows.
+-- Per route, tier and status class over [:lo, :hi): the whole hours [:first_hour,
+-- :last_hour) from the hourly rollups, the minutes at either edge from the per-minute
+-- ones (metrics/stats.py works the bounds out). A day reads 24 rows per key and at
+-- most two hours of minutes, never the raw rows.
 SELECT route, tier, status_class,
        sum(requests)::bigint       AS requests,
        sum(upstream_calls)::bigint AS upstream_calls,
        sum(latency_ms_sum)         AS latency_ms_sum
-FROM request_rollups
-WHERE minute >= date_trunc('minute', CAST(:since AS timestamptz), 'UTC')
-  AND minute < :until
+FROM (
+    SELECT route, tier, status_class, requests, upstream_calls, latency_ms_sum
+    FROM request_hours
+    WHERE hour >= :first_hour AND hour < :last_hour
+    UNION ALL
+    SELECT route, tier, status_class, requests, upstream_calls, latency_ms_sum
+    FROM request_rollups
+    WHERE minute >= :lo AND minute < least(CAST(:first_hour AS timestamptz), :hi)
+    UNION ALL
+    SELECT route, tier, status_class, requests, upstream_calls, latency_ms_sum
+    FROM request_rollups
+    WHERE minute >= greatest(CAST(:last_hour AS timestamptz), :first_hour) AND minute < :hi
+) AS picked
 GROUP BY route, tier, status_class;
 
 -- name: upstream_figures

@@ -8,7 +8,9 @@ Create Date: 2026-12-01
 ``ts``), so retention drops a day's partition instead of deleting its rows. Three
 rollup tables, partitioned by day as well, are kept by the recorder's flush in the
 same statement that writes the raw rows: ``request_rollups`` (per minute, route,
-method, tier and status class: counts and latency sums), ``upstream_rollups`` (per
+method, tier and status class: counts and latency sums), ``request_hours`` (the same
+per hour, so a day's figures read 24 rows per key, and the minutes only at the
+window's edges), ``upstream_rollups`` (per
 minute, provider and outcome) and ``latency_buckets`` (per hour: a log-scale latency
 histogram of requests by route and tier, and of upstream calls by provider). The
 stats read these, never the raw rows. ``health_states`` keeps each health check's
@@ -53,6 +55,7 @@ PARTITIONED = {
     "request_metrics": "ts",
     "upstream_calls": "ts",
     "request_rollups": "minute",
+    "request_hours": "hour",
     "upstream_rollups": "minute",
     "latency_buckets": "hour",
 }
@@ -164,6 +167,21 @@ def _rollup_tables() -> None:
         postgresql_partition_by="RANGE (minute)",
     )
     op.create_table(
+        "request_hours",
+        sa.Column("hour", TS, nullable=False),
+        sa.Column("route", sa.Text(), nullable=False),
+        sa.Column("method", sa.Text(), nullable=False),
+        sa.Column("tier", sa.Text(), nullable=False),
+        sa.Column("status_class", sa.SmallInteger(), nullable=False),
+        sa.Column("requests", sa.BigInteger(), nullable=False),
+        sa.Column("upstream_calls", sa.BigInteger(), nullable=False),
+        sa.Column("latency_ms_sum", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "hour", "route", "method", "tier", "status_class", name="pk_request_hours"
+        ),
+        postgresql_partition_by="RANGE (hour)",
+    )
+    op.create_table(
         "upstream_rollups",
         sa.Column("minute", TS, nullable=False),
         sa.Column("provider", sa.Text(), nullable=False),
@@ -219,6 +237,10 @@ INSERT INTO request_rollups
 SELECT date_trunc('minute', ts, 'UTC'), route, method, coalesce(cache_tier, ''),
        status / 100, count(*), sum(upstream_calls), sum(latency_ms)
 FROM request_metrics GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO request_hours
+SELECT date_trunc('hour', minute, 'UTC'), route, method, tier, status_class, sum(requests),
+       sum(upstream_calls), sum(latency_ms_sum)
+FROM request_rollups GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO latency_buckets
 SELECT date_trunc('hour', ts, 'UTC'), 'request', route, coalesce(cache_tier, ''),
        least(99, floor(4 * ln(greatest(latency_ms, 0.05) / 0.05) / ln(2)))::smallint, count(*)
@@ -286,7 +308,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("health_alerts")
     op.drop_table("health_states")
-    for table in ("latency_buckets", "upstream_rollups", "request_rollups"):
+    for table in ("latency_buckets", "upstream_rollups", "request_hours", "request_rollups"):
         op.drop_table(table)
     op.rename_table("request_metrics", "request_metrics_0006")
     op.rename_table("upstream_calls", "upstream_calls_0006")
