@@ -18,6 +18,7 @@ from cachefront.auth.cli import keys_app
 from cachefront.config import Settings, env_name, masked_settings
 from cachefront.jobs.cli import cli as jobs_cli
 from cachefront.logs import log_config, setup_logging
+from cachefront.observability.cli import cli as observability_cli
 from cachefront.services import ROOMS
 
 __all__ = ["app", "main"]
@@ -31,6 +32,7 @@ simulate_app = typer.Typer(help="Run a simulator of an upstream API, for tests a
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(jobs_cli)  # worker, jobs list|show|retry|cancel
 app.add_typer(keys_app, name="keys")
+app.add_typer(observability_cli)  # stats, health
 for _room in ROOMS:
     # A room's commands join the root (e.g. `precompute`) and `simulate` (its upstreams).
     if _room.cli.commands is not None:
