@@ -49,6 +49,8 @@ from cachefront.metrics.attribution import Attribution
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
 from cachefront.observability.monitor import HealthMonitor
+from cachefront.observability.prometheus import PrometheusSink
+from cachefront.observability.routes import metrics_router
 from cachefront.observability.routes import router as observability_router
 from cachefront.redis_link import RedisLink
 from cachefront.rooms import AnyRoom, Platform, RoomServices
@@ -97,6 +99,9 @@ def create_app(
     limiter = composition.inbound_limiter_from(settings, redis_link)
     memory = composition.memory_from(settings)
     recorder = composition.recorder_from(settings)
+    # Prometheus counts what the recorder takes, batch by batch, off the hot path.
+    prometheus = PrometheusSink()
+    recorder.sink = prometheus
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,6 +145,7 @@ def create_app(
                     yield
                 finally:
                     await monitor.aclose()
+                    prometheus.process_exited()
         finally:
             for room, service in reversed(opened):
                 await room.aclose(service)
@@ -164,6 +170,8 @@ def create_app(
         redirect_slashes=False,
     )
     api.state.settings = settings
+    api.state.prometheus = prometheus
+    api.state.memory = memory
     # Which room each route and provider belongs to, for the stats' per-room figures.
     api.state.attribution = Attribution.of(ROOMS, settings)
     install_problem_handlers(api)
@@ -172,6 +180,7 @@ def create_app(
         api.include_router(room.router)
     api.include_router(admin_router)
     api.include_router(observability_router)
+    api.include_router(metrics_router)
     api.include_router(jobs_router)
 
     inner: ASGIApp = RequestMetricsMiddleware(api, recorder)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,7 +25,7 @@ from cachefront.metrics.context import note_upstream_call
 from cachefront.metrics.partitions import create_partitions, days_between
 from cachefront.metrics.records import UpstreamCallRecord
 
-__all__ = ["MetricsRecorder", "RequestRow"]
+__all__ = ["BatchSink", "MetricsRecorder", "RequestRow"]
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,31 @@ log = logging.getLogger(__name__)
 RequestRow = tuple[float, str, str, int, float, str | None, int]
 
 
+class BatchSink(Protocol):
+    """Something else fed each batch the recorder takes (e.g. Prometheus counters)."""
+
+    def add_requests(self, rows: list[RequestRow]) -> None: ...
+
+    def add_upstream(self, records: list[UpstreamCallRecord]) -> None: ...
+
+
 class MetricsRecorder:
     """In-memory buffer of metrics with a periodic batch flush to PostgreSQL."""
 
     def __init__(
-        self, engine: AsyncEngine | None, *, flush_seconds: float = 2.0, buffer_max: int = 100_000
+        self,
+        engine: AsyncEngine | None,
+        *,
+        flush_seconds: float = 2.0,
+        buffer_max: int = 100_000,
+        sink: BatchSink | None = None,
     ) -> None:
         self._engine = engine
+        self.sink = sink
+        # Records at the front of each buffer the sink was fed already: a batch the
+        # database refused goes back to the front, and must not be counted twice.
+        self._fed_requests = 0
+        self._fed_upstream = 0
         self._flush_seconds = flush_seconds
         self._buffer_max = buffer_max
         self._requests: list[RequestRow] = []
@@ -75,6 +93,10 @@ class MetricsRecorder:
         excess = len(buffer) - self._buffer_max
         del buffer[:excess]
         self.dropped += excess
+        if buffer is self._requests:
+            self._fed_requests = max(0, self._fed_requests - excess)
+        else:
+            self._fed_upstream = max(0, self._fed_upstream - excess)
 
     def attach(self, engine: AsyncEngine) -> None:
         """Give the recorder its database once the lifespan has opened it."""
@@ -111,12 +133,18 @@ class MetricsRecorder:
             upstream, self._upstream = self._upstream, []
             if not requests and not upstream:
                 return 0
+            if self.sink is not None:
+                self.sink.add_requests(requests[self._fed_requests :])
+                self.sink.add_upstream(upstream[self._fed_upstream :])
+            self._fed_requests = self._fed_upstream = 0
             try:
                 await self._copy(requests, upstream)
             except (SQLAlchemyError, psycopg.Error, OSError) as exc:
                 # Keep them for the next flush: a database blip must not lose metrics.
                 self._requests[:0] = requests
                 self._upstream[:0] = upstream
+                self._fed_requests = len(requests)
+                self._fed_upstream = len(upstream)
                 self.failed_flushes += 1
                 if self.failed_flushes == 1:
                     log.warning(

@@ -60,3 +60,12 @@ SET claimed_until = NULL,
     gave_up_at = CASE WHEN attempts >= :max_rounds THEN now() END,
     last_error = :error
 WHERE id = :id;
+
+-- name: queue_depth
+-- Jobs of the queue by status, for /metrics.
+SELECT status::text AS status, count(*) AS jobs FROM procrastinate_jobs GROUP BY status;
+
+-- name: cache_sizes
+-- Entries and bytes of the PostgreSQL cache tier per namespace, for /metrics.
+SELECT namespace, count(*) AS entries, coalesce(sum(octet_length(value)), 0) AS bytes
+FROM cache_entries GROUP BY namespace;
