@@ -48,6 +48,7 @@ from cachefront.jobs.runtime import open_jobs
 from cachefront.metrics.attribution import Attribution
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
+from cachefront.observability.dashboard import router as dashboard_router
 from cachefront.observability.monitor import HealthMonitor
 from cachefront.observability.prometheus import PrometheusSink
 from cachefront.observability.routes import metrics_router
@@ -181,6 +182,7 @@ def create_app(
     api.include_router(admin_router)
     api.include_router(observability_router)
     api.include_router(metrics_router)
+    api.include_router(dashboard_router)
     api.include_router(jobs_router)
 
     inner: ASGIApp = RequestMetricsMiddleware(api, recorder)

@@ -1,4 +1,4 @@
-"""Observability commands of the CLI: `stats` and `health`, as rich tables or JSON.
+"""Observability commands of the CLI: `stats`, `health` and `dashboard-url`.
 
 Both read the database the server writes (the same figures as ``/v1/admin/stats`` and
 ``/v1/admin/health``) without starting a server. ``health`` exits 0 when every check
@@ -92,6 +92,35 @@ def health(as_json: JsonOption = False) -> None:
     else:
         print_health(report, Console())
     raise typer.Exit(EXIT_CODES[report.status])
+
+
+@cli.command("dashboard-url")
+def dashboard_url(
+    base: Annotated[
+        str | None,
+        typer.Option(help="The server's address as the browser reaches it (default: host:port)"),
+    ] = None,
+) -> None:
+    """Print a one-time link to the dashboard (valid 5 minutes, single use)."""
+    from urllib.parse import urlsplit
+
+    from cachefront.observability.tokens import LOGIN_SECONDS, new_login_token
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+    root = (base or f"http://{settings.host}:{settings.port}").rstrip("/")
+    parts = urlsplit(root)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        typer.echo(f"error: --base must be an http(s) URL, got {root!r}", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> str:
+        async with _engine(settings) as engine:
+            return await new_login_token(engine)
+
+    token = asyncio.run(run())
+    typer.echo(f"{root}/dashboard/login?token={token}")
+    Console(stderr=True).print(f"single use, valid {LOGIN_SECONDS // 60} minutes")
 
 
 def _pct(value: float | None) -> str:

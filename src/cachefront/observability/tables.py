@@ -1,4 +1,4 @@
-"""The health checks' last known states, and the outbox of alerts their changes send."""
+"""Health states, the outbox of alerts their changes send, and the dashboard's login tokens."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from cachefront.db.base import metadata
 
-__all__ = ["health_alerts", "health_states"]
+__all__ = ["dashboard_tokens", "health_alerts", "health_states"]
 
 TS = DateTime(timezone=True)
 
@@ -42,4 +42,15 @@ health_alerts = Table(
     Column("sent_at", TS, nullable=True),
     Column("gave_up_at", TS, nullable=True),
     Column("last_error", Text, nullable=True),
+)
+
+dashboard_tokens = Table(
+    "dashboard_tokens",
+    metadata,
+    # SHA-256 of the token: the table never holds one that could be used.
+    Column("token_hash", Text, primary_key=True),
+    # 'login' (the one-time link) or 'session' (the cookie it is exchanged for).
+    Column("kind", Text, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("used_at", TS, nullable=True),
 )

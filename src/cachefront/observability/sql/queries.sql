@@ -69,3 +69,54 @@ SELECT status::text AS status, count(*) AS jobs FROM procrastinate_jobs GROUP BY
 -- Entries and bytes of the PostgreSQL cache tier per namespace, for /metrics.
 SELECT namespace, count(*) AS entries, coalesce(sum(octet_length(value)), 0) AS bytes
 FROM cache_entries GROUP BY namespace;
+
+-- name: insert_dashboard_token
+INSERT INTO dashboard_tokens (token_hash, kind, expires_at)
+VALUES (:token_hash, :kind, now() + make_interval(secs => :seconds));
+
+-- name: use_login_token
+-- Single use: the one UPDATE that marks it used is the only one that returns it.
+UPDATE dashboard_tokens SET used_at = now()
+WHERE token_hash = :token_hash AND kind = 'login' AND used_at IS NULL AND expires_at > now()
+RETURNING token_hash;
+
+-- name: session_valid
+SELECT 1 FROM dashboard_tokens
+WHERE token_hash = :token_hash AND kind = 'session' AND expires_at > now();
+
+-- name: prune_dashboard_tokens
+DELETE FROM dashboard_tokens WHERE expires_at < now() - interval '1 day';
+
+-- name: hourly_trend
+-- Requests, hits and 5xx per hour over [:since, :until), for the dashboard's charts.
+SELECT hour,
+       sum(requests)::bigint                                              AS requests,
+       (sum(requests) FILTER (WHERE tier IN ('memory', 'redis', 'db', 'stale')))::bigint AS hits,
+       (sum(requests) FILTER (WHERE tier <> ''))::bigint                  AS cached,
+       (sum(requests) FILTER (WHERE status_class = 5))::bigint            AS server_errors
+FROM request_hours
+WHERE hour >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC') AND hour < :until
+GROUP BY hour
+ORDER BY hour;
+
+-- name: hourly_percentiles
+-- p50, p95 and p99 buckets of every request per hour (see metrics' latency_percentiles).
+WITH per_hour AS (
+    SELECT hour, bucket, sum(n) AS n
+    FROM latency_buckets
+    WHERE kind = 'request'
+      AND hour >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC') AND hour < :until
+    GROUP BY hour, bucket
+), running AS (
+    SELECT hour, bucket,
+           sum(n) OVER (PARTITION BY hour ORDER BY bucket) AS upto,
+           sum(n) OVER (PARTITION BY hour) AS total
+    FROM per_hour
+)
+SELECT hour,
+       min(bucket) FILTER (WHERE upto > floor(0.50 * (total - 1))) AS p50_bucket,
+       min(bucket) FILTER (WHERE upto > floor(0.95 * (total - 1))) AS p95_bucket,
+       min(bucket) FILTER (WHERE upto > floor(0.99 * (total - 1))) AS p99_bucket
+FROM running
+GROUP BY hour
+ORDER BY hour;

@@ -15,7 +15,8 @@ minute, provider and outcome) and ``latency_buckets`` (per hour: a log-scale lat
 histogram of requests by route and tier, and of upstream calls by provider). The
 stats read these, never the raw rows. ``health_states`` keeps each health check's
 last status, and ``health_alerts`` is the outbox of the webhook alerts its changes
-send (``cachefront.observability``).
+send, and ``dashboard_tokens`` the dashboard's one-time login links and the
+sessions they open (``cachefront.observability``).
 
 The raw tables lose their ``id``: a partitioned table's primary key must hold the
 partition key, and nothing looks a metric up by id (retention no longer deletes by
@@ -229,6 +230,14 @@ def _health_tables() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_health_alerts"),
     )
+    op.create_table(
+        "dashboard_tokens",
+        sa.Column("token_hash", sa.Text(), nullable=False),
+        sa.Column("kind", sa.Text(), nullable=False),
+        sa.Column("expires_at", TS, nullable=False),
+        sa.Column("used_at", TS, nullable=True),
+        sa.PrimaryKeyConstraint("token_hash", name="pk_dashboard_tokens"),
+    )
 
 
 # The rollups of carried-over rows, built as the recorder's flush builds them.
@@ -300,12 +309,14 @@ def upgrade() -> None:
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(PARTITIONED)} TO {APP_ROLE}")
     op.execute(f"REVOKE ALL ON SCHEMA {SCHEMA} FROM PUBLIC")
     op.execute(
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON health_states, health_alerts TO {APP_ROLE}"
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON health_states, health_alerts, dashboard_tokens "
+        f"TO {APP_ROLE}"
     )
     op.execute(f"GRANT USAGE, SELECT ON SEQUENCE health_alerts_id_seq TO {APP_ROLE}")
 
 
 def downgrade() -> None:
+    op.drop_table("dashboard_tokens")
     op.drop_table("health_alerts")
     op.drop_table("health_states")
     for table in ("latency_buckets", "upstream_rollups", "request_hours", "request_rollups"):
