@@ -102,7 +102,8 @@ def create_app(
     recorder = composition.recorder_from(settings)
     # Prometheus counts what the recorder takes, batch by batch, off the hot path.
     prometheus = PrometheusSink()
-    recorder.sink = prometheus
+    if settings.prometheus_enabled:
+        recorder.sink = prometheus
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -315,6 +315,11 @@ class Settings(BaseSettings):
     # --- metrics -----------------------------------------------------------------
     metrics_flush_seconds: float = Field(default=2.0, gt=0)
     metrics_buffer_max: int = Field(default=100_000, ge=100)
+    prometheus_enabled: bool = Field(
+        default=True,
+        description="Count requests and upstream calls for GET /metrics (Prometheus); off "
+        "leaves out their cost and /metrics answers 404.",
+    )
     upstream_prices: dict[str, float] = Field(
         default_factory=dict,
         description='Price of one call (each attempt sent) to each upstream, e.g. {"name": '

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from cachefront.auth.dependencies import require_service
 from cachefront.db.queries import load_queries
+from cachefront.http.problems import problem_response
 from cachefront.observability.checks import HealthReport
 from cachefront.observability.health import measure_health
 from cachefront.observability.prometheus import PrometheusSink, StoredFigures
@@ -49,6 +50,8 @@ async def health(request: Request) -> HealthReport:
 async def metrics(request: Request) -> Response:
     resources = request.app.state.resources
     sink: PrometheusSink = request.app.state.prometheus
+    if not request.app.state.settings.prometheus_enabled:
+        return problem_response(404, "Prometheus metrics are off (CACHEFRONT_PROMETHEUS_ENABLED)")
     # This process's last batch; the others' flushes are at most one interval old.
     await resources.recorder.flush()
     memory = getattr(request.app.state, "memory", None)

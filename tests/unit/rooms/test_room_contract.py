@@ -89,6 +89,7 @@ ENVIRONMENT_NAMES = {
         "metrics_retention_days",
         "migrate_on_start",
         "port",
+        "prometheus_enabled",
         "precompute_bodies",
         "precompute_hours",
         "precompute_schedule",
