@@ -73,6 +73,9 @@ class HealthMonitor:
             except (SQLAlchemyError, OSError) as exc:
                 # The database is away: the checks run again next round.
                 log.warning("health checks failed: %s", exc, extra={"action": "health.failed"})
+            except Exception:
+                # Anything else is a bug, logged whole; the monitor must outlive it.
+                log.exception("health checks failed", extra={"action": "health.failed"})
 
     async def aclose(self) -> None:
         if self._task is not None:

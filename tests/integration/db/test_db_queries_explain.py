@@ -8,7 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.db.queries import load_queries
 
-PACKAGES = ["cachefront.auth", "cachefront.cache", "cachefront.jobs", "cachefront.metrics"]
+PACKAGES = [
+    "cachefront.auth",
+    "cachefront.cache",
+    "cachefront.jobs",
+    "cachefront.metrics",
+    "cachefront.observability",
+]
 # COPY and DDL cannot be planned, and the flush reads a temporary table the staging
 # statement makes; the recorder's flush tests run them all for real.
 NOT_PLANNABLE = {
