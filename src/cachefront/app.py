@@ -47,8 +47,14 @@ from cachefront.http.problems import install_problem_handlers
 from cachefront.jobs.registry import JobResources
 from cachefront.jobs.routes import router as jobs_router
 from cachefront.jobs.runtime import open_jobs
+from cachefront.metrics.attribution import Attribution
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
+from cachefront.observability.dashboard import router as dashboard_router
+from cachefront.observability.monitor import HealthMonitor
+from cachefront.observability.prometheus import PrometheusSink
+from cachefront.observability.routes import metrics_router
+from cachefront.observability.routes import router as observability_router
 from cachefront.redis_link import RedisLink
 from cachefront.rooms import AnyRoom, Platform, RoomServices
 from cachefront.services import ROOMS
@@ -96,6 +102,10 @@ def create_app(
     limiter = composition.inbound_limiter_from(settings, redis_link)
     memory = composition.memory_from(settings)
     recorder = composition.recorder_from(settings)
+    # Prometheus counts what the recorder takes, batch by batch, off the hot path.
+    prometheus = PrometheusSink()
+    if settings.prometheus_enabled:
+        recorder.sink = prometheus
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -133,7 +143,13 @@ def create_app(
             job_resources = JobResources(settings, engine, services)
             async with open_jobs(settings, url, job_resources) as jobs:
                 app.state.jobs = jobs
-                yield
+                monitor = _health_monitor(settings, resources, jobs)
+                monitor.start()
+                try:
+                    yield
+                finally:
+                    await monitor.aclose()
+                    prometheus.process_exited()
         finally:
             for room, service in reversed(opened):
                 await room.aclose(service)
@@ -158,12 +174,19 @@ def create_app(
         redirect_slashes=False,
     )
     api.state.settings = settings
+    api.state.prometheus = prometheus
+    api.state.memory = memory
+    # Which room each route and provider belongs to, for the stats' per-room figures.
+    api.state.attribution = Attribution.of(ROOMS, settings)
     install_problem_handlers(api)
     api.include_router(health_router)
     for room in ROOMS:
         api.include_router(room.router)
     api.include_router(admin_router)
     api.include_router(admin_cache_router)
+    api.include_router(observability_router)
+    api.include_router(metrics_router)
+    api.include_router(dashboard_router)
     api.include_router(jobs_router)
 
     inner: ASGIApp = RequestMetricsMiddleware(api, recorder)
@@ -218,6 +241,16 @@ async def _open_upstreams(
             )
             await client.open()
             resources.upstreams[spec.name] = client
+
+
+def _health_monitor(settings: Settings, resources: Resources, jobs: Any) -> HealthMonitor:
+    """The background health checks, reading this process's breakers and worker."""
+
+    def worker_running() -> bool | None:
+        supervisor = getattr(jobs, "supervisor", None)
+        return None if supervisor is None else bool(supervisor.health.running)
+
+    return HealthMonitor(resources.engine, settings, resources.upstreams, worker_running)
 
 
 def _fastapi_of(app: ASGIApp) -> FastAPI:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
+import tempfile
 from importlib.metadata import version as package_version
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,6 +20,7 @@ from cachefront.auth.cli import keys_app
 from cachefront.config import Settings, env_name, masked_settings
 from cachefront.jobs.cli import cli as jobs_cli
 from cachefront.logs import log_config, setup_logging
+from cachefront.observability.cli import cli as observability_cli
 from cachefront.services import ROOMS
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ app.add_typer(jobs_cli)  # worker, jobs list|show|retry|cancel
 app.add_typer(keys_app, name="keys")
 cache_app = typer.Typer(help="Operate on the cache of a running deployment.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+app.add_typer(observability_cli)  # stats, health
 for _room in ROOMS:
     # A room's commands join the root (e.g. `precompute`) and `simulate` (its upstreams).
     if _room.cli.commands is not None:
@@ -92,11 +96,8 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes (default 1)")] = None,
 ) -> None:
     """Start the HTTP API (with an embedded PostgreSQL when no database URL is set)."""
-    import uvicorn
-
     from cachefront.app import resolve_database_url
     from cachefront.db.migrate import upgrade
-    from cachefront.http.server import uvicorn_options
 
     settings = Settings()
     setup_logging(settings.log_level)
@@ -128,6 +129,25 @@ def serve(
     # action that ends the process before its exit handlers run, and the embedded
     # PostgreSQL this process started would run on; exiting through Python runs them.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    # Prometheus's multiprocess mode: every worker process keeps its values in files of
+    # one folder, which /metrics sums. A folder of this run's own unless one is given
+    # (which must then be emptied between runs).
+    own_folder = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_folder = tempfile.mkdtemp(prefix="cachefront-prometheus-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_folder
+    try:
+        _run_uvicorn(settings, bind_host, bind_port, workers)
+    finally:
+        if own_folder is not None:
+            shutil.rmtree(own_folder, ignore_errors=True)
+
+
+def _run_uvicorn(settings: Settings, bind_host: str, bind_port: int, workers: int | None) -> None:
+    import uvicorn
+
+    from cachefront.http.server import uvicorn_options
+
     uvicorn.run(
         "cachefront.app:create_app",
         factory=True,

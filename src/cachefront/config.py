@@ -327,6 +327,52 @@ class Settings(BaseSettings):
     # --- metrics -----------------------------------------------------------------
     metrics_flush_seconds: float = Field(default=2.0, gt=0)
     metrics_buffer_max: int = Field(default=100_000, ge=100)
+    prometheus_enabled: bool = Field(
+        default=True,
+        description="Count requests and upstream calls for GET /metrics (Prometheus); off "
+        "leaves out their cost and /metrics answers 404.",
+    )
+    upstream_call_costs: dict[str, float] = Field(
+        default_factory=dict,
+        description='Price of one call (each attempt sent) to each upstream, e.g. {"name": '
+        "0.002}, for the stats' estimated cost and cost saved; upstreams not named cost 0.",
+    )
+
+    # --- health checks and alerts (cachefront.observability) ------------------------
+    health_window_minutes: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="The window rates and latency are judged on."
+    )
+    health_min_requests: int = Field(
+        default=20, ge=1, description="Fewer requests than this in the window are not judged."
+    )
+    health_hit_rate_warn: float = Field(default=0.80, ge=0, le=1)
+    health_hit_rate_critical: float = Field(default=0.50, ge=0, le=1)
+    health_error_rate_warn: float = Field(default=0.05, ge=0, le=1)
+    health_error_rate_critical: float = Field(default=0.20, ge=0, le=1)
+    health_cached_p95_warn_ms: float = Field(default=500.0, gt=0)
+    health_cached_p95_critical_ms: float = Field(default=2000.0, gt=0)
+    health_upstream_failure_warn: float = Field(default=0.10, ge=0, le=1)
+    health_upstream_failure_critical: float = Field(default=0.50, ge=0, le=1)
+    health_job_backlog_warn: int = Field(default=100, ge=0)
+    health_job_backlog_critical: int = Field(default=1000, ge=0)
+    health_stalled_jobs_warn: int = Field(default=0, ge=0)
+    health_stalled_jobs_critical: int = Field(default=10, ge=0)
+    health_storage_quota_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Database size it may reach: warn at 80%, critical past it; unset: "
+        "not checked.",
+    )
+    health_check_seconds: float = Field(
+        default=30.0, gt=0, description="How often each process runs the checks for alerts."
+    )
+    health_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Where a change of health is posted (Slack- and Discord-compatible "
+        "JSON); a secret, as such URLs carry their token.",
+    )
+    health_webhook_attempts: int = Field(default=4, ge=1, le=20)
+    health_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # --- jobs (cachefront.jobs) ------------------------------------------------------
     worker_in_process: bool = Field(

@@ -66,6 +66,7 @@ EXPORTED: dict[str, list[str]] = {
         "JobStatus",
     ],
     "cachefront.metrics": [],
+    "cachefront.observability": [],
     "cachefront.ratelimit": [
         "DEFAULT_RATE_LIMITS",
         "FAILED_AUTH_GROUP",

@@ -12,12 +12,16 @@ from cachefront.auth.tables import api_keys
 from cachefront.cache.tables import cache_entries
 from cachefront.jobs.tables import jobs
 from cachefront.metrics.tables import request_metrics, upstream_calls
+from cachefront.observability.tables import dashboard_tokens, health_alerts, health_states
 from cachefront.services import ROOMS
 
 __all__ = [
     "ROOM_TABLES",
     "api_keys",
     "cache_entries",
+    "dashboard_tokens",
+    "health_alerts",
+    "health_states",
     "jobs",
     "request_metrics",
     "upstream_calls",

@@ -1,7 +1,8 @@
 """Buffers request and upstream-call records in memory and flushes them to PostgreSQL in batches.
 
 Recording is a list append, so the hot path never waits on the database. A
-background task flushes every ``flush_seconds``; when the database is unreachable
+background task flushes every ``flush_seconds``, writing the raw rows and adding them
+to the per-minute and per-hour rollups in the same statement; when the database is unreachable
 the records stay buffered (up to ``buffer_max``, oldest dropped first) and go out
 with the next successful flush. An outage is logged once when it starts and once
 when it ends (with how many flushes failed), not on every flush in between.
@@ -12,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
 
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.db.queries import load_queries
 from cachefront.metrics.context import note_upstream_call
+from cachefront.metrics.partitions import create_partitions, days_between
 from cachefront.metrics.records import UpstreamCallRecord
 
-__all__ = ["MetricsRecorder", "RequestRow"]
+__all__ = ["BatchSink", "MetricsRecorder", "RequestRow"]
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +34,39 @@ log = logging.getLogger(__name__)
 RequestRow = tuple[float, str, str, int, float, str | None, int]
 
 
+class BatchSink(Protocol):
+    """Something else fed each batch the recorder takes (e.g. Prometheus counters)."""
+
+    def add_requests(self, rows: list[RequestRow]) -> None: ...
+
+    def add_upstream(self, records: list[UpstreamCallRecord]) -> None: ...
+
+
 class MetricsRecorder:
     """In-memory buffer of metrics with a periodic batch flush to PostgreSQL."""
 
     def __init__(
-        self, engine: AsyncEngine | None, *, flush_seconds: float = 2.0, buffer_max: int = 100_000
+        self,
+        engine: AsyncEngine | None,
+        *,
+        flush_seconds: float = 2.0,
+        buffer_max: int = 100_000,
+        sink: BatchSink | None = None,
     ) -> None:
         self._engine = engine
+        self.sink = sink
+        # Records at the front of each buffer the sink was fed already: a batch the
+        # database refused goes back to the front, and must not be counted twice.
+        self._fed_requests = 0
+        self._fed_upstream = 0
         self._flush_seconds = flush_seconds
         self._buffer_max = buffer_max
         self._requests: list[RequestRow] = []
         self._upstream: list[UpstreamCallRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        # Days whose partitions this process made sure of (see _ensure_partitions).
+        self._days_ready: set[date] = set()
         self.dropped = 0
         # Flushes failed in a row: the outage is logged when this leaves and returns to 0.
         self.failed_flushes = 0
@@ -71,6 +93,10 @@ class MetricsRecorder:
         excess = len(buffer) - self._buffer_max
         del buffer[:excess]
         self.dropped += excess
+        if buffer is self._requests:
+            self._fed_requests = max(0, self._fed_requests - excess)
+        else:
+            self._fed_upstream = max(0, self._fed_upstream - excess)
 
     def attach(self, engine: AsyncEngine) -> None:
         """Give the recorder its database once the lifespan has opened it."""
@@ -107,12 +133,18 @@ class MetricsRecorder:
             upstream, self._upstream = self._upstream, []
             if not requests and not upstream:
                 return 0
+            if self.sink is not None:
+                self.sink.add_requests(requests[self._fed_requests :])
+                self.sink.add_upstream(upstream[self._fed_upstream :])
+            self._fed_requests = self._fed_upstream = 0
             try:
                 await self._copy(requests, upstream)
             except (SQLAlchemyError, psycopg.Error, OSError) as exc:
                 # Keep them for the next flush: a database blip must not lose metrics.
                 self._requests[:0] = requests
                 self._upstream[:0] = upstream
+                self._fed_requests = len(requests)
+                self._fed_upstream = len(upstream)
                 self.failed_flushes += 1
                 if self.failed_flushes == 1:
                     log.warning(
@@ -133,26 +165,32 @@ class MetricsRecorder:
             return written
 
     async def _copy(self, requests: list[RequestRow], upstream: list[UpstreamCallRecord]) -> None:
-        # COPY, not INSERT (see metrics/sql/queries.sql).
+        # One statement per kind writes the raw rows and their rollups (see
+        # metrics/sql/queries.sql); the batch goes as one array per column.
         assert self._engine is not None
+        stamps = [row[0] for row in requests] + [u.ts for u in upstream]
+        await self._ensure_partitions(min(stamps), max(stamps))
         async with self._engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
             async with driver.transaction(), driver.cursor() as cursor:
                 if requests:
-                    async with cursor.copy(_COPY_REQUESTS) as copy:
+                    await cursor.execute(_QUERIES["stage_requests"])
+                    async with cursor.copy(_QUERIES["copy_staged_requests"]) as copy:
                         for n, (ts, *rest) in enumerate(requests, 1):
-                            await copy.write_row((_ts(ts), *rest))
+                            await copy.write_row((ts, *rest))
                             if n % _ROWS_PER_SLICE == 0:
                                 # Let waiting requests run: a long flush must not show
                                 # up as a latency spike in the requests it measures.
                                 await asyncio.sleep(0)
+                    await cursor.execute(_QUERIES["flush_requests"])
                 if upstream:
-                    async with cursor.copy(_COPY_UPSTREAM) as copy:
+                    await cursor.execute(_QUERIES["stage_upstream_calls"])
+                    async with cursor.copy(_QUERIES["copy_staged_upstream_calls"]) as copy:
                         for u in upstream:
                             await copy.write_row(
                                 (
-                                    _ts(u.ts),
+                                    u.ts,
                                     u.provider,
                                     u.method,
                                     u.url,
@@ -164,13 +202,23 @@ class MetricsRecorder:
                                     u.error,
                                 )
                             )
+                    await cursor.execute(_QUERIES["flush_upstream_calls"])
+
+    async def _ensure_partitions(self, first: float, last: float) -> None:
+        """Make the partitions of the days a batch spans, once per day and process."""
+        days = days_between(_ts(first).date(), _ts(last).date())
+        missing = [day for day in days if day not in self._days_ready]
+        if not missing:
+            return
+        assert self._engine is not None
+        await create_partitions(self._engine, missing)
+        self._days_ready.update(missing)
 
 
 # Rows written between two yields to the event loop (about a millisecond of work).
 _ROWS_PER_SLICE = 500
 
-_COPY_REQUESTS = load_queries("cachefront.metrics")["copy_request_metrics"]
-_COPY_UPSTREAM = load_queries("cachefront.metrics")["copy_upstream_calls"]
+_QUERIES = load_queries("cachefront.metrics")
 
 
 def _ts(epoch: float) -> datetime:

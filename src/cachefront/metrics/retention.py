@@ -1,4 +1,11 @@
-"""Metrics retention: drop request and upstream metrics older than the retention window."""
+"""Metrics retention: drop the daily partitions older than the retention window.
+
+Dropping a partition costs the same whatever it holds and leaves nothing to vacuum,
+where deleting a day of a million rows would write them all again to the WAL. Days
+are whole: a day is dropped once all of it is older than the cut-off, so up to one
+day more than the window is kept. The same run makes the partitions of the next days,
+so a flush seldom has to make one itself.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +14,28 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cachefront.db.batches import delete_in_batches
-from cachefront.db.queries import load_queries
+from cachefront.metrics.partitions import create_partitions, days_between, drop_partitions_before
+from cachefront.metrics.tables import PARTITIONED
 
-__all__ = ["prune_metrics"]
+__all__ = ["DAYS_AHEAD", "prune_metrics"]
 
 log = logging.getLogger(__name__)
 
-# One statement per table, batched by primary key (see metrics/sql/queries.sql).
-_QUERIES = load_queries("cachefront.metrics")
-_PRUNE_BATCH = {
-    "request_metrics": _QUERIES.text("prune_request_metrics"),
-    "upstream_calls": _QUERIES.text("prune_upstream_calls"),
-}
+# Partitions made ahead of today by each run.
+DAYS_AHEAD = 3
 
 
 async def prune_metrics(
-    engine: AsyncEngine,
-    *,
-    retention: timedelta,
-    batch_rows: int = 10_000,
-    now: datetime | None = None,
+    engine: AsyncEngine, *, retention: timedelta, now: datetime | None = None
 ) -> dict[str, int]:
-    """Delete metrics rows older than ``retention``; returns rows deleted per table."""
-    cutoff = (now or datetime.now(UTC)) - retention
-    deleted: dict[str, int] = {}
-    for table, statement in _PRUNE_BATCH.items():
-        deleted[table] = await delete_in_batches(
-            engine, statement, {"cutoff": cutoff}, batch_rows=batch_rows
-        )
+    """Drop metrics partitions of days wholly older than ``retention``; rows dropped per table."""
+    now = now or datetime.now(UTC)
+    cutoff = now - retention
+    # A day [d, d+1) is wholly older than the cut-off when midnight d+1 <= cutoff, that
+    # is when d is before the cut-off's own day.
+    dropped = await drop_partitions_before(engine, cutoff.astimezone(UTC).date())
+    deleted = {table: dropped.get(table, 0) for table in PARTITIONED}
+    today = now.astimezone(UTC).date()
+    await create_partitions(engine, days_between(today, today + timedelta(days=DAYS_AHEAD)))
     log.info("pruned metrics older than %s: %s", cutoff, deleted, extra={"action": "metrics.prune"})
     return deleted

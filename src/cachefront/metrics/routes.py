@@ -60,7 +60,8 @@ async def ready(request: Request) -> Response:
 
 @admin_router.get(
     "/stats",
-    summary="Requests, hit rate, latency percentiles, errors and upstream calls",
+    summary="Requests, hit rate, latency percentiles, errors, upstream calls and their cost, "
+    "per route, room and provider",
     dependencies=[Depends(require_service)],
     response_model=Stats,
 )
@@ -71,4 +72,10 @@ async def stats(
     resources = request.app.state.resources
     # Include what is still buffered, so the numbers cover the requests just made.
     await resources.recorder.flush()
-    return await load_stats(resources.engine, hours)
+    settings = request.app.state.settings
+    return await load_stats(
+        resources.engine,
+        hours,
+        attribution=getattr(request.app.state, "attribution", None),
+        call_costs=settings.upstream_call_costs,
+    )

@@ -1,4 +1,10 @@
-"""Tables of recorded requests and upstream calls, written in batches by the recorder."""
+"""Tables of recorded requests and upstream calls and their rollups, all partitioned by day.
+
+The recorder's flush writes the raw rows and adds them to the rollups in one
+statement (``metrics/sql/queries.sql``); the stats read only the rollups. Every table
+is partitioned by day on its time column, so retention drops whole days
+(``metrics/partitions.py``); the partitions live in the ``metrics_partitions`` schema.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,9 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
-    Identity,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     SmallInteger,
     Table,
     Text,
@@ -17,13 +23,22 @@ from sqlalchemy import (
 
 from cachefront.db.base import metadata
 
-__all__ = ["request_metrics", "upstream_calls"]
+__all__ = [
+    "PARTITIONED",
+    "latency_buckets",
+    "request_hours",
+    "request_metrics",
+    "request_rollups",
+    "upstream_calls",
+    "upstream_rollups",
+]
+
+TS = DateTime(timezone=True)
 
 request_metrics = Table(
     "request_metrics",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("ts", TS, nullable=False),
     Column("method", Text, nullable=False),
     Column("route", Text, nullable=False),
     Column("status", SmallInteger, nullable=False),
@@ -32,13 +47,13 @@ request_metrics = Table(
     Column("cache_tier", Text, nullable=True),
     Column("upstream_calls", Integer, nullable=False, default=0),
     Index("ix_request_metrics_ts", "ts", postgresql_using="brin"),
+    postgresql_partition_by="RANGE (ts)",
 )
 
 upstream_calls = Table(
     "upstream_calls",
     metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("ts", TS, nullable=False),
     Column("provider", Text, nullable=False),
     Column("method", Text, nullable=False),
     Column("url", Text, nullable=False),
@@ -51,4 +66,83 @@ upstream_calls = Table(
     Column("priority", Text, nullable=False),
     Column("error", Text, nullable=True),
     Index("ix_upstream_calls_ts", "ts", postgresql_using="brin"),
+    postgresql_partition_by="RANGE (ts)",
 )
+
+request_rollups = Table(
+    "request_rollups",
+    metadata,
+    Column("minute", TS, nullable=False),
+    Column("route", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    # The answering tier, '' when the route is not cached (a key column cannot be NULL).
+    Column("tier", Text, nullable=False),
+    # status // 100: 2, 3, 4 or 5.
+    Column("status_class", SmallInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("upstream_calls", BigInteger, nullable=False),
+    Column("latency_ms_sum", Float, nullable=False),
+    PrimaryKeyConstraint(
+        "minute", "route", "method", "tier", "status_class", name="pk_request_rollups"
+    ),
+    postgresql_partition_by="RANGE (minute)",
+)
+
+request_hours = Table(
+    "request_hours",
+    metadata,
+    Column("hour", TS, nullable=False),
+    Column("route", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("tier", Text, nullable=False),
+    Column("status_class", SmallInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("upstream_calls", BigInteger, nullable=False),
+    Column("latency_ms_sum", Float, nullable=False),
+    PrimaryKeyConstraint(
+        "hour", "route", "method", "tier", "status_class", name="pk_request_hours"
+    ),
+    postgresql_partition_by="RANGE (hour)",
+)
+"""``request_rollups`` per hour: the whole hours of a window are read from here."""
+
+upstream_rollups = Table(
+    "upstream_rollups",
+    metadata,
+    Column("minute", TS, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("calls", BigInteger, nullable=False),
+    Column("attempts", BigInteger, nullable=False),
+    Column("latency_ms_sum", Float, nullable=False),
+    PrimaryKeyConstraint("minute", "provider", "outcome", name="pk_upstream_rollups"),
+    postgresql_partition_by="RANGE (minute)",
+)
+
+latency_buckets = Table(
+    "latency_buckets",
+    metadata,
+    Column("hour", TS, nullable=False),
+    # 'request' (name: the route) or 'upstream' (name: the provider).
+    Column("kind", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("tier", Text, nullable=False),
+    # The log-scale bucket of ``metrics/buckets.py``.
+    Column("bucket", SmallInteger, nullable=False),
+    Column("n", BigInteger, nullable=False),
+    PrimaryKeyConstraint("hour", "kind", "name", "tier", "bucket", name="pk_latency_buckets"),
+    postgresql_partition_by="RANGE (hour)",
+)
+
+PARTITIONED: dict[str, str] = {
+    table.name: column
+    for table, column in (
+        (request_metrics, "ts"),
+        (upstream_calls, "ts"),
+        (request_rollups, "minute"),
+        (request_hours, "hour"),
+        (upstream_rollups, "minute"),
+        (latency_buckets, "hour"),
+    )
+}
+"""Each metrics table and the time column it is partitioned on by day."""

@@ -8,9 +8,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.db.queries import load_queries
 
-PACKAGES = ["cachefront.auth", "cachefront.cache", "cachefront.jobs", "cachefront.metrics"]
-# COPY cannot be planned; the recorder's flush tests run both statements for real.
-NOT_PLANNABLE = {"copy_request_metrics", "copy_upstream_calls"}
+PACKAGES = [
+    "cachefront.auth",
+    "cachefront.cache",
+    "cachefront.jobs",
+    "cachefront.metrics",
+    "cachefront.observability",
+]
+# COPY and DDL cannot be planned, and the flush reads a temporary table the staging
+# statement makes; the recorder's flush tests run them all for real.
+NOT_PLANNABLE = {
+    "stage_requests",
+    "copy_staged_requests",
+    "flush_requests",
+    "stage_upstream_calls",
+    "copy_staged_upstream_calls",
+    "flush_upstream_calls",
+}
 
 STATEMENTS = [
     (package, name)

@@ -12,6 +12,7 @@ from cachefront.app import running_services
 from cachefront.cache.cleanup import delete_expired_entries
 from cachefront.cache.tables import cache_entries
 from cachefront.config import Settings
+from cachefront.metrics.partitions import create_partitions
 from cachefront.metrics.retention import prune_metrics
 from cachefront.metrics.tables import request_metrics, upstream_calls
 from cachefront.services.ephemeris.bodies import Body
@@ -73,6 +74,9 @@ async def test_cleanup_deletes_only_expired_rows_in_batches(
 
 async def test_prune_metrics_keeps_the_recent_ones(engine: AsyncEngine) -> None:
     now = datetime.now(UTC)
+    await create_partitions(
+        engine, [(now - timedelta(days=days)).date() for days in (60, 40, 35, 31, 29, 2, 1, 0)]
+    )
     async with engine.begin() as conn:
         await conn.execute(request_metrics.delete())
         await conn.execute(upstream_calls.delete())
@@ -108,8 +112,9 @@ async def test_prune_metrics_keeps_the_recent_ones(engine: AsyncEngine) -> None:
                 for days in (60, 2)
             ],
         )
-    deleted = await prune_metrics(engine, retention=timedelta(days=30), batch_rows=2)
-    assert deleted == {"request_metrics": 3, "upstream_calls": 1}
+    deleted = await prune_metrics(engine, retention=timedelta(days=30))
+    assert deleted["request_metrics"] == 3
+    assert deleted["upstream_calls"] == 1
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(request_metrics)) == 3
         assert await conn.scalar(select(func.count()).select_from(upstream_calls)) == 1

@@ -1,81 +1,190 @@
--- The metrics' statements: the stats of GET /v1/admin/stats (metrics/stats.py), the
--- recorder's COPY (metrics/recorder.py), retention (metrics/retention.py) and the
--- readiness check (metrics/routes.py).
+-- The metrics' statements: the recorder's flush (metrics/recorder.py), the stats of
+-- GET /v1/admin/stats (metrics/stats.py), partitions and retention
+-- (metrics/partitions.py) and the readiness check (metrics/routes.py).
 
--- name: request_stats
--- Requests, hit rate, latency percentiles and error rate since :since.
--- Hit rate counts only requests to cached routes (cache_tier IS NOT NULL): a hit is
--- any answer that did not wait on an upstream (memory, redis, db, or stale).
-SELECT
-    count(*)                                                        AS requests,
-    count(*) FILTER (WHERE cache_tier IS NOT NULL)                  AS cached_requests,
-    count(*) FILTER (WHERE cache_tier IN ('memory', 'redis', 'db', 'stale')) AS hits,
-    count(*) FILTER (WHERE status >= 500)                           AS server_errors,
-    count(*) FILTER (WHERE status >= 400 AND status < 500)          AS client_errors,
-    coalesce(sum(upstream_calls), 0)                                AS upstream_calls,
-    percentile_cont(0.50) WITHIN GROUP (ORDER BY latency_ms)        AS p50_ms,
-    percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)        AS p95_ms,
-    percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms)        AS p99_ms
-FROM request_metrics
-WHERE ts >= :since;
+-- name: stage_requests
+-- The recorder COPYs a batch into a temporary table of its connection (made once per
+-- connection, emptied at each commit), then flush_requests moves it into the raw table
+-- and the rollups in one statement. COPY, not INSERT: at tens of thousands of requests
+-- a second per process, binding the batch as parameters would cost the event loop
+-- more than answering the requests did.
+CREATE TEMPORARY TABLE IF NOT EXISTS request_batch (
+    ts float8, method text, route text, status int2, latency_ms float8, cache_tier text,
+    upstream_calls int4
+) ON COMMIT DELETE ROWS;
 
--- name: tier_counts
--- Requests answered by each cache tier since :since.
-SELECT cache_tier AS tier, count(*) AS requests
-FROM request_metrics
-WHERE ts >= :since AND cache_tier IS NOT NULL
-GROUP BY cache_tier
-ORDER BY requests DESC;
-
--- name: route_stats
--- Per-route volume, errors and latency since :since.
-SELECT
-    route,
-    count(*)                                                 AS requests,
-    count(*) FILTER (WHERE status >= 500)                    AS server_errors,
-    percentile_cont(0.50) WITHIN GROUP (ORDER BY latency_ms) AS p50_ms,
-    percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99_ms
-FROM request_metrics
-WHERE ts >= :since
-GROUP BY route
-ORDER BY requests DESC
-LIMIT 50;
-
--- name: upstream_stats
--- Upstream calls by provider since :since: volume, failures, attempts and latency.
-SELECT
-    provider,
-    count(*)                                                 AS calls,
-    count(*) FILTER (WHERE outcome <> 'ok')                  AS failures,
-    coalesce(sum(attempts), 0)                               AS attempts,
-    percentile_cont(0.50) WITHIN GROUP (ORDER BY latency_ms) AS p50_ms,
-    percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99_ms
-FROM upstream_calls
-WHERE ts >= :since
-GROUP BY provider
-ORDER BY calls DESC;
-
--- name: copy_request_metrics
--- COPY, not INSERT: at tens of thousands of requests a second per process, an INSERT
--- batch would cost the event loop more than answering the requests did.
-COPY request_metrics (ts, method, route, status, latency_ms, cache_tier, upstream_calls)
+-- name: copy_staged_requests
+COPY request_batch (ts, method, route, status, latency_ms, cache_tier, upstream_calls)
 FROM STDIN;
 
--- name: copy_upstream_calls
-COPY upstream_calls (ts, provider, method, url, status, latency_ms, attempts, outcome,
+-- name: flush_requests
+-- The raw rows and the rollups never disagree, whichever process flushed and however
+-- late (a batch kept through a database outage lands in the minutes it was recorded
+-- in). Keys are upserted in order, so two processes flushing the same minutes lock
+-- rows in the same order and cannot deadlock.
+WITH batch AS (
+    SELECT to_timestamp(ts) AS ts, method, route, status, latency_ms, cache_tier,
+           upstream_calls
+    FROM request_batch
+), raw AS (
+    INSERT INTO request_metrics (ts, method, route, status, latency_ms, cache_tier,
+                                 upstream_calls)
+    SELECT ts, method, route, status, latency_ms, cache_tier, upstream_calls FROM batch
+), minutes AS (
+    INSERT INTO request_rollups AS r (minute, route, method, tier, status_class, requests,
+                                      upstream_calls, latency_ms_sum)
+    SELECT date_trunc('minute', ts, 'UTC'), route, method, coalesce(cache_tier, ''),
+           status / 100, count(*), sum(upstream_calls), sum(latency_ms)
+    FROM batch
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (minute, route, method, tier, status_class) DO UPDATE
+    SET requests = r.requests + excluded.requests,
+        upstream_calls = r.upstream_calls + excluded.upstream_calls,
+        latency_ms_sum = r.latency_ms_sum + excluded.latency_ms_sum
+), hours AS (
+    INSERT INTO request_hours AS r (hour, route, method, tier, status_class, requests,
+                                    upstream_calls, latency_ms_sum)
+    SELECT date_trunc('hour', ts, 'UTC'), route, method, coalesce(cache_tier, ''),
+           status / 100, count(*), sum(upstream_calls), sum(latency_ms)
+    FROM batch
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (hour, route, method, tier, status_class) DO UPDATE
+    SET requests = r.requests + excluded.requests,
+        upstream_calls = r.upstream_calls + excluded.upstream_calls,
+        latency_ms_sum = r.latency_ms_sum + excluded.latency_ms_sum
+)
+-- The bucket formula is metrics/buckets.py's bucket_of.
+INSERT INTO latency_buckets AS h (hour, kind, name, tier, bucket, n)
+SELECT date_trunc('hour', ts, 'UTC'), 'request', route, coalesce(cache_tier, ''),
+       least(99, floor(4 * ln(greatest(latency_ms, 0.05) / 0.05) / ln(2)))::int2, count(*)
+FROM batch
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 1, 2, 3, 4, 5
+ON CONFLICT (hour, kind, name, tier, bucket) DO UPDATE SET n = h.n + excluded.n;
+
+-- name: stage_upstream_calls
+-- As stage_requests, for upstream calls.
+CREATE TEMPORARY TABLE IF NOT EXISTS upstream_batch (
+    ts float8, provider text, method text, url text, status int2, latency_ms float8,
+    attempts int2, outcome text, priority text, error text
+) ON COMMIT DELETE ROWS;
+
+-- name: copy_staged_upstream_calls
+COPY upstream_batch (ts, provider, method, url, status, latency_ms, attempts, outcome,
                      priority, error)
 FROM STDIN;
 
--- name: prune_request_metrics
--- Batched by primary key so each transaction stays short and the recorder's inserts
--- never wait; the BRIN index on ts finds the old block ranges without reading recent
--- ones.
-DELETE FROM request_metrics
- WHERE id IN (SELECT id FROM request_metrics WHERE ts < :cutoff LIMIT :batch);
+-- name: flush_upstream_calls
+-- As flush_requests, for upstream calls.
+WITH batch AS (
+    SELECT to_timestamp(ts) AS ts, provider, method, url, status, latency_ms, attempts,
+           outcome, priority, error
+    FROM upstream_batch
+), raw AS (
+    INSERT INTO upstream_calls (ts, provider, method, url, status, latency_ms, attempts,
+                                outcome, priority, error)
+    SELECT ts, provider, method, url, status, latency_ms, attempts, outcome, priority, error
+    FROM batch
+), minutes AS (
+    INSERT INTO upstream_rollups AS r (minute, provider, outcome, calls, attempts,
+                                       latency_ms_sum)
+    SELECT date_trunc('minute', ts, 'UTC'), provider, outcome, count(*), sum(attempts),
+           sum(latency_ms)
+    FROM batch
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+    ON CONFLICT (minute, provider, outcome) DO UPDATE
+    SET calls = r.calls + excluded.calls,
+        attempts = r.attempts + excluded.attempts,
+        latency_ms_sum = r.latency_ms_sum + excluded.latency_ms_sum
+)
+INSERT INTO latency_buckets AS h (hour, kind, name, tier, bucket, n)
+SELECT date_trunc('hour', ts, 'UTC'), 'upstream', provider, '',
+       least(99, floor(4 * ln(greatest(latency_ms, 0.05) / 0.05) / ln(2)))::int2, count(*)
+FROM batch
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 1, 2, 3, 4, 5
+ON CONFLICT (hour, kind, name, tier, bucket) DO UPDATE SET n = h.n + excluded.n;
 
--- name: prune_upstream_calls
-DELETE FROM upstream_calls
- WHERE id IN (SELECT id FROM upstream_calls WHERE ts < :cutoff LIMIT :batch);
+-- name: create_partitions
+-- Makes the day's partition of every metrics table that lacks one (migration 0006).
+SELECT metrics_create_partitions(CAST(:day AS date));
+
+-- name: drop_partitions_before
+-- Drops every metrics partition of a day before :cutoff; the rows each held.
+SELECT partition, parent, rows FROM metrics_drop_partitions_before(CAST(:cutoff AS date));
+
+-- name: request_figures
+-- Per route, tier and status class over [:lo, :hi): the whole hours [:first_hour,
+-- :last_hour) from the hourly rollups, the minutes at either edge from the per-minute
+-- ones (metrics/stats.py works the bounds out). A day reads 24 rows per key and at
+-- most two hours of minutes, never the raw rows.
+SELECT route, tier, status_class,
+       sum(requests)::bigint       AS requests,
+       sum(upstream_calls)::bigint AS upstream_calls,
+       sum(latency_ms_sum)         AS latency_ms_sum
+FROM (
+    SELECT route, tier, status_class, requests, upstream_calls, latency_ms_sum
+    FROM request_hours
+    WHERE hour >= :first_hour AND hour < :last_hour
+    UNION ALL
+    SELECT route, tier, status_class, requests, upstream_calls, latency_ms_sum
+    FROM request_rollups
+    WHERE minute >= :lo AND minute < least(CAST(:first_hour AS timestamptz), :hi)
+    UNION ALL
+    SELECT route, tier, status_class, requests, upstream_calls, latency_ms_sum
+    FROM request_rollups
+    WHERE minute >= greatest(CAST(:last_hour AS timestamptz), :first_hour) AND minute < :hi
+) AS picked
+GROUP BY route, tier, status_class;
+
+-- name: upstream_figures
+-- Per provider and outcome over [:since, :until), from the per-minute rollups.
+SELECT provider, outcome,
+       sum(calls)::bigint    AS calls,
+       sum(attempts)::bigint AS attempts,
+       sum(latency_ms_sum)   AS latency_ms_sum
+FROM upstream_rollups
+WHERE minute >= date_trunc('minute', CAST(:since AS timestamptz), 'UTC')
+  AND minute < :until
+GROUP BY provider, outcome;
+
+-- name: latency_percentiles
+-- p50, p95 and p99 from the hourly histograms of the hours overlapping the window, for
+-- every request, cached and uncached requests apart, each route, and each provider.
+-- The p-quantile is the bucket holding the order statistic at 0-based rank
+-- floor(p * (n - 1)): the first whose running count passes that rank. Its value is
+-- the bucket's geometric middle (metrics/buckets.py: within 9.1%).
+WITH picked AS (
+    SELECT kind, name, tier, bucket, n
+    FROM latency_buckets
+    WHERE hour >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC') AND hour < :until
+), scoped AS (
+    SELECT 'all' AS scope, '' AS key, bucket, sum(n) AS n
+    FROM picked WHERE kind = 'request' GROUP BY bucket
+    UNION ALL
+    SELECT CASE WHEN tier IN ('memory', 'redis', 'db', 'stale') THEN 'cached'
+                ELSE 'uncached' END, '', bucket, sum(n)
+    FROM picked WHERE kind = 'request' GROUP BY 1, bucket
+    UNION ALL
+    SELECT 'route', name, bucket, sum(n) FROM picked WHERE kind = 'request' GROUP BY name, bucket
+    UNION ALL
+    SELECT 'provider', name, bucket, sum(n) FROM picked WHERE kind = 'upstream'
+    GROUP BY name, bucket
+), running AS (
+    SELECT scope, key, bucket,
+           sum(n) OVER (PARTITION BY scope, key ORDER BY bucket) AS upto,
+           sum(n) OVER (PARTITION BY scope, key) AS total
+    FROM scoped
+)
+SELECT scope, key,
+       min(bucket) FILTER (WHERE upto > floor(0.50 * (total - 1))) AS p50_bucket,
+       min(bucket) FILTER (WHERE upto > floor(0.95 * (total - 1))) AS p95_bucket,
+       min(bucket) FILTER (WHERE upto > floor(0.99 * (total - 1))) AS p99_bucket
+FROM running
+GROUP BY scope, key;
 
 -- name: schema_version
 -- The Alembic revision the database is at, for /ready.

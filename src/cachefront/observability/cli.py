@@ -1,0 +1,205 @@
+"""Observability commands of the CLI: `stats`, `health` and `dashboard-url`.
+
+Both read the database the server writes (the same figures as ``/v1/admin/stats`` and
+``/v1/admin/health``) without starting a server. ``health`` exits 0 when every check
+is ok, 1 on a warning and 2 on a critical check, for cron and monitoring scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cachefront.config import Settings
+from cachefront.logs import setup_logging
+from cachefront.metrics.stats import Stats
+from cachefront.observability.checks import HealthReport, Level
+
+__all__ = ["EXIT_CODES", "cli"]
+
+cli = typer.Typer()
+EXIT_CODES = {Level.OK: 0, Level.WARN: 1, Level.CRITICAL: 2}
+_STYLES = {Level.OK: "green", Level.WARN: "yellow", Level.CRITICAL: "bold red"}
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+
+
+@contextlib.asynccontextmanager
+async def _engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    # Imported when the command runs: the app's modules bring the server's libraries.
+    from cachefront.app import resolve_database_url
+    from cachefront.auth import install_isolation
+    from cachefront.db.engine import create_engine
+
+    engine = create_engine(resolve_database_url(settings), pool_size=2)
+    install_isolation(engine, settings.db_app_role, jwt_issuer=settings.jwt_issuer)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@cli.command()
+def stats(
+    hours: Annotated[float, typer.Option(min=0.01, max=24 * 366, help="Window, in hours")] = 24,
+    as_json: JsonOption = False,
+) -> None:
+    """Requests, hit rate, latency, errors, upstream calls and cost, per route, room, provider."""
+    from cachefront.metrics.attribution import Attribution
+    from cachefront.metrics.stats import load_stats
+    from cachefront.services import ROOMS
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+
+    async def run() -> Stats:
+        async with _engine(settings) as engine:
+            return await load_stats(
+                engine,
+                hours,
+                attribution=Attribution.of(ROOMS, settings),
+                call_costs=settings.upstream_call_costs,
+            )
+
+    figures = asyncio.run(run())
+    if as_json:
+        typer.echo(figures.model_dump_json(indent=2))
+        return
+    print_stats(figures, Console())
+
+
+@cli.command()
+def health(as_json: JsonOption = False) -> None:
+    """Every health check; exits 0 when all are ok, 1 on a warning, 2 on a critical one."""
+    from cachefront.observability.health import measure_health
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+
+    async def run() -> HealthReport:
+        async with _engine(settings) as engine:
+            return await measure_health(engine, settings)
+
+    report = asyncio.run(run())
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        print_health(report, Console())
+    raise typer.Exit(EXIT_CODES[report.status])
+
+
+@cli.command("dashboard-url")
+def dashboard_url(
+    base: Annotated[
+        str | None,
+        typer.Option(help="The server's address as the browser reaches it (default: host:port)"),
+    ] = None,
+) -> None:
+    """Print a one-time link to the dashboard (valid 5 minutes, single use)."""
+    from urllib.parse import urlsplit
+
+    from cachefront.observability.tokens import LOGIN_SECONDS, new_login_token
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+    root = (base or f"http://{settings.host}:{settings.port}").rstrip("/")
+    parts = urlsplit(root)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        typer.echo(f"error: --base must be an http(s) URL, got {root!r}", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> str:
+        async with _engine(settings) as engine:
+            return await new_login_token(engine)
+
+    token = asyncio.run(run())
+    typer.echo(f"{root}/dashboard/login?token={token}")
+    Console(stderr=True).print(f"single use, valid {LOGIN_SECONDS // 60} minutes")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def print_stats(s: Stats, console: Console) -> None:
+    summary = Table("figure", "value", title=f"cachefront, last {s.hours:g} h")
+    rows = [
+        ("requests", f"{s.requests:,}"),
+        ("hit rate", _pct(s.hit_rate)),
+        ("by tier", ", ".join(f"{t} {n:,}" for t, n in s.requests_by_tier.items()) or "-"),
+        ("p50 / p95 / p99 ms", f"{_ms(s.p50_ms)} / {_ms(s.p95_ms)} / {_ms(s.p99_ms)}"),
+        ("cached p95 ms", _ms(s.cached.p95_ms)),
+        ("uncached p95 ms", _ms(s.uncached.p95_ms)),
+        ("error rate (5xx)", _pct(s.error_rate)),
+        ("upstream calls", f"{s.upstream_calls:,} ({s.upstream_failures:,} failed)"),
+        ("upstream cost", f"{s.upstream_cost:,.4f}"),
+        ("calls saved", f"{s.calls_saved:,.0f}"),
+        ("cost saved", f"{s.cost_saved:,.4f}"),
+    ]
+    for name, value in rows:
+        summary.add_row(name, value)
+    console.print(summary)
+    routes = Table(
+        "route", "room", "requests", "hit rate", "5xx", "p50 ms", "p99 ms", title="routes"
+    )
+    for r in s.routes:
+        routes.add_row(
+            r.route,
+            r.room or "-",
+            f"{r.requests:,}",
+            _pct(r.hit_rate),
+            f"{r.server_errors:,}",
+            _ms(r.p50_ms),
+            _ms(r.p99_ms),
+        )
+    console.print(routes)
+    rooms = Table("room", "requests", "hit rate", "upstream calls", "cost", "saved", title="rooms")
+    for room in s.rooms:
+        rooms.add_row(
+            room.room,
+            f"{room.requests:,}",
+            _pct(room.hit_rate),
+            f"{room.upstream_calls:,}",
+            f"{room.upstream_cost:,.4f}",
+            f"{room.cost_saved:,.4f}",
+        )
+    console.print(rooms)
+    providers = Table(
+        "provider", "calls", "failed", "attempts", "p95 ms", "cost", title="upstreams"
+    )
+    for p in s.upstream_by_provider:
+        providers.add_row(
+            p.provider,
+            f"{p.calls:,}",
+            f"{p.failures:,}",
+            f"{p.attempts:,}",
+            _ms(p.p95_ms),
+            f"{p.cost:,.4f}",
+        )
+    console.print(providers)
+
+
+def print_health(report: HealthReport, console: Console) -> None:
+    style = _STYLES[report.status]
+    table = Table("check", "status", "value", "warn at", "critical at", "detail")
+    for c in report.checks:
+        table.add_row(
+            c.name,
+            f"[{_STYLES[c.status]}]{c.status.value}[/]",
+            "-" if c.value is None else f"{c.value:g}",
+            "-" if c.warn_at is None else f"{c.warn_at:g}",
+            "-" if c.critical_at is None else f"{c.critical_at:g}",
+            c.detail,
+        )
+    table.title = f"cachefront health: [{style}]{report.status.value}[/]"
+    console.print(table)

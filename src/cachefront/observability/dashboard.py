@@ -1,0 +1,130 @@
+"""The dashboard at /dashboard: a page, its data as JSON, its vendored assets, and its login.
+
+A caller gets in with the service key as a bearer (as every admin route), or with the
+session cookie a one-time link opens (``tokens.py``; ``cachefront dashboard-url``
+prints the link). The page loads only this server's files (no CDN: it works
+offline) and redraws its charts from ``/dashboard/data`` every few seconds.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import RedirectResponse, Response
+
+from cachefront.auth.identity import Identity, Role
+from cachefront.http.problems import problem_response
+from cachefront.http.wire import IDENTITY_SCOPE_KEY
+from cachefront.observability.dashboard_data import dashboard_data
+from cachefront.observability.tokens import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    exchange_login,
+    session_is_valid,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
+
+_STATIC = resources.files("cachefront.observability").joinpath("static")
+# The files the page may load, and their types: nothing else is served from the folder.
+_ASSETS = {
+    "dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    "uPlot.iife.min.js": ("vendor/uplot/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+    "uPlot.min.css": ("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
+}
+# The page runs only its own scripts; uPlot sizes its elements with inline styles.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_LOGIN_HINT = "open the link `cachefront dashboard-url` prints, or send the service key as bearer"
+
+
+async def _allowed(request: Request) -> bool:
+    identity: Identity | None = request.scope.get(IDENTITY_SCOPE_KEY)
+    if identity is not None and identity.role is Role.SERVICE:
+        return True
+    engine = request.app.state.resources.engine
+    return await session_is_valid(engine, request.cookies.get(SESSION_COOKIE))
+
+
+def _refused() -> Response:
+    return problem_response(401, f"dashboard login required: {_LOGIN_HINT}", headers=_HEADERS)
+
+
+@router.get("")
+async def page(request: Request) -> Response:
+    if not await _allowed(request):
+        return _refused()
+    html = _STATIC.joinpath("dashboard.html").read_bytes()
+    return Response(html, media_type="text/html; charset=utf-8", headers=_HEADERS)
+
+
+@router.get("/data")
+async def data(
+    request: Request,
+    hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window, in hours")] = 24,
+) -> Response:
+    if not await _allowed(request):
+        return _refused()
+    state = request.app.state
+    await state.resources.recorder.flush()
+    jobs = getattr(state, "jobs", None)
+    supervisor = getattr(jobs, "supervisor", None)
+    doc = await dashboard_data(
+        state.resources.engine,
+        state.settings,
+        getattr(state, "attribution", None),
+        state.resources.upstreams,
+        hours=hours,
+        worker_running=None if supervisor is None else supervisor.health.running,
+    )
+    return Response(orjson.dumps(doc), media_type="application/json", headers=_HEADERS)
+
+
+@router.get("/login")
+async def login(
+    request: Request,
+    token: Annotated[str, Query(min_length=1, max_length=128, description="One-time token")],
+) -> Response:
+    session = await exchange_login(request.app.state.resources.engine, token)
+    if session is None:
+        return problem_response(
+            401, f"login link unknown, expired or used already: {_LOGIN_HINT}", headers=_HEADERS
+        )
+    answer = RedirectResponse("/dashboard", status_code=303, headers=_HEADERS)
+    answer.set_cookie(
+        SESSION_COOKIE,
+        session,
+        max_age=SESSION_SECONDS,
+        path="/dashboard",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return answer
+
+
+@router.get("/static/{name}")
+async def asset(name: str) -> Response:
+    found = _ASSETS.get(name)
+    if found is None:
+        return problem_response(404, f"no dashboard asset named {name!r}")
+    path, media_type = found
+    return Response(
+        _STATIC.joinpath(path).read_bytes(),
+        media_type=media_type,
+        headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,73 @@
+"""What the dashboard shows, in one JSON document: stats, trends, health, storage, jobs, rooms."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cachefront.config import Settings
+from cachefront.db.queries import load_queries
+from cachefront.metrics.attribution import Attribution
+from cachefront.metrics.buckets import bucket_value
+from cachefront.metrics.stats import load_stats
+from cachefront.observability.health import BreakerView, measure_health
+
+__all__ = ["dashboard_data"]
+
+QUERIES = load_queries("cachefront.observability")
+
+
+def _value(bucket: Any) -> float | None:
+    return None if bucket is None else round(bucket_value(int(bucket)), 3)
+
+
+async def dashboard_data(
+    engine: AsyncEngine,
+    settings: Settings,
+    attribution: Attribution | None,
+    upstreams: dict[str, BreakerView],
+    *,
+    hours: float = 24,
+    worker_running: bool | None = None,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    window = {"since": now - timedelta(hours=hours), "until": now}
+    stats = await load_stats(
+        engine, hours, attribution=attribution, call_costs=settings.upstream_call_costs, now=now
+    )
+    health = await measure_health(engine, settings, upstreams, worker_running=worker_running)
+    async with engine.connect() as conn:
+        trend = (await conn.execute(QUERIES.text("hourly_trend"), window)).mappings().all()
+        pct = (await conn.execute(QUERIES.text("hourly_percentiles"), window)).mappings().all()
+        queue = {str(r[0]): int(r[1]) for r in await conn.execute(QUERIES.text("queue_depth"))}
+        cache = [
+            {"namespace": str(r[0]), "entries": int(r[1]), "bytes": int(r[2])}
+            for r in await conn.execute(QUERIES.text("cache_sizes"))
+        ]
+        size = int((await conn.execute(QUERIES.text("database_size"))).scalar_one())
+    by_hour = {r["hour"]: r for r in pct}
+    hours_out = []
+    for row in trend:
+        p = by_hour.get(row["hour"])
+        cached = int(row["cached"] or 0)
+        hours_out.append(
+            {
+                "t": int(row["hour"].timestamp()),
+                "requests": int(row["requests"] or 0),
+                "hit_rate": (int(row["hits"] or 0) / cached) if cached else None,
+                "server_errors": int(row["server_errors"] or 0),
+                "p50_ms": _value(p["p50_bucket"]) if p else None,
+                "p95_ms": _value(p["p95_bucket"]) if p else None,
+                "p99_ms": _value(p["p99_bucket"]) if p else None,
+            }
+        )
+    return {
+        "generated_at": now.isoformat(),
+        "stats": stats.model_dump(mode="json"),
+        "hours": hours_out,
+        "health": health.model_dump(mode="json"),
+        "storage": {"database_bytes": size, "cache": cache},
+        "jobs": queue,
+    }

@@ -1,0 +1,147 @@
+"""Measures the health checks: cache, errors, latency, upstreams, breakers, jobs, workers, storage.
+
+Each figure comes from what is already kept: the metrics rollups of the last
+``health_window_minutes`` (``metrics.stats``), this process's circuit breakers, the
+job queue's tables and the database size. Thresholds are settings; the verdicts are
+``checks.py``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cachefront.config import Settings
+from cachefront.db.queries import load_queries
+from cachefront.metrics.stats import load_stats
+from cachefront.observability.checks import Check, HealthReport, Level, Threshold, judge, worst
+
+__all__ = ["BreakerView", "measure_health"]
+
+QUERIES = load_queries("cachefront.observability")
+
+
+class BreakerView(Protocol):
+    """What a health check reads of an upstream client."""
+
+    @property
+    def breaker_open(self) -> bool: ...
+
+
+async def measure_health(
+    engine: AsyncEngine,
+    settings: Settings,
+    upstreams: Mapping[str, BreakerView] | None = None,
+    *,
+    worker_running: bool | None = None,
+) -> HealthReport:
+    """Every check, measured now. ``worker_running``: this process's worker, if it runs one."""
+    s = settings
+    stats = await load_stats(engine, s.health_window_minutes / 60)
+    window = f"last {s.health_window_minutes:g} min"
+    few = f"fewer than {s.health_min_requests} requests in the {window}"
+    enough = stats.requests >= s.health_min_requests
+    enough_cached = stats.cached_requests >= s.health_min_requests
+    async with engine.connect() as conn:
+        jobs = (
+            (await conn.execute(QUERIES.text("job_figures"), {"stall": s.jobs_stall_seconds}))
+            .mappings()
+            .one()
+        )
+        size = int((await conn.execute(QUERIES.text("database_size"))).scalar_one())
+
+    checks = [
+        judge(
+            "hit_rate",
+            stats.hit_rate if enough_cached else None,
+            Threshold(s.health_hit_rate_warn, s.health_hit_rate_critical, low_is_bad=True),
+            f"{stats.hits} of {stats.cached_requests} cached-route requests were hits ({window})",
+            unmeasured=few,
+        ),
+        judge(
+            "error_rate",
+            stats.error_rate if enough else None,
+            Threshold(s.health_error_rate_warn, s.health_error_rate_critical),
+            f"{stats.server_errors} of {stats.requests} requests answered 5xx ({window})",
+            unmeasured=few,
+        ),
+        judge(
+            "cached_p95_ms",
+            stats.cached.p95_ms if enough_cached else None,
+            Threshold(s.health_cached_p95_warn_ms, s.health_cached_p95_critical_ms),
+            f"p95 latency of cache hits ({window})",
+            unmeasured=few,
+        ),
+        judge(
+            "upstream_failure_rate",
+            stats.upstream_failure_rate,
+            Threshold(s.health_upstream_failure_warn, s.health_upstream_failure_critical),
+            f"{stats.upstream_failures} of {stats.upstream_calls} upstream calls failed ({window})",
+            unmeasured=f"no upstream call in the {window}",
+        ),
+        _breakers(upstreams or {}),
+        judge(
+            "job_backlog",
+            float(jobs["backlog"]),
+            Threshold(s.health_job_backlog_warn, s.health_job_backlog_critical),
+            "jobs due and not yet started",
+        ),
+        judge(
+            "stalled_jobs",
+            float(jobs["stalled"]),
+            Threshold(s.health_stalled_jobs_warn, s.health_stalled_jobs_critical),
+            f"running jobs whose worker sent no heartbeat for {s.jobs_stall_seconds:g} s",
+        ),
+        _workers(int(jobs["live_workers"]), worker_running),
+        _storage(size, s.health_storage_quota_bytes),
+    ]
+    return HealthReport(status=worst(checks), checks=checks)
+
+
+def _breakers(upstreams: Mapping[str, BreakerView]) -> Check:
+    tripped = sorted(name for name, client in upstreams.items() if client.breaker_open)
+    if not upstreams:
+        status, detail = Level.OK, "no upstream in this process"
+    elif not tripped:
+        status, detail = Level.OK, f"all {len(upstreams)} closed"
+    else:
+        # The cache still answers what it holds: one open breaker is a warning, all of
+        # them (nothing new can be fetched) critical.
+        status = Level.CRITICAL if len(tripped) == len(upstreams) else Level.WARN
+        detail = "open: " + ", ".join(tripped)
+    return Check(
+        name="breakers_open",
+        status=status,
+        value=float(len(tripped)),
+        warn_at=1,
+        critical_at=float(len(upstreams)) or None,
+        detail=detail,
+    )
+
+
+def _workers(live: int, running_here: bool | None) -> Check:
+    if running_here is False:
+        status, detail = Level.CRITICAL, "this process's job worker is down"
+    elif live == 0:
+        status, detail = Level.CRITICAL, "no job worker sent a heartbeat recently"
+    else:
+        status, detail = Level.OK, f"{live} job worker(s) beating"
+    return Check(name="workers", status=status, value=float(live), critical_at=0, detail=detail)
+
+
+def _storage(size: int, quota: int | None) -> Check:
+    if quota is None:
+        return Check(
+            name="storage",
+            status=Level.OK,
+            value=float(size),
+            detail=f"database {size / 1e6:.1f} MB; no quota set",
+        )
+    return judge(
+        "storage",
+        float(size),
+        Threshold(0.8 * quota, float(quota)),
+        f"database {size / 1e6:.1f} MB of a {quota / 1e6:.1f} MB quota",
+    )

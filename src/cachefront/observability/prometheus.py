@@ -1,0 +1,210 @@
+"""Prometheus figures: request and upstream counters and latency histograms, across processes.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (``cachefront serve`` sets it for its worker
+processes), prometheus-client's multiprocess mode keeps every process's values in
+files of that folder and ``/metrics`` sums them, so a scrape that lands on any one
+worker sees them all. Without it (one process, tests) the values live in memory.
+
+Nothing is counted on the hot path: the metrics recorder hands each batch it takes
+to ``PrometheusSink`` (``MetricsRecorder(sink=...)``), which sums it by label and
+adds the sums, so a request costs Prometheus nothing more than the tuple the recorder
+already buffers. Counts therefore lag by at most one flush (``metrics_flush_seconds``);
+the scraped process flushes first. Queue depth and cache sizes are read from
+PostgreSQL at scrape time, as they are shared by every process anyway.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+from cachefront.metrics.recorder import RequestRow
+from cachefront.metrics.records import UpstreamCallRecord
+from cachefront.observability.health import BreakerView
+
+__all__ = ["MULTIPROC_ENV", "PrometheusSink", "StoredFigures"]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Seconds: from a memory hit (well under a millisecond) to a slow upstream.
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+
+
+class PrometheusSink:
+    """The process's Prometheus metrics, fed in batches by the metrics recorder."""
+
+    def __init__(self) -> None:
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV)
+        if self.multiprocess_dir:
+            # The value class is chosen when prometheus-client is imported; choose it
+            # again in case that was before the folder was set.
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+        # registry=None: several apps may run in one process (tests); each keeps its own.
+        self.requests = Counter(
+            "cachefront_requests",
+            "Requests answered, by route template, answering cache tier and status class.",
+            ["route", "tier", "status_class"],
+            registry=None,
+        )
+        self.latency = Histogram(
+            "cachefront_request_duration_seconds",
+            "Time to answer a request, by route template and answering cache tier.",
+            ["route", "tier"],
+            buckets=LATENCY_BUCKETS,
+            registry=None,
+        )
+        self.upstream = Counter(
+            "cachefront_upstream_calls",
+            "Calls to upstreams, by provider and outcome.",
+            ["provider", "outcome"],
+            registry=None,
+        )
+        self.upstream_attempts = Counter(
+            "cachefront_upstream_attempts",
+            "HTTP attempts sent to upstreams (retries included), by provider.",
+            ["provider"],
+            registry=None,
+        )
+        self.breaker_open = Gauge(
+            "cachefront_breaker_open",
+            "1 while a process's circuit breaker for the provider is open.",
+            ["provider"],
+            multiprocess_mode="livemax",
+            registry=None,
+        )
+        self.memory_bytes = Gauge(
+            "cachefront_memory_cache_bytes",
+            "Bytes held by the in-process memory tier, summed over live processes.",
+            multiprocess_mode="livesum",
+            registry=None,
+        )
+        self._own: CollectorRegistry | None = None
+        if not self.multiprocess_dir:
+            self._own = CollectorRegistry(auto_describe=True)
+            for metric in (
+                self.requests,
+                self.latency,
+                self.upstream,
+                self.upstream_attempts,
+                self.breaker_open,
+                self.memory_bytes,
+            ):
+                self._own.register(metric)
+
+    # --- fed by the recorder ------------------------------------------------------------
+    def add_requests(self, rows: Iterable[RequestRow]) -> None:
+        counts: dict[tuple[str, str, str], int] = defaultdict(int)
+        latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for _ts, _method, route, status, latency_ms, tier, _calls in rows:
+            tier_label = tier or "none"
+            counts[(route, tier_label, f"{status // 100}xx")] += 1
+            latencies[(route, tier_label)].append(latency_ms / 1000.0)
+        for key, n in counts.items():
+            self.requests.labels(*key).inc(n)
+        for pair, seconds in latencies.items():
+            _observe_many(self.latency.labels(*pair), seconds)
+
+    def add_upstream(self, records: Iterable[UpstreamCallRecord]) -> None:
+        calls: dict[tuple[str, str], int] = defaultdict(int)
+        attempts: dict[str, int] = defaultdict(int)
+        for record in records:
+            calls[(record.provider, record.outcome)] += 1
+            attempts[record.provider] += record.attempts
+        for labels, n in calls.items():
+            self.upstream.labels(*labels).inc(n)
+        for provider, n in attempts.items():
+            self.upstream_attempts.labels(provider).inc(n)
+
+    # --- read at scrape time ------------------------------------------------------------
+    def note_state(self, breakers: Mapping[str, BreakerView], memory_bytes: int) -> None:
+        for name, client in breakers.items():
+            self.breaker_open.labels(name).set(1 if client.breaker_open else 0)
+        self.memory_bytes.set(memory_bytes)
+
+    def exposition(self, stored: StoredFigures | None = None) -> bytes:
+        """The text format of every process's metrics, and of ``stored``."""
+        registry = CollectorRegistry(auto_describe=False)
+        if self._own is not None:
+            registry = self._own
+        else:
+            MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        if stored is None:
+            return generate_latest(registry)
+        registry.register(stored)
+        try:
+            return generate_latest(registry)
+        finally:
+            registry.unregister(stored)
+
+    def process_exited(self) -> None:
+        """Drop this process's live gauges (breakers, memory) from the shared files."""
+        if self.multiprocess_dir:
+            mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
+
+
+def _observe_many(child: Any, seconds: list[float]) -> None:
+    # prometheus-client observes one value at a time, taking a lock (and, across
+    # processes, writing a file) per value; a batch adds its per-bucket sums instead.
+    # Histogram buckets are cumulative only when exposed: each is counted once here.
+    bounds = child._upper_bounds
+    per_bucket = [0] * len(bounds)
+    for value in seconds:
+        per_bucket[min(bisect.bisect_left(bounds, value), len(bounds) - 1)] += 1
+    child._sum.inc(sum(seconds))
+    for index, n in enumerate(per_bucket):
+        if n:
+            child._buckets[index].inc(n)
+
+
+class StoredFigures(Collector):
+    """Figures read from PostgreSQL for one scrape: queue depth and cache sizes."""
+
+    def __init__(self, queue: Mapping[str, int], cache: Iterable[tuple[str, int, int]]) -> None:
+        self.queue = queue
+        self.cache = list(cache)
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "cachefront_job_queue_jobs", "Jobs in the queue, by status.", labels=["status"]
+        )
+        for status, n in sorted(self.queue.items()):
+            depth.add_metric([status], n)
+        yield depth
+        entries = GaugeMetricFamily(
+            "cachefront_cache_entries",
+            "Entries in the PostgreSQL cache tier, by namespace.",
+            labels=["namespace"],
+        )
+        size = GaugeMetricFamily(
+            "cachefront_cache_bytes",
+            "Bytes of values in the PostgreSQL cache tier, by namespace.",
+            labels=["namespace"],
+        )
+        for namespace, n, nbytes in self.cache:
+            entries.add_metric([namespace], n)
+            size.add_metric([namespace], nbytes)
+        yield entries
+        yield size

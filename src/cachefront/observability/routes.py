@@ -1,0 +1,65 @@
+"""Observability routes, for the service role only: health checks as JSON, and /metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from cachefront.auth.dependencies import require_service
+from cachefront.db.queries import load_queries
+from cachefront.http.problems import problem_response
+from cachefront.observability.checks import HealthReport
+from cachefront.observability.health import measure_health
+from cachefront.observability.prometheus import PrometheusSink, StoredFigures
+
+__all__ = ["metrics_router", "router"]
+
+QUERIES = load_queries("cachefront.observability")
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+metrics_router = APIRouter(tags=["admin"])
+# The content type of Prometheus's text exposition format.
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@router.get(
+    "/health",
+    summary="Every health check with its status (ok, warn, critical) and measured value",
+    dependencies=[Depends(require_service)],
+    response_model=HealthReport,
+)
+async def health(request: Request) -> HealthReport:
+    resources = request.app.state.resources
+    await resources.recorder.flush()
+    jobs = getattr(request.app.state, "jobs", None)
+    supervisor = getattr(jobs, "supervisor", None)
+    return await measure_health(
+        resources.engine,
+        request.app.state.settings,
+        resources.upstreams,
+        worker_running=None if supervisor is None else supervisor.health.running,
+    )
+
+
+@metrics_router.get(
+    "/metrics",
+    summary="Prometheus exposition of every worker process's counters, histograms and gauges",
+    dependencies=[Depends(require_service)],
+    response_class=Response,
+    responses={200: {"content": {PROMETHEUS_TEXT: {}}}},
+)
+async def metrics(request: Request) -> Response:
+    resources = request.app.state.resources
+    sink: PrometheusSink = request.app.state.prometheus
+    if not request.app.state.settings.prometheus_enabled:
+        return problem_response(404, "Prometheus metrics are off (CACHEFRONT_PROMETHEUS_ENABLED)")
+    # This process's last batch; the others' flushes are at most one interval old.
+    await resources.recorder.flush()
+    memory = getattr(request.app.state, "memory", None)
+    sink.note_state(resources.upstreams, 0 if memory is None else memory.size_bytes)
+    async with resources.engine.connect() as conn:
+        queue = {str(r[0]): int(r[1]) for r in await conn.execute(QUERIES.text("queue_depth"))}
+        cache = [
+            (str(r[0]), int(r[1]), int(r[2]))
+            for r in await conn.execute(QUERIES.text("cache_sizes"))
+        ]
+    return Response(sink.exposition(StoredFigures(queue, cache)), media_type=PROMETHEUS_TEXT)

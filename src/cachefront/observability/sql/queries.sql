@@ -1,0 +1,122 @@
+-- The observability package's statements: health measures (observability/health.py)
+-- and the alert outbox (observability/alerts.py).
+
+-- name: job_figures
+-- Jobs waiting past their time, running jobs whose worker stopped beating, and the
+-- workers still beating, judged against the stall limit :stall seconds.
+SELECT
+    (SELECT count(*) FROM procrastinate_jobs
+      WHERE status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now()))  AS backlog,
+    (SELECT count(*) FROM procrastinate_jobs j
+       LEFT JOIN procrastinate_workers w ON w.id = j.worker_id
+      WHERE j.status = 'doing'
+        AND (w.id IS NULL OR w.last_heartbeat < now() - make_interval(secs => :stall))) AS stalled,
+    (SELECT count(*) FROM procrastinate_workers
+      WHERE last_heartbeat >= now() - make_interval(secs => :stall))               AS live_workers;
+
+-- name: database_size
+SELECT pg_database_size(current_database());
+
+-- name: lock_health_states
+-- One process at a time compares the checks with the stored states, for the rest of
+-- the transaction: a change is recorded, and so alerted, once.
+SELECT pg_advisory_xact_lock(7203114015);
+
+-- name: health_states
+SELECT name, status FROM health_states;
+
+-- name: upsert_health_state
+INSERT INTO health_states (name, status, value, changed_at)
+VALUES (:name, :status, :value, now())
+ON CONFLICT (name) DO UPDATE
+SET status = excluded.status, value = excluded.value, changed_at = excluded.changed_at;
+
+-- name: insert_alert
+INSERT INTO health_alerts (status, payload) VALUES (:status, CAST(:payload AS jsonb))
+RETURNING id;
+
+-- name: claim_alert
+-- The oldest alert not sent and not claimed by a live sender; a claim lapses after
+-- :lease seconds, so an alert a crashed process held is sent by another.
+UPDATE health_alerts
+SET claimed_until = now() + make_interval(secs => :lease), attempts = attempts + 1
+WHERE id = (
+    SELECT id FROM health_alerts
+    WHERE sent_at IS NULL AND gave_up_at IS NULL
+      AND (claimed_until IS NULL OR claimed_until < now())
+    ORDER BY id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, payload, attempts;
+
+-- name: mark_alert_sent
+UPDATE health_alerts SET sent_at = now(), claimed_until = NULL WHERE id = :id;
+
+-- name: release_alert
+-- Sending failed: free the claim, or give up after :max_rounds rounds.
+UPDATE health_alerts
+SET claimed_until = NULL,
+    gave_up_at = CASE WHEN attempts >= :max_rounds THEN now() END,
+    last_error = :error
+WHERE id = :id;
+
+-- name: queue_depth
+-- Jobs of the queue by status, for /metrics.
+SELECT status::text AS status, count(*) AS jobs FROM procrastinate_jobs GROUP BY status;
+
+-- name: cache_sizes
+-- Entries and bytes of the PostgreSQL cache tier per namespace, for /metrics.
+SELECT namespace, count(*) AS entries, coalesce(sum(octet_length(value)), 0) AS bytes
+FROM cache_entries GROUP BY namespace;
+
+-- name: insert_dashboard_token
+INSERT INTO dashboard_tokens (token_hash, kind, expires_at)
+VALUES (:token_hash, :kind, now() + make_interval(secs => :seconds));
+
+-- name: use_login_token
+-- Single use: the one UPDATE that marks it used is the only one that returns it.
+UPDATE dashboard_tokens SET used_at = now()
+WHERE token_hash = :token_hash AND kind = 'login' AND used_at IS NULL AND expires_at > now()
+RETURNING token_hash;
+
+-- name: session_valid
+SELECT 1 FROM dashboard_tokens
+WHERE token_hash = :token_hash AND kind = 'session' AND expires_at > now();
+
+-- name: prune_dashboard_tokens
+DELETE FROM dashboard_tokens WHERE expires_at < now() - interval '1 day';
+
+-- name: hourly_trend
+-- Requests, hits and 5xx per hour over [:since, :until), for the dashboard's charts.
+SELECT hour,
+       sum(requests)::bigint                                              AS requests,
+       (sum(requests) FILTER (WHERE tier IN ('memory', 'redis', 'db', 'stale')))::bigint AS hits,
+       (sum(requests) FILTER (WHERE tier <> ''))::bigint                  AS cached,
+       (sum(requests) FILTER (WHERE status_class = 5))::bigint            AS server_errors
+FROM request_hours
+WHERE hour >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC') AND hour < :until
+GROUP BY hour
+ORDER BY hour;
+
+-- name: hourly_percentiles
+-- p50, p95 and p99 buckets of every request per hour (see metrics' latency_percentiles).
+WITH per_hour AS (
+    SELECT hour, bucket, sum(n) AS n
+    FROM latency_buckets
+    WHERE kind = 'request'
+      AND hour >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC') AND hour < :until
+    GROUP BY hour, bucket
+), running AS (
+    SELECT hour, bucket,
+           sum(n) OVER (PARTITION BY hour ORDER BY bucket) AS upto,
+           sum(n) OVER (PARTITION BY hour) AS total
+    FROM per_hour
+)
+SELECT hour,
+       min(bucket) FILTER (WHERE upto > floor(0.50 * (total - 1))) AS p50_bucket,
+       min(bucket) FILTER (WHERE upto > floor(0.95 * (total - 1))) AS p95_bucket,
+       min(bucket) FILTER (WHERE upto > floor(0.99 * (total - 1))) AS p99_bucket
+FROM running
+GROUP BY hour
+ORDER BY hour;

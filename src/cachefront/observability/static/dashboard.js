@@ -1,0 +1,122 @@
+// The dashboard's script: fetches /dashboard/data, fills the tiles and tables, and
+// draws the charts with the vendored uPlot; refreshes every REFRESH_MS.
+"use strict";
+
+const REFRESH_MS = 5000;
+const charts = {};
+
+function pct(v) { return v === null || v === undefined ? "-" : (100 * v).toFixed(1) + "%"; }
+function ms(v) { return v === null || v === undefined ? "-" : v.toFixed(1); }
+function num(v) { return v === null || v === undefined ? "-" : Number(v).toLocaleString("en"); }
+function money(v) { return Number(v || 0).toFixed(4); }
+
+function fill(id, head, rows) {
+  const table = document.getElementById(id);
+  table.replaceChildren();
+  const tr = table.insertRow();
+  for (const [label, cls] of head) {
+    const th = document.createElement("th");
+    th.textContent = label;
+    if (cls) th.className = cls;
+    tr.appendChild(th);
+  }
+  for (const row of rows) {
+    const r = table.insertRow();
+    row.forEach((cell, i) => {
+      const td = r.insertCell();
+      td.textContent = cell;
+      if (head[i][1]) td.className = head[i][1];
+    });
+  }
+}
+
+function tiles(s) {
+  const items = [
+    ["requests (24 h)", num(s.requests)],
+    ["hit rate", pct(s.hit_rate)],
+    ["p95 ms", ms(s.p95_ms)],
+    ["cached p95 ms", ms(s.cached.p95_ms)],
+    ["error rate", pct(s.error_rate)],
+    ["upstream calls", num(s.upstream_calls)],
+    ["upstream cost", money(s.upstream_cost)],
+    ["calls saved", num(Math.round(s.calls_saved))],
+    ["cost saved", money(s.cost_saved)],
+  ];
+  const box = document.getElementById("tiles");
+  box.replaceChildren();
+  for (const [label, value] of items) {
+    const div = document.createElement("div");
+    div.className = "tile";
+    const b = document.createElement("b");
+    b.textContent = value;
+    div.append(b, label);
+    box.appendChild(div);
+  }
+}
+
+function chart(id, series, data) {
+  const el = document.getElementById(id);
+  const width = Math.max(300, el.clientWidth || 400);
+  if (!charts[id]) {
+    charts[id] = new uPlot({ width, height: 200, series: [{}, ...series], scales: { x: { time: true } } }, data, el);
+  } else {
+    charts[id].setData(data);
+  }
+}
+
+function draw(hours) {
+  const t = hours.map((h) => h.t);
+  chart("chart-hit-rate", [{ label: "hit rate %", stroke: "#059669", width: 2 }],
+        [t, hours.map((h) => (h.hit_rate === null ? null : 100 * h.hit_rate))]);
+  chart("chart-latency", [
+    { label: "p50", stroke: "#2563eb", width: 2 },
+    { label: "p95", stroke: "#d97706", width: 2 },
+    { label: "p99", stroke: "#dc2626", width: 2 },
+  ], [t, hours.map((h) => h.p50_ms), hours.map((h) => h.p95_ms), hours.map((h) => h.p99_ms)]);
+  chart("chart-requests", [
+    { label: "requests", stroke: "#4b5563", width: 2 },
+    { label: "5xx", stroke: "#dc2626", width: 2 },
+  ], [t, hours.map((h) => h.requests), hours.map((h) => h.server_errors)]);
+}
+
+function render(doc) {
+  const s = doc.stats;
+  const status = document.getElementById("status");
+  status.textContent = doc.health.status;
+  status.className = "badge " + doc.health.status;
+  document.getElementById("updated").textContent = "updated " + new Date(doc.generated_at).toLocaleTimeString();
+  tiles(s);
+  draw(doc.hours);
+  fill("health", [["check"], ["status"], ["value", "n"], ["detail"]],
+       doc.health.checks.map((c) => [c.name, c.status, c.value === null ? "-" : String(c.value), c.detail]));
+  fill("tiers", [["tier"], ["requests", "n"], ["share", "n"]],
+       Object.entries(s.requests_by_tier).map(([tier, n]) => [tier, num(n), pct(s.hit_rate_by_tier[tier])]));
+  fill("providers", [["provider"], ["calls", "n"], ["failed", "n"], ["p95 ms", "n"], ["cost", "n"]],
+       s.upstream_by_provider.map((p) => [p.provider, num(p.calls), num(p.failures), ms(p.p95_ms), money(p.cost)]));
+  fill("rooms", [["room"], ["requests", "n"], ["hit rate", "n"], ["upstream calls", "n"], ["cost saved", "n"]],
+       s.rooms.map((r) => [r.room, num(r.requests), pct(r.hit_rate), num(r.upstream_calls), money(r.cost_saved)]));
+  const slow = [...s.routes].sort((a, b) => (b.p99_ms || 0) - (a.p99_ms || 0)).slice(0, 10);
+  fill("routes", [["route"], ["requests", "n"], ["p50 ms", "n"], ["p99 ms", "n"]],
+       slow.map((r) => [r.route, num(r.requests), ms(r.p50_ms), ms(r.p99_ms)]));
+  fill("storage", [["namespace"], ["entries", "n"], ["bytes", "n"]],
+       [["(database)", "-", num(doc.storage.database_bytes)],
+        ...doc.storage.cache.map((c) => [c.namespace, num(c.entries), num(c.bytes)])]);
+  fill("jobs", [["status"], ["jobs", "n"]], Object.entries(doc.jobs).map(([k, v]) => [k, num(v)]));
+  document.body.dataset.points = String(doc.hours.length);
+  document.body.dataset.charts = String(document.querySelectorAll(".chart canvas").length);
+  document.body.dataset.state = "ready";
+}
+
+async function refresh() {
+  try {
+    const answer = await fetch("/dashboard/data", { credentials: "same-origin", cache: "no-store" });
+    if (!answer.ok) throw new Error("HTTP " + answer.status);
+    render(await answer.json());
+  } catch (error) {
+    document.getElementById("status").textContent = "unreachable";
+    document.body.dataset.state = "error";
+  }
+  setTimeout(refresh, REFRESH_MS);
+}
+
+refresh();

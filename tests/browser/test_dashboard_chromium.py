@@ -1,0 +1,157 @@
+"""The dashboard in headless Chromium: a one-time link logs in, the charts draw real data offline.
+
+The link comes from the real ``cachefront dashboard-url`` command; Chromium opens it,
+follows the redirect with the session cookie it was given, runs the page's scripts
+(the vendored uPlot, no network beyond the server) and the DOM it leaves is read
+back. Any console message (an error, a failed load) fails the test. The screenshot is
+kept as an artifact (``$CACHEFRONT_TEST_ARTIFACTS``, else pytest's cache folder).
+Skipped, saying why, when Chromium is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cachefront.config import Settings
+from cachefront.metrics.recorder import MetricsRecorder
+from harness_servers import ServerThread
+
+CHROMIUM = shutil.which("chromium")
+KEY = "dashboard-service-key-0123456789abcdef"
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="needs Chromium (apt-get install -y chromium)"
+)
+
+
+def _link(database_url: str, base: str) -> str:
+    made = subprocess.run(
+        [sys.executable, "-m", "cachefront", "dashboard-url", "--base", base],
+        env={**os.environ, "CACHEFRONT_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    link = made.stdout.strip()
+    assert link.startswith(f"{base}/dashboard/login?token=")
+    return link
+
+
+def _artifacts(request: pytest.FixtureRequest) -> Path:
+    named = os.environ.get("CACHEFRONT_TEST_ARTIFACTS")
+    folder = Path(named) if named else Path(request.config.cache.mkdir("artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+async def six_hours_of_traffic(engine: AsyncEngine) -> None:
+    recorder = MetricsRecorder(engine)
+    now = time.time()
+    for hour in range(6):
+        for n in range(40):
+            tier = "memory" if n % 5 else "upstream"
+            ms = 0.4 + n / 20 if tier == "memory" else 80.0 + n
+            at = now - hour * 3600 - n
+            recorder.request(
+                (at, "GET", "/v1/ephemeris/{body}", 200, ms, tier, int(tier != "memory"))
+            )
+    await recorder.flush()
+
+
+@pytest.mark.usefixtures("six_hours_of_traffic")
+def test_the_dashboard_logs_in_and_draws_its_charts(
+    database_url: str,
+    settings_for: Callable[..., Settings],
+    serve_app: type[ServerThread],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    assert CHROMIUM is not None
+    shot = _artifacts(request) / "dashboard.png"
+    shot.unlink(missing_ok=True)
+    with serve_app(settings_for(service_key=KEY)) as server:
+        link = _link(database_url, server.url)
+        browser = subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--disable-gpu",
+                "--no-sandbox",
+                "--no-first-run",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--virtual-time-budget=8000",
+                "--window-size=1280,1800",
+                f"--screenshot={shot}",
+                "--dump-dom",
+                link,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        # The link was used up by the browser.
+        again = httpx.get(link, follow_redirects=False)
+    assert browser.returncode == 0, browser.stderr[-3000:]
+    dom = browser.stdout
+    body = re.search(r"<body([^>]*)>", dom)
+    assert body is not None, dom[:2000]
+    attributes = dict(re.findall(r'data-([a-z]+)="([^"]*)"', body.group(1)))
+    assert attributes.get("state") == "ready", dom[:3000]
+    assert attributes.get("charts") == "3"
+    assert int(attributes.get("points", "0")) >= 6
+    assert dom.count("<canvas") == 3
+    assert "/v1/ephemeris/{body}" in dom
+    console = [line for line in browser.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
+    assert shot.stat().st_size > 20_000
+    assert again.status_code == 401
+
+
+def test_the_login_sets_a_strict_http_only_cookie_and_the_page_needs_one(
+    database_url: str, settings_for: Callable[..., Settings], serve_app: type[ServerThread]
+) -> None:
+    with serve_app(settings_for(service_key=KEY)) as server:
+        assert httpx.get(f"{server.url}/dashboard").status_code == 401
+        assert httpx.get(f"{server.url}/dashboard/data").status_code == 401
+        forged = httpx.get(f"{server.url}/dashboard", cookies={"cachefront_dashboard": "x" * 43})
+        assert forged.status_code == 401
+        bearer = {"Authorization": f"Bearer {KEY}"}
+        page = httpx.get(f"{server.url}/dashboard", headers=bearer)
+        assert page.status_code == 200
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+
+        answer = httpx.get(_link(database_url, server.url), follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/dashboard"
+        cookie = answer.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert "path=/dashboard" in cookie
+        session = answer.cookies["cachefront_dashboard"]
+        data = httpx.get(
+            f"{server.url}/dashboard/data", cookies={"cachefront_dashboard": session}, timeout=10
+        )
+        assert data.status_code == 200, data.text
+        assert {"stats", "hours", "health", "storage", "jobs"} <= set(data.json())
+        assert httpx.get(f"{server.url}/dashboard/login?token=nope").status_code == 401
+        assert httpx.get(f"{server.url}/dashboard/static/../app.py").status_code == 404
+        vendored = httpx.get(f"{server.url}/dashboard/static/uPlot.iife.min.js")
+        assert vendored.status_code == 200
+        assert vendored.headers["content-type"].startswith("text/javascript")
