@@ -100,11 +100,20 @@ def transient_retry(settings: Settings) -> RetryStrategy:
     )
 
 
-def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
-    """A procrastinate app over ``url`` with every task of ``registry`` registered."""
+def build_queue_app(
+    settings: Settings, url: str, registry: JobRegistry, *, transaction_pooler: bool = False
+) -> App:
+    """A procrastinate app over ``url`` with every task of ``registry`` registered.
+
+    ``transaction_pooler``: ``url`` is a transaction pooler, where a statement prepared
+    in one transaction is gone in the next; psycopg then never prepares.
+    """
+    kwargs: dict[str, Any] = {"application_name": "cachefront-jobs"}
+    if transaction_pooler:
+        kwargs["prepare_threshold"] = None
     connector = PsycopgConnector(
         conninfo=libpq_url(url),
-        kwargs={"application_name": "cachefront-jobs"},
+        kwargs=kwargs,
         min_size=1,
         max_size=max(2, settings.worker_concurrency + 2),
         # How long a query waits for a connection: while the database is away, the

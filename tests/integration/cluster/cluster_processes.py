@@ -1,0 +1,160 @@
+"""Processes the cluster tests start: a PgBouncer, a streaming replica, nginx in front."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from harness_servers import free_port
+
+__all__ = ["PgBouncer", "pgbouncer_binary", "wait_for_port"]
+
+
+def pgbouncer_binary() -> str | None:
+    return shutil.which("pgbouncer") or (
+        "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
+    )
+
+
+def wait_for_port(
+    port: int, *, alive: subprocess.Popen[bytes], log: Path, timeout: float = 20
+) -> None:
+    """Wait until something listens on 127.0.0.1:``port``; fail with ``log`` if ``alive`` dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if alive.poll() is not None or time.monotonic() > deadline:
+                text = log.read_text() if log.exists() else "(no log)"
+                raise RuntimeError(f"{alive.args[0]} did not start: {text[-2000:]}") from None
+            time.sleep(0.05)
+
+
+def _unprivileged_user() -> str | None:
+    """The user to run a server as when the tests run as root (PgBouncer refuses root)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    return None
+
+
+class PgBouncer:
+    """A PgBouncer (``pool_mode = transaction``, as hosted poolers run) on a free port,
+    passing every database name to the server of ``server_url``."""
+
+    def __init__(self, server_url: str, *, pool_size: int = 20) -> None:
+        url = make_url(server_url)
+        self._server_host = url.host or "127.0.0.1"
+        self._server_port = url.port or 5432
+        self._user = url.username or "postgres"
+        self._pool_size = pool_size
+        self.port = free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="cachefront-pgbouncer-"))
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def url_for(self, database_url: str) -> str:
+        """``database_url`` (a database on the same server) as reached through PgBouncer."""
+        return (
+            make_url(database_url)
+            .set(host="127.0.0.1", port=self.port)
+            .render_as_string(hide_password=False)
+        )
+
+    def __enter__(self) -> PgBouncer:
+        binary = pgbouncer_binary()
+        assert binary is not None
+        log = self._dir / "pgbouncer.log"
+        ini = self._dir / "pgbouncer.ini"
+        ini.write_text(
+            "\n".join(
+                [
+                    "[databases]",
+                    f"* = host={self._server_host} port={self._server_port} user={self._user}",
+                    "[pgbouncer]",
+                    "listen_addr = 127.0.0.1",
+                    f"listen_port = {self.port}",
+                    "unix_socket_dir =",
+                    # The local server trusts 127.0.0.1; PgBouncer logs in as the user above.
+                    "auth_type = any",
+                    "pool_mode = transaction",
+                    f"default_pool_size = {self._pool_size}",
+                    "max_client_conn = 1000",
+                    f"admin_users = {self._user}",
+                    # psycopg sends these at connect; PgBouncer refuses unknown ones.
+                    "ignore_startup_parameters = extra_float_digits,options",
+                    f"logfile = {log}",
+                    f"pidfile = {self._dir / 'pgbouncer.pid'}",
+                    "",
+                ]
+            )
+        )
+        command = [binary]
+        user = _unprivileged_user()
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(self._dir, entry.pw_uid, entry.pw_gid)
+            for path in (ini,):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+            command += ["-u", user]
+        command.append(str(ini))
+        self._proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, alive=self._proc, log=log)
+        return self
+
+    def show(self, what: str) -> list[dict[str, str]]:
+        """A ``SHOW`` of PgBouncer's admin console (simple protocol only: psql speaks it)."""
+        out = subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self._user,
+                "-d",
+                "pgbouncer",
+                "-A",
+                "-F",
+                "\t",
+                "-P",
+                "footer=off",
+                "-c",
+                f"SHOW {what}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.splitlines()
+        header = out[0].split("\t")
+        return [dict(zip(header, line.split("\t"), strict=True)) for line in out[1:]]
+
+    def log(self) -> str:
+        path = self._dir / "pgbouncer.log"
+        return path.read_text() if path.exists() else ""
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
