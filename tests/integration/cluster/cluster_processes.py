@@ -15,7 +15,10 @@ from sqlalchemy.engine import make_url
 
 from harness_servers import free_port
 
-__all__ = ["PgBouncer", "pgbouncer_binary", "wait_for_port"]
+__all__ = ["PG_BIN", "PgBouncer", "StreamingPair", "pgbouncer_binary", "wait_for_port"]
+
+# Debian's server binaries (initdb, pg_ctl, pg_basebackup) are not on PATH.
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def pgbouncer_binary() -> str | None:
@@ -157,4 +160,100 @@ class PgBouncer:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class StreamingPair:
+    """A primary of its own (initdb on a free port) and a streaming replica of it made with
+    ``pg_basebackup -R``; both stopped and removed on exit.
+
+    A primary of its own rather than the machine's server: a base backup copies the
+    whole cluster (every test database on it), and the machine's pg_hba may refuse
+    replication connections.
+    """
+
+    def __init__(self) -> None:
+        self.primary_port = free_port()
+        self.replica_port = free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="cachefront-replica-"))
+        self._user = _unprivileged_user()
+        self._started: list[Path] = []
+
+    def url(self, port: int, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+    @property
+    def primary_url(self) -> str:
+        return self.url(self.primary_port)
+
+    @property
+    def replica_url(self) -> str:
+        return self.url(self.replica_port)
+
+    def _run(self, *command: str) -> None:
+        done = subprocess.run(
+            [str(PG_BIN / command[0]), *command[1:]],
+            user=self._user,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed: {done.stderr[-2000:]}")
+
+    def _start(self, data: Path, port: int) -> None:
+        options = (
+            f"-c port={port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self._dir} -c fsync=off -c max_wal_senders=4 "
+            "-c wal_level=replica -c hot_standby=on -c wal_receiver_status_interval=1s"
+        )
+        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(data) + ".log", "-w", "start")
+        self._started.append(data)
+
+    def stop_replica(self) -> None:
+        """Stop the replica at once (as a crash would), leaving the primary up."""
+        data = self._dir / "replica"
+        self._run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        self._started.remove(data)
+
+    def __enter__(self) -> StreamingPair:
+        if self._user is not None:
+            entry = pwd.getpwnam(self._user)
+            os.chown(self._dir, entry.pw_uid, entry.pw_gid)
+        primary = self._dir / "primary"
+        try:
+            # trust: initdb's default pg_hba then admits 127.0.0.1 replication too.
+            self._run("initdb", "-D", str(primary), "-U", "postgres", "--auth=trust", "-N")
+            self._start(primary, self.primary_port)
+            self._run(
+                "pg_basebackup",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.primary_port),
+                "-U",
+                "postgres",
+                "-D",
+                str(self._dir / "replica"),
+                "-R",
+                "-X",
+                "stream",
+            )
+            self._start(self._dir / "replica", self.replica_port)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for data in reversed(self._started):
+            subprocess.run(
+                [str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                user=self._user,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        self._started.clear()
         shutil.rmtree(self._dir, ignore_errors=True)
