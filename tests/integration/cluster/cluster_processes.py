@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import httpx
 from sqlalchemy.engine import make_url
 
 from harness_servers import free_port
 
-__all__ = ["PG_BIN", "PgBouncer", "StreamingPair", "pgbouncer_binary", "wait_for_port"]
+__all__ = [
+    "PG_BIN",
+    "ApiProcess",
+    "Nginx",
+    "PgBouncer",
+    "StreamingPair",
+    "deploy_nginx_block",
+    "pgbouncer_binary",
+    "wait_for_port",
+]
+
+REPO = Path(__file__).resolve().parents[3]
 
 # Debian's server binaries (initdb, pg_ctl, pg_basebackup) are not on PATH.
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -257,3 +272,122 @@ class StreamingPair:
             )
         self._started.clear()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def deploy_nginx_block(ports: list[int], listen: int) -> str:
+    """The nginx block of docs/deploy.md, its API processes and listening port replaced."""
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    blocks = re.findall(r"```nginx\n(.*?)```", doc, flags=re.DOTALL)
+    assert len(blocks) == 1, "docs/deploy.md shows one nginx block"
+    text: str = blocks[0]
+    servers = re.findall(r"^ *server 127\.0\.0\.1:(\d+)(.*);$", text, flags=re.MULTILINE)
+    assert len(servers) == len(ports), servers
+    for (port, rest), new in zip(servers, ports, strict=True):
+        text = text.replace(f"server 127.0.0.1:{port}{rest};", f"server 127.0.0.1:{new}{rest};")
+    assert text.count("listen 80;") == 1
+    return text.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+
+
+_NGINX_MAIN = """
+daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    include {root}/cachefront.conf;
+}}
+"""
+
+
+class Nginx:
+    """nginx running ``site`` (a block for its http context) on ``port``."""
+
+    def __init__(self, site: str, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._site = site
+        self._dir = Path(tempfile.mkdtemp(prefix="cachefront-nginx-"))
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Nginx:
+        self._dir.chmod(0o755)  # nginx's workers run as an unprivileged user
+        (self._dir / "cachefront.conf").write_text(self._site)
+        (self._dir / "nginx.conf").write_text(_NGINX_MAIN.format(root=self._dir))
+        self._proc = subprocess.Popen(
+            ["nginx", "-c", str(self._dir / "nginx.conf"), "-p", str(self._dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, alive=self._proc, log=self._dir / "error.log")
+        return self
+
+    def error_log(self) -> str:
+        path = self._dir / "error.log"
+        return path.read_text() if path.exists() else ""
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=15)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class ApiProcess:
+    """``cachefront serve`` on a fixed port, to stop (SIGTERM, SIGKILL) and start again."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._env = {**os.environ, **env}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115  (kept across restarts; close())
+
+    def start(self, *, timeout: float = 60) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "cachefront", "serve", "--port", str(self.port)],
+            env=self._env,
+            cwd=REPO / "tests",
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"cachefront serve did not start: {self.stderr()[-2000:]}")
+            time.sleep(0.05)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, *, timeout: float = 30) -> int:
+        """Send ``sig``; the exit status once the process has ended."""
+        assert self._proc is not None
+        self._proc.send_signal(sig)
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+            raise
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stderr(self) -> str:
+        self._err.seek(0)
+        return self._err.read().decode(errors="replace")
+
+    def close(self) -> None:
+        if self.running:
+            self.stop(signal.SIGKILL)
+        self._err.close()
