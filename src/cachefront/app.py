@@ -34,6 +34,8 @@ from cachefront.config import Settings
 from cachefront.db.embedded import start_embedded_postgres
 from cachefront.db.engine import create_engine
 from cachefront.db.migrate import upgrade
+from cachefront.db.replica import ReadEngine
+from cachefront.db.topology import database_urls
 from cachefront.errors import ConfigurationError
 from cachefront.http.admin_cache import admin_cache_router
 from cachefront.http.client_address import ClientAddress
@@ -72,6 +74,7 @@ class Resources:
     engine: AsyncEngine
     cache: TieredCache
     recorder: MetricsRecorder
+    read_engine: ReadEngine
     upstreams: dict[str, UpstreamClient] = field(default_factory=dict)
 
 
@@ -109,23 +112,38 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = resolve_database_url(settings)
+        urls = database_urls(settings, resolve_database_url(settings))
         if settings.migrate_on_start:
-            upgrade(url)
-        engine = create_engine(url, pool_size=settings.database_pool_size)
-        install_isolation(engine, settings.db_app_role, jwt_issuer=settings.jwt_issuer)
+            # DDL and Alembic's version lock want a session: the direct connection.
+            upgrade(urls.direct)
+        engine = _engine(settings, urls.primary, pooled=urls.transaction_pooler)
+        read_engine = ReadEngine(
+            engine,
+            None if urls.replica is None else _engine(settings, urls.replica, pooled=False),
+            max_lag_seconds=settings.database_replica_max_lag_seconds,
+            check_seconds=settings.database_replica_check_seconds,
+        )
         authenticator.keys = KeyManager(engine)
         await limiter.open()
-        cache = composition.cache_from(settings, engine, memory=memory, redis_link=redis_link)
+        cache = composition.cache_from(
+            settings,
+            engine,
+            memory=memory,
+            redis_link=redis_link,
+            listen_url=urls.direct if urls.transaction_pooler else None,
+        )
         await cache.open()
         recorder.attach(engine)
         await recorder.start()
-        resources = Resources(engine=engine, cache=cache, recorder=recorder)
+        await read_engine.open()
+        resources = Resources(
+            engine=engine, cache=cache, recorder=recorder, read_engine=read_engine
+        )
         # Rooms opened so far, each with its service, closed in reverse order.
         opened: list[tuple[AnyRoom, Any]] = []
         try:
             await _open_upstreams(settings, resources, upstream_transport, redis_link)
-            platform = Platform(settings, engine, cache, resources.upstreams)
+            platform = Platform(settings, engine, cache, resources.upstreams, read_engine)
             services = RoomServices()
             for room in ROOMS:
                 service = await room.open(platform)
@@ -141,7 +159,9 @@ def create_app(
             )
             # --- background jobs (cachefront.jobs): queue, periodic tasks, worker -------
             job_resources = JobResources(settings, engine, services)
-            async with open_jobs(settings, url, job_resources) as jobs:
+            async with open_jobs(
+                settings, urls.primary, job_resources, direct_url=urls.direct
+            ) as jobs:
                 app.state.jobs = jobs
                 monitor = _health_monitor(settings, resources, jobs)
                 monitor.start()
@@ -160,6 +180,7 @@ def create_app(
             await limiter.aclose()
             if redis_link is not None:
                 await redis_link.aclose()
+            await read_engine.aclose()
             await engine.dispose()
 
     # FastAPIOffline is FastAPI with /docs and /redoc served from assets shipped in the
@@ -251,6 +272,15 @@ def _health_monitor(settings: Settings, resources: Resources, jobs: Any) -> Heal
         return None if supervisor is None else bool(supervisor.health.running)
 
     return HealthMonitor(resources.engine, settings, resources.upstreams, worker_running)
+
+
+def _engine(settings: Settings, url: str, *, pooled: bool) -> AsyncEngine:
+    """An engine with the app role and per-transaction identity installed."""
+    engine = create_engine(url, pool_size=settings.database_pool_size, transaction_pooler=pooled)
+    install_isolation(
+        engine, settings.db_app_role, jwt_issuer=settings.jwt_issuer, per_transaction_role=pooled
+    )
+    return engine
 
 
 def _fastapi_of(app: ASGIApp) -> FastAPI:

@@ -98,6 +98,7 @@ def serve(
     """Start the HTTP API (with an embedded PostgreSQL when no database URL is set)."""
     from cachefront.app import resolve_database_url
     from cachefront.db.migrate import upgrade
+    from cachefront.db.topology import database_urls
 
     settings = Settings()
     setup_logging(settings.log_level)
@@ -112,7 +113,7 @@ def serve(
     # to start an embedded server or to migrate.
     url = resolve_database_url(settings)
     if settings.migrate_on_start:
-        upgrade(url)
+        upgrade(database_urls(settings, url).direct)
     os.environ["CACHEFRONT_DATABASE_URL"] = url
     os.environ["CACHEFRONT_MIGRATE_ON_START"] = "false"
     database = (
@@ -172,10 +173,12 @@ def migrate() -> None:
     """Apply database migrations (they also run at start)."""
     from cachefront.app import resolve_database_url
     from cachefront.db.migrate import current_revision, upgrade
+    from cachefront.db.topology import database_urls
 
     settings = Settings()
     setup_logging(settings.log_level)
-    url = resolve_database_url(settings)
+    # Past a transaction pooler, on the direct connection: DDL wants a session.
+    url = database_urls(settings, resolve_database_url(settings)).direct
     upgrade(url)
     console.print(f"database at revision {current_revision(url)}")
 

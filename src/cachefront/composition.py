@@ -73,6 +73,7 @@ def cache_from(
     *,
     memory: MemoryStore,
     redis_link: RedisLink | None = None,
+    listen_url: str | None = None,
 ) -> TieredCache:
     """The tiered cache over ``memory``, the Redis link and the engine, as configured."""
     return build_cache(
@@ -81,7 +82,9 @@ def cache_from(
         redis_link=redis_link,
         lock_seconds=settings.singleflight_lock_seconds,
         user_deadline=settings.user_deadline_seconds,
-        announcer=announcer_from(settings, engine, memory=memory, redis_link=redis_link),
+        announcer=announcer_from(
+            settings, engine, memory=memory, redis_link=redis_link, listen_url=listen_url
+        ),
     )
 
 
@@ -91,6 +94,7 @@ def announcer_from(
     *,
     memory: MemoryStore,
     redis_link: RedisLink | None = None,
+    listen_url: str | None = None,
 ) -> Announcer | None:
     """What keeps ``memory`` in step with the other processes: Redis pub/sub when there is
     a Redis, else PostgreSQL LISTEN/NOTIFY; None when ``CACHEFRONT_MEMORY_CACHE_SYNC``
@@ -100,7 +104,7 @@ def announcer_from(
     if redis_link is not None:
         return RedisAnnouncer(redis_link, memory)
     if engine is not None:
-        return PostgresAnnouncer(engine, memory)
+        return PostgresAnnouncer(engine, memory, listen_url=listen_url)
     return None
 
 

@@ -187,6 +187,29 @@ class Settings(BaseSettings):
         description="PostgreSQL URL; unset means an embedded PostgreSQL in data_dir.",
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_direct_url: SecretStr | None = Field(
+        default=None,
+        description="A direct (or session-pooled) PostgreSQL URL for what a transaction "
+        "pooler cannot carry: migrations, the job worker's LISTEN and the memory-tier sync's "
+        "LISTEN. Setting it says CACHEFRONT_DATABASE_URL is a transaction pooler (PgBouncer "
+        "pool_mode=transaction): no prepared statements there, the app role set per "
+        "transaction.",
+    )
+    database_replica_url: SecretStr | None = Field(
+        default=None,
+        description="A streaming replica's URL; heavy reads (stats, history ranges, job "
+        "listings) go there while it answers and keeps up, else to the primary.",
+    )
+    database_replica_max_lag_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A replica further behind the primary than this is not read from.",
+    )
+    database_replica_check_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the replica's health and lag are checked.",
+    )
     redis_url: SecretStr | None = Field(
         default=None, description="Redis URL; unset means no Redis tier (memory + PostgreSQL)."
     )
@@ -208,6 +231,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    shutdown_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="On SIGTERM, how long in-flight requests, streams and running jobs get "
+        "to finish before the process stops anyway.",
+    )
     cors_origins: CommaList = Field(
         default_factory=list,
         description="Origins browser apps may call from (e.g. https://app.example), or *.",

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from cachefront.cache import TieredCache
     from cachefront.config import RoomSettings, Settings
+    from cachefront.db.replica import ReadEngine
     from cachefront.http.fastpath import FastRoute
     from cachefront.jobs.registry import JobRegistry
     from cachefront.upstream import UpstreamClient
@@ -93,12 +94,19 @@ class RoomCli:
 
 @dataclass(frozen=True, slots=True)
 class Platform:
-    """What the lifespan hands a room's ``open``; the platform owns it and closes it."""
+    """What the lifespan hands a room's ``open``; the platform owns it and closes it.
+
+    ``read_engine`` is for the reads a room deems heavy (ranges, listings, aggregates):
+    its ``engine`` is a streaming replica's while one is configured, reachable and
+    caught up, else the primary's (``cachefront.db.replica``). Writes, and reads that
+    must see the room's own writes at once, stay on ``engine``.
+    """
 
     settings: Settings
     engine: AsyncEngine
     cache: TieredCache
     upstreams: Mapping[str, UpstreamClient]
+    read_engine: ReadEngine
 
 
 class Room(Protocol[ServiceT]):

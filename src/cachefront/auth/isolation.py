@@ -32,18 +32,25 @@ SET_IDENTITY_SQL = _QUERIES["set_identity"]
 
 
 def install_isolation(
-    engine: AsyncEngine, app_role: str | None, *, jwt_issuer: str | None = None
+    engine: AsyncEngine,
+    app_role: str | None,
+    *,
+    jwt_issuer: str | None = None,
+    per_transaction_role: bool = False,
 ) -> None:
     """Make every connection of ``engine`` run as ``app_role`` with per-transaction identity.
 
     ``jwt_issuer`` is the issuer access tokens are checked against; it is part of the
-    owner name of token holders (``owner_of``).
+    owner name of token holders (``owner_of``). ``per_transaction_role`` sets the role
+    in every transaction instead of once per connection: behind a transaction pooler a
+    connection's transactions run on different server sessions, and a session-level
+    role would be missing from some (and left behind on others).
     """
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        if app_role is None:
+        if app_role is None or per_transaction_role:
             return
         cursor = dbapi_connection.cursor()
         try:
@@ -57,6 +64,9 @@ def install_isolation(
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        if per_transaction_role and app_role is not None:
+            # Validated by the settings pattern, as above.
+            connection.exec_driver_sql(f'SET LOCAL ROLE "{app_role}"')
         identity = current_identity.get()
         if identity is not None:
             connection.exec_driver_sql(

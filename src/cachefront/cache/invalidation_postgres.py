@@ -2,7 +2,7 @@
 
 Announcements go out with ``pg_notify`` through the engine's pool; each process
 listens on a connection of its own (LISTEN needs a session: a transaction-mode pooler
-cannot carry it, so point the engine at the server or a session pooler). A payload
+cannot carry it: behind one, it connects to CACHEFRONT_DATABASE_DIRECT_URL). A payload
 holds at most ``_PAYLOAD_MAX`` bytes (the server's limit is 8000), so a large batch of
 keys goes out as several notifications. After the listening connection breaks, the
 listener connects again and drops the whole memory tier first, as over Redis.
@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 
 import psycopg
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -64,11 +65,14 @@ def _chunks(origin: str, ns: str, keys: Sequence[str]) -> list[bytes]:
 class PostgresAnnouncer:
     """Publishes this process's changes with NOTIFY; applies the others' to ``memory``."""
 
-    def __init__(self, engine: AsyncEngine, memory: MemoryStore) -> None:
+    def __init__(
+        self, engine: AsyncEngine, memory: MemoryStore, *, listen_url: str | None = None
+    ) -> None:
+        """``listen_url``: where to LISTEN when the engine goes through a transaction
+        pooler (CACHEFRONT_DATABASE_DIRECT_URL); default the engine's own server."""
         self._engine = engine
-        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
+        url = engine.url if listen_url is None else make_url(listen_url)
+        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._memory = memory
         self.origin = new_origin()
         self._listener: asyncio.Task[None] | None = None

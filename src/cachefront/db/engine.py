@@ -33,12 +33,25 @@ def sync_url(url: str) -> str:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    url: str,
+    *,
+    pool_size: int = 10,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    transaction_pooler: bool = False,
 ) -> AsyncEngine:
-    """An async engine; ``pool_pre_ping`` so a restarted server does not fail the next query."""
-    connect_args = (
+    """An async engine; ``pool_pre_ping`` so a restarted server does not fail the next query.
+
+    ``transaction_pooler`` says ``url`` is a pooler in transaction mode (PgBouncer
+    ``pool_mode=transaction``): each transaction may run on another server connection.
+    """
+    connect_args: dict[str, object] = (
         {} if "connect_timeout" in make_url(url).query else {"connect_timeout": connect_timeout}
     )
+    if transaction_pooler:
+        # psycopg prepares a statement on the server after it ran five times; the next
+        # transaction may land on a server connection that never saw it ("prepared
+        # statement does not exist"). None never prepares.
+        connect_args["prepare_threshold"] = None
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,

@@ -301,4 +301,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # Every request is already recorded as a metric; an access log line per request
         # would cost more than answering a cache hit.
         "access_log": False,
+        # On SIGTERM uvicorn stops accepting and closes idle connections at once, then
+        # waits for in-flight requests and streams: at most this long (unbounded by
+        # default), after which it cancels them and the lifespan shuts down.
+        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
     }

@@ -12,6 +12,7 @@ waiting), so a slow run cannot pile up behind itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import uuid
@@ -19,9 +20,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy, builtin_tasks
+from procrastinate import (
+    App,
+    JobContext,
+    PsycopgConnector,
+    RetryDecision,
+    RetryStrategy,
+    builtin_tasks,
+)
 from procrastinate.exceptions import UniqueViolation
-from procrastinate.jobs import Status
+from procrastinate.jobs import Job, Status
 from sqlalchemy.engine import make_url
 
 from cachefront.config import Settings
@@ -93,20 +101,46 @@ def resources_of(context: JobContext) -> JobResources:
     return resources
 
 
+class TransientRetry(RetryStrategy):
+    """procrastinate's strategy, plus: a job cancelled by its worker's shutdown goes back to
+    the queue at once.
+
+    A stopping worker lets running jobs finish for the shutdown timeout, then cancels
+    them; procrastinate would mark such a job aborted for good (a cancellation is no
+    exception the strategy retries), and nothing would ever run it again. It is not the
+    job's fault, so it is queued again whatever its attempts, for another worker.
+    """
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, asyncio.CancelledError):
+            return RetryDecision(retry_in={"seconds": 0})
+        return super().get_retry_decision(exception=exception, job=job)
+
+
 def transient_retry(settings: Settings) -> RetryStrategy:
-    """Retry upstream failures with waits of base**1, base**2, ... seconds."""
-    return RetryStrategy(
+    """Retry upstream failures with waits of base**1, base**2, ... seconds, and hand back
+    jobs a worker's shutdown cancelled."""
+    return TransientRetry(
         max_attempts=settings.jobs_max_attempts,
         exponential_wait=settings.jobs_retry_base_seconds,
         retry_exceptions={UpstreamError},
     )
 
 
-def build_queue_app(settings: Settings, url: str, registry: JobRegistry) -> App:
-    """A procrastinate app over ``url`` with every task of ``registry`` registered."""
+def build_queue_app(
+    settings: Settings, url: str, registry: JobRegistry, *, transaction_pooler: bool = False
+) -> App:
+    """A procrastinate app over ``url`` with every task of ``registry`` registered.
+
+    ``transaction_pooler``: ``url`` is a transaction pooler, where a statement prepared
+    in one transaction is gone in the next; psycopg then never prepares.
+    """
+    kwargs: dict[str, Any] = {"application_name": "cachefront-jobs"}
+    if transaction_pooler:
+        kwargs["prepare_threshold"] = None
     connector = PsycopgConnector(
         conninfo=libpq_url(url),
-        kwargs={"application_name": "cachefront-jobs"},
+        kwargs=kwargs,
         min_size=1,
         max_size=max(2, settings.worker_concurrency + 2),
         # How long a query waits for a connection: while the database is away, the

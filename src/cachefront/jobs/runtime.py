@@ -35,9 +35,6 @@ __all__ = ["IdempotencyKeyReusedError", "JobConflictError", "JobsRuntime", "open
 
 log = logging.getLogger(__name__)
 
-# How long a stopping worker waits for running jobs before aborting them; an aborted
-# job is picked up again by another worker's stall sweep, so nothing is lost.
-SHUTDOWN_GRACE_SECONDS = 10.0
 # Past the grace period, how long a stopping worker may still take (its shutdown waits
 # on the database, which may be gone) before the process stops waiting for it.
 _SHUTDOWN_SLACK_SECONDS = 5.0
@@ -157,17 +154,33 @@ async def open_jobs(
     resources: JobResources,
     *,
     registry: JobRegistry | None = None,
+    direct_url: str | None = None,
 ) -> AsyncIterator[JobsRuntime]:
-    """Open the queue (and run a supervised worker when ``settings.worker_in_process``)."""
+    """Open the queue (and run a supervised worker when ``settings.worker_in_process``).
+
+    ``direct_url``, when ``url`` is a transaction pooler: the worker LISTENs for new
+    jobs, which needs a session of its own, so it runs over this direct connection;
+    submissions still go through the pooler.
+    """
     registry = registry or default_registry(settings)
-    queue = build_queue_app(settings, url, registry)
-    async with queue.open_async():
+    pooled = direct_url is not None and direct_url != url
+    queue = build_queue_app(settings, url, registry, transaction_pooler=pooled)
+    worker_url = direct_url if direct_url is not None else url
+    # How long a stopping worker lets running jobs finish before aborting them; an
+    # aborted job is picked up again by another worker's stall sweep, so none is lost.
+    grace = settings.shutdown_timeout_seconds
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(queue.open_async())
+        worker_queue = queue
+        if pooled and settings.worker_in_process:
+            worker_queue = build_queue_app(settings, worker_url, registry)
+            await stack.enter_async_context(worker_queue.open_async())
         runtime = JobsRuntime(settings, queue, JobRecords(resources.engine), registry)
         task: asyncio.Task[None] | None = None
         if settings.worker_in_process:
 
             async def run_worker(name: str) -> None:
-                await queue.run_worker_async(
+                await worker_queue.run_worker_async(
                     name=name,
                     concurrency=settings.worker_concurrency,
                     additional_context={"resources": resources},
@@ -175,13 +188,13 @@ async def open_jobs(
                     install_signal_handlers=False,
                     update_heartbeat_interval=max(0.25, settings.jobs_stall_seconds / 4),
                     stalled_worker_timeout=settings.jobs_stall_seconds,
-                    shutdown_graceful_timeout=SHUTDOWN_GRACE_SECONDS,
+                    shutdown_graceful_timeout=grace,
                     fetch_job_polling_interval=min(5.0, settings.jobs_stall_seconds),
                 )
 
             runtime.supervisor = WorkerSupervisor(
                 run_worker,
-                libpq_url(url),
+                libpq_url(worker_url),
                 name=f"{socket.gethostname()}-{os.getpid()}",
                 backoff=RestartBackoff(cap=settings.worker_restart_max_seconds),
             )
@@ -198,6 +211,6 @@ async def open_jobs(
                 task.cancel()
                 # A worker whose shutdown waits on a database that is gone must not
                 # hold the process's exit forever.
-                await asyncio.wait({task}, timeout=SHUTDOWN_GRACE_SECONDS + _SHUTDOWN_SLACK_SECONDS)
+                await asyncio.wait({task}, timeout=grace + _SHUTDOWN_SLACK_SECONDS)
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     log.error("job supervisor failed", exc_info=task.exception())
