@@ -20,6 +20,7 @@ after the answer, as uvicorn closes it.
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 
 import httptools
@@ -28,6 +29,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from cachefront.http.direct import DirectResponder
 
 __all__ = ["serve_directly"]
+
+log = logging.getLogger(__name__)
 
 # Request headers that take a request off the direct path: a body may follow, or the
 # connection may change protocol, or the client waits for a 100 first.
@@ -57,14 +60,20 @@ def serve_directly(protocol: HttpToolsProtocol, responder: DirectResponder) -> b
     if "%" in path:
         path = urllib.parse.unquote(path)  # as uvicorn builds the scope's path
     keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
-    answer = responder.respond(
-        path,
-        parsed.query or b"",
-        headers,
-        protocol.client,
-        protocol.server_state.default_headers,
-        keep_alive,
-    )
+    try:
+        answer = responder.respond(
+            path,
+            parsed.query or b"",
+            headers,
+            protocol.client,
+            protocol.server_state.default_headers,
+            keep_alive,
+        )
+    except Exception:
+        # A fault of the direct path must not cost the client its answer (the parser
+        # would turn an exception here into a 400): the ASGI path answers instead.
+        log.exception("direct path failed; answering through the application")
+        return False
     if answer is None:
         return False
     transport.write(answer)

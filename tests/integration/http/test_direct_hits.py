@@ -466,3 +466,21 @@ def test_exact_redis_limits_leave_every_hit_to_the_asgi_path(
     compare(on, off)
     assert on.direct["hits"] == 0
     assert [a.header(b"x-cache") for a in on.answers["hits"]][1:] == [b"memory"] * 3
+
+
+def test_a_fault_of_the_direct_path_is_answered_by_the_application(
+    settings_for: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    with serving(settings_for()) as served:
+        assert served.responder is not None
+        warm, _ = exchange(served.server.port, [get(MARS)], served, pipelined=False)
+        assert warm[0].status == 200
+
+        def broken(*args: object) -> bytes | None:
+            raise RuntimeError("a fault of the direct path")
+
+        served.responder.respond = broken  # type: ignore[method-assign]
+        answers, _ = exchange(served.server.port, [get(MARS)] * 2, served, pipelined=False)
+    assert [a.status for a in answers] == [200, 200]
+    assert [a.header(b"x-cache") for a in answers] == [b"memory", b"memory"]
+    assert "direct path failed" in caplog.text
