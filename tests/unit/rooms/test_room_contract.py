@@ -39,6 +39,7 @@ ENVIRONMENT_NAMES = {
         "database_pool_size",
         "database_url",
         "db_app_role",
+        "direct_hits",
         "ephemeris_batch_steps",
         "ephemeris_fallback_fresh_seconds",
         "ephemeris_fresh_days",
