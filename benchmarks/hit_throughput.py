@@ -5,9 +5,14 @@ ratio is what matters. cachefront answers from its memory tier with metrics and 
 headers applied; nginx serves the identical bytes as a static file.
 
     python benchmarks/hit_throughput.py [--seconds 10] [--workers 2] [--redis [--exact]]
+        [--direct on|off|both]
 
 With ``--redis`` the limits are shared through Redis from leases (the default);
 ``--exact`` counts every request in Redis instead (``CACHEFRONT_RATE_LIMIT_EXACT``).
+``--direct`` sets ``CACHEFRONT_DIRECT_HITS`` (hits answered by the server protocol,
+before ASGI; on by default); ``both`` measures cachefront with it on and off,
+alternately, twice each, against the one nginx figure, since the machine's load
+drifts between runs.
 """
 
 from __future__ import annotations
@@ -63,6 +68,17 @@ def bare_asgi(workers: int, seconds: int) -> WrkResult:
         return wrk(f"http://127.0.0.1:{port}/", seconds=seconds)
 
 
+def warm(url: str) -> bytes:
+    """Warm every worker's memory tier (repeat until hits show plenty); the hit's body."""
+    body = b""
+    for _ in range(200):
+        body = httpx.get(url).content
+    head = httpx.get(url).headers
+    assert head["x-cache"] == "memory", head
+    assert "ratelimit" in head, "limits must be applied"
+    return body
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
@@ -77,9 +93,17 @@ def main() -> None:
         action="store_true",
         help="with --redis: one Redis round trip per request instead of leases",
     )
+    parser.add_argument(
+        "--direct",
+        choices=("on", "off", "both"),
+        default="on",
+        help="hits answered before ASGI (CACHEFRONT_DIRECT_HITS); both: alternate on and off",
+    )
     args = parser.parse_args()
+    settings = ("on", "off", "on", "off") if args.direct == "both" else (args.direct,)
 
     at = "2026-11-24T12:00:00Z"
+    ours: list[tuple[str, WrkResult]] = []
     with simulator() as sim, bench_database() as db:
         env = {
             "CACHEFRONT_DATABASE_URL": db,
@@ -94,16 +118,10 @@ def main() -> None:
             )
             env["CACHEFRONT_REDIS_PREFIX"] = f"bench{os.getpid()}"
             env["CACHEFRONT_RATE_LIMIT_EXACT"] = "true" if args.exact else "false"
+        env["CACHEFRONT_DIRECT_HITS"] = "true" if settings[0] == "on" else "false"
         with cachefront(env, workers=args.workers) as base:
             url = f"{base}/v1/ephemeris/mars?at={at}"
-            # Warm every worker's memory tier: repeat until hits show up plenty of times.
-            body = b""
-            for _ in range(200):
-                response = httpx.get(url)
-                body = response.content
-            assert httpx.get(url).headers["x-cache"] == "memory"
-            assert "ratelimit" in httpx.get(url).headers, "limits must be applied"
-
+            body = warm(url)
             with tempfile.TemporaryDirectory() as tmp:
                 root = Path(tmp)
                 root.chmod(0o755)
@@ -118,24 +136,35 @@ def main() -> None:
                 finally:
                     nginx.terminate()
                     nginx.wait()
-            ours = wrk(url, seconds=args.seconds)
+            ours.append((settings[0], wrk(url, seconds=args.seconds)))
+        for direct in settings[1:]:
+            env["CACHEFRONT_DIRECT_HITS"] = "true" if direct == "on" else "false"
+            with cachefront(env, workers=args.workers) as base:
+                url = f"{base}/v1/ephemeris/mars?at={at}"
+                warm(url)
+                ours.append((direct, wrk(url, seconds=args.seconds)))
     bare = bare_asgi(args.workers, args.seconds)
 
-    ratio = ours.requests_per_second / nginx_result.requests_per_second
     print("| server | req/s | p50 ms | p99 ms | non-2xx |")
     print("|---|---:|---:|---:|---:|")
-    rows = (
+    rows = [
         ("nginx static file", nginx_result),
         ("bare ASGI app, pre-built bytes (uvicorn)", bare),
-        ("cachefront memory hit", ours),
-    )
+        *((f"cachefront memory hit, direct {direct}", r) for direct, r in ours),
+    ]
     for name, r in rows:
         print(
             f"| {name} | {r.requests_per_second:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
             f"| {r.non_2xx} |"
         )
     storage = ("Redis, exact" if args.exact else "Redis, leases") if args.redis else "memory"
-    print(f"\nratio cachefront / nginx: {ratio:.2f}x (workers={args.workers}, limits in {storage})")
+    print()
+    for direct, r in ours:
+        ratio = r.requests_per_second / nginx_result.requests_per_second
+        print(
+            f"ratio cachefront / nginx: {ratio:.2f}x (workers={args.workers}, "
+            f"limits in {storage}, direct hits {direct})"
+        )
     bare_ratio = bare.requests_per_second / nginx_result.requests_per_second
     print(f"ratio bare ASGI / nginx: {bare_ratio:.2f}x")
 

@@ -40,6 +40,7 @@ from cachefront.errors import ConfigurationError
 from cachefront.http.admin_cache import admin_cache_router
 from cachefront.http.client_address import ClientAddress
 from cachefront.http.cors import CorsPolicy
+from cachefront.http.direct import DirectResponder, attach_responder
 from cachefront.http.error_formats import ErrorFormatApp, error_formats_of
 from cachefront.http.fastpath import FastPathApp
 from cachefront.http.gate import GateApp
@@ -234,7 +235,14 @@ def create_app(
         cors=CorsPolicy(settings.cors_origins) if settings.cors_origins else None,
         client_address=ClientAddress(settings.trusted_proxies),
     )
-    return ErrorFormatApp(gated, formats) if formats else gated
+    outer: ASGIApp = ErrorFormatApp(gated, formats) if formats else gated
+    if settings.direct_hits:
+        # The server answers the fast path's hits itself, before ASGI (http/direct.py).
+        responder = DirectResponder(
+            gate=gated, memory=memory, recorder=recorder, routes=fast.routes
+        )
+        attach_responder(outer, responder)
+    return outer
 
 
 async def _open_upstreams(

@@ -279,6 +279,12 @@ class Settings(BaseSettings):
         description="Open connections per server process; a request arriving past it gets "
         "503 and its connection is closed.",
     )
+    direct_hits: bool = Field(
+        default=True,
+        description="Answer fresh memory-tier hits of the hot routes from the HTTP server's "
+        "protocol, before ASGI, with the same authentication, limits and headers; "
+        "anything else goes through the application as usual.",
+    )
 
     # --- auth and inbound limits -----------------------------------------------------
     jwt_secret: SecretStr | None = Field(

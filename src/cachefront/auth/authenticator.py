@@ -88,10 +88,31 @@ class Authenticator:
             return self.anonymous(client_ip) if identity.role is Role.ANON else identity
         raise AuthenticationError("credentials not recognised")
 
+    def known(self, token: str | None, client_ip: str) -> Identity | None:
+        """The identity ``token`` proves when that is known without awaiting, else None.
+
+        For the server's direct path: anonymous callers, the service key and API keys
+        verified lately (valid ones; a cached refusal is None too, so the caller falls
+        back to ``authenticate``, which refuses it). JWTs are always None.
+        """
+        if token is None:
+            return self.anonymous(client_ip)
+        if token.startswith("cf_"):
+            cached = self._cached_key(token, time.monotonic())
+            return cached[0] if cached is not None else None
+        if self._service_key is not None and hmac.compare_digest(token.encode(), self._service_key):
+            return SERVICE_IDENTITY
+        return None
+
+    def _cached_key(self, token: str, now: float) -> tuple[Identity | None, float] | None:
+        """The cached verification of API key ``token`` while it is still trusted."""
+        cached = self._key_cache.get(token)
+        return cached if cached is not None and cached[1] > now else None
+
     async def _api_key(self, token: str, throttled: bool) -> Identity:
         now = time.monotonic()
-        cached = self._key_cache.get(token)
-        if cached is not None and cached[1] > now:
+        cached = self._cached_key(token, now)
+        if cached is not None:
             identity = cached[0]
         else:
             if KEY_PATTERN.match(token) is None:

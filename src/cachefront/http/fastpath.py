@@ -18,10 +18,16 @@ from typing import Protocol
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cachefront.cache import MemoryStore
-from cachefront.http.wire import X_CACHE_MEMORY, cache_headers, etag_matches, if_none_match_of
+from cachefront.http.wire import (
+    X_CACHE_MEMORY,
+    Header,
+    cache_headers,
+    etag_matches,
+    if_none_match_of,
+)
 from cachefront.metrics.recorder import MetricsRecorder
 
-__all__ = ["FastPathApp", "FastRoute"]
+__all__ = ["FastPathApp", "FastRoute", "memory_hit", "record_hit", "route_for"]
 
 
 class FastRoute(Protocol):
@@ -55,46 +61,71 @@ class FastPathApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            path: str = scope["path"]
-            for route in self.routes:
-                if path.startswith(route.prefix):
-                    if await self._serve(route, scope, send):
-                        return
-                    break
+            route = route_for(self.routes, scope["path"])
+            if route is not None and await self._serve(route, scope, send):
+                return
         await self.app(scope, receive, send)
 
     async def _serve(self, route: FastRoute, scope: Scope, send: Send) -> bool:
         started = time.perf_counter()
         now = time.time()
-        resolved = route.resolve(scope["path"], scope["query_string"], now)
-        if resolved is None:
-            return False
-        entry = self.memory.peek(*resolved)
-        if entry is None or entry.negative or entry.fresh_until <= now:
-            return False  # misses and stale entries take the full path (revalidation, metrics)
-
-        etag = entry.etag.encode()
-        headers = cache_headers(
-            etag, X_CACHE_MEMORY, stored_at=entry.stored_at, fresh_until=entry.fresh_until, now=now
+        hit = memory_hit(
+            route, self.memory, scope["path"], scope["query_string"], scope["headers"], now
         )
-        if_none_match = if_none_match_of(scope["headers"])
-        if if_none_match is not None and etag_matches(if_none_match, etag):
-            status, body = 304, b""
-        else:
-            status, body = 200, entry.value
-            headers.append(_JSON)
-            headers.append((b"content-length", b"%d" % len(body)))
+        if hit is None:
+            return False
+        status, headers, body = hit
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        self.recorder.request(
-            (
-                now,
-                "GET",
-                route.template,
-                status,
-                (time.perf_counter() - started) * 1000.0,
-                "memory",
-                0,
-            )
-        )
+        record_hit(self.recorder, route, status, now, started)
         return True
+
+
+def route_for(routes: tuple[FastRoute, ...], path: str) -> FastRoute | None:
+    """The fast route whose prefix ``path`` starts with (the first such), or None."""
+    for route in routes:
+        if path.startswith(route.prefix):
+            return route
+    return None
+
+
+def memory_hit(
+    route: FastRoute,
+    memory: MemoryStore,
+    path: str,
+    query: bytes,
+    headers: Iterable[Header],
+    now: float,
+) -> tuple[int, list[Header], bytes] | None:
+    """``(status, headers, body)`` of a fresh memory hit of ``route``, or None.
+
+    The one rule of what a hot-path hit answers, shared by ``FastPathApp`` and the
+    server's direct path (``direct.py``): plain and synchronous, with no side effect
+    but the memory tier's recency, so a caller may look and then decide to fall back.
+    """
+    resolved = route.resolve(path, query, now)
+    if resolved is None:
+        return None
+    entry = memory.peek(*resolved)
+    if entry is None or entry.negative or entry.fresh_until <= now:
+        return None  # misses and stale entries take the full path (revalidation, metrics)
+    etag = entry.etag.encode()
+    answer = cache_headers(
+        etag, X_CACHE_MEMORY, stored_at=entry.stored_at, fresh_until=entry.fresh_until, now=now
+    )
+    if_none_match = if_none_match_of(headers)
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return 304, answer, b""
+    body = entry.value
+    answer.append(_JSON)
+    answer.append((b"content-length", b"%d" % len(body)))
+    return 200, answer, body
+
+
+def record_hit(
+    recorder: MetricsRecorder, route: FastRoute, status: int, now: float, started: float
+) -> None:
+    """The metrics row of a hot-path hit answered ``status``; ``started`` is perf_counter."""
+    recorder.request(
+        (now, "GET", route.template, status, (time.perf_counter() - started) * 1000.0, "memory", 0)
+    )

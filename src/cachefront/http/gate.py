@@ -132,7 +132,7 @@ class GateApp:
         head = read_head(scope["headers"])
         rid_header = (b"x-request-id", self._name(scope, head.request_id))
         client_ip = self._client_ip(scope, head.forwarded_for)
-        cors = self.cors.headers(head.origin) if self.cors is not None else ()
+        cors = self.cors_headers(head.origin)
         try:
             # Only an OPTIONS can be a preflight: the others are spared the step's call.
             if scope["method"] == "OPTIONS" and await self._answered_preflight(
@@ -156,24 +156,45 @@ class GateApp:
             return
         await self._call_with_headers(scope, receive, send, extra, group, identity, verdict)
 
-    # --- the steps, in the order they run -------------------------------------------
-    def _name(self, scope: Scope, asked: bytes | None) -> bytes:
+    # --- the rules the server's direct path shares (``direct.py``): plain and sync ----
+    def request_id(self, asked: bytes | None) -> bytes:
         """The request's id: the client's when well-formed, else prefix and counter."""
         if asked is None or _REQUEST_ID_OK.match(asked) is None:
-            asked = b"%s%x" % (self._id_prefix, next(self._counter))
-        scope[REQUEST_ID_SCOPE_KEY] = asked
+            return b"%s%x" % (self._id_prefix, next(self._counter))
         return asked
 
-    def _client_ip(self, scope: Scope, forwarded_for: list[bytes] | None) -> str:
-        """The address the request is counted under (``client_address.py``)."""
-        client = scope.get("client")
-        client_ip: str = client[0] if client else "unknown"
+    def client_ip_of(self, peer: tuple[str, int] | None, forwarded_for: list[bytes] | None) -> str:
+        """The address a request from ``peer`` is counted under (``client_address.py``)."""
+        client_ip = peer[0] if peer else "unknown"
         if forwarded_for:
-            resolved = self.client_address.resolve(client_ip, forwarded_for)
-            if resolved != client_ip:
-                # Layers inside (``request.client``) see the client the gate counted.
-                scope["client"] = (resolved, 0)
-                return resolved
+            return self.client_address.resolve(client_ip, forwarded_for)
+        return client_ip
+
+    def cors_headers(self, origin: bytes | None) -> tuple[Header, ...]:
+        """The CORS headers of every answer to a request with this Origin (none without CORS)."""
+        return self.cors.headers(origin) if self.cors is not None else ()
+
+    def throttled(self, credential: str | None, client_ip: str) -> bool:
+        """Whether this credential comes from an address refused for failed authentications."""
+        return (
+            credential is not None
+            and bool(self._blocked)
+            and self._blocked.get(client_ip, 0.0) > time.monotonic()
+        )
+
+    # --- the steps, in the order they run -------------------------------------------
+    def _name(self, scope: Scope, asked: bytes | None) -> bytes:
+        """The request's id (``request_id``), left in the scope for the layers inside."""
+        name = scope[REQUEST_ID_SCOPE_KEY] = self.request_id(asked)
+        return name
+
+    def _client_ip(self, scope: Scope, forwarded_for: list[bytes] | None) -> str:
+        """The address the request is counted under (``client_ip_of``)."""
+        client = scope.get("client")
+        client_ip = self.client_ip_of(client, forwarded_for)
+        if forwarded_for and client_ip != (client[0] if client else "unknown"):
+            # Layers inside (``request.client``) see the client the gate counted.
+            scope["client"] = (client_ip, 0)
         return client_ip
 
     async def _answered_preflight(
@@ -210,11 +231,7 @@ class GateApp:
             # Nothing was verified, so there is nothing to count as a failure.
             raise _Refusal(400, str(exc), [rid_header, *cors]) from exc
         # Throttled addresses get every credential checked too, their lookups queued.
-        throttled = (
-            credential is not None
-            and bool(self._blocked)
-            and self._blocked.get(client_ip, 0.0) > time.monotonic()
-        )
+        throttled = self.throttled(credential, client_ip)
         try:
             return await self.authenticator.authenticate(credential, client_ip, throttled=throttled)
         except AuthenticationError as exc:

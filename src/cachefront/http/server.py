@@ -36,6 +36,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cachefront.config import Settings
+from cachefront.http.direct import responder_of
+from cachefront.http.direct_protocol import serve_directly
 from cachefront.http.tuning import tune_process
 
 __all__ = ["ConnectionLimits", "GuardedHttpProtocol", "server_protocol", "uvicorn_options"]
@@ -134,6 +136,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._awaiting_body = False
         self._refused = False
+        # The direct path (``direct_protocol.py``): the app's responder, when it has one,
+        # and whether the request in hand was answered by it.
+        self._direct = responder_of(self.app)
+        self._direct_done = False
 
     # --- connection events ------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -192,6 +198,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._warn_over_capacity()
             self._answer(_over_capacity)
             return
+        if self._direct is not None and serve_directly(self, self._direct):
+            self._direct_done = True
+            return
         self._awaiting_body = True
         _base_on_headers_complete(self)
 
@@ -221,6 +230,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._expires_at = 0.0
         self._reading_headers = True
         self._header_bytes = 0
+        if self._direct_done:
+            self._direct_done = False  # answered when its headers came: no cycle to finish
+            return
         _base_on_message_complete(self)
 
     # --- the guards -------------------------------------------------------------------

@@ -293,10 +293,47 @@ class InboundLimiter:
                     state[6] / 1000.0,
                 )
                 return self._verdict(group, allowed, remaining, seconds, state[4], True)
+        return self._hit_local(group, identity_key, amount, window)
+
+    def try_hit(self, group: str, identity_key: str) -> Verdict | None:
+        """``hit``, when it can be decided without awaiting; else None, nothing counted.
+
+        Decided at once: a count in process memory, or a unit (or a refusal) from this
+        process's lease. Not: a lease to take from Redis, or exact counting in Redis
+        while it answers. The caller then goes the way of ``hit``.
+        """
+        amount, window, window_ms = self._windows[group]
+        link = self._link
+        if self._leases is not None and link is not None:
+            key = f"{self._key_prefix}{group}/{identity_key}"
+            verdict = self._spend_lease(self._leases, link, group, key, amount, window_ms)
+            if verdict is not None:
+                return verdict
+            if link.available:
+                return None
+            return self._hit_local(group, identity_key, amount, window)
+        if self._batcher is not None and link is not None and link.available:
+            return None
+        return self._hit_local(group, identity_key, amount, window)
+
+    def _hit_local(self, group: str, identity_key: str, amount: int, window: int) -> Verdict:
         allowed, remaining, seconds, index = self._local.hit(
             f"{group}/{identity_key}", amount, window, time.time()
         )
         return self._verdict(group, allowed, remaining, seconds, index, False)
+
+    def _spend_lease(
+        self, leases: LeasePool, link: RedisLink, group: str, key: str, amount: int, window_ms: int
+    ) -> Verdict | None:
+        """The verdict of this process's lease of ``key``, or None when Redis must be asked."""
+        spent = leases.spend(key, window_ms, time.time())
+        if spent is None:
+            return None
+        if leases.wants_refill(key, amount) and link.available:
+            leases.refill_ahead(key, amount, window_ms)
+        allowed, remaining, seconds = spent
+        index = leases.window_of(key)
+        return self._verdict(group, allowed, remaining, seconds, index, True, leased=True)
 
     async def _hit_leased(
         self, group: str, identity_key: str, amount: int, window: int, window_ms: int
@@ -311,14 +348,9 @@ class InboundLimiter:
         # units (the shared count grows towards the limit) or marks the key refused, so
         # this ends; requests of a burst that others' units went to take again.
         while True:
-            now = time.time()
-            spent = leases.spend(key, window_ms, now)
-            if spent is not None:
-                if leases.wants_refill(key, amount) and link.available:
-                    leases.refill_ahead(key, amount, window_ms)
-                allowed, remaining, seconds = spent
-                index = leases.window_of(key)
-                return self._verdict(group, allowed, remaining, seconds, index, True, leased=True)
+            verdict = self._spend_lease(leases, link, group, key, amount, window_ms)
+            if verdict is not None:
+                return verdict
             if not link.available:
                 break
             try:
@@ -326,10 +358,7 @@ class InboundLimiter:
             except RedisError as exc:
                 link.failed(REDIS_USE, "lease", exc)
                 break
-        allowed, remaining, seconds, index = self._local.hit(
-            f"{group}/{identity_key}", amount, window, time.time()
-        )
-        return self._verdict(group, allowed, remaining, seconds, index, False)
+        return self._hit_local(group, identity_key, amount, window)
 
     async def refund(self, group: str, identity_key: str, verdict: Verdict) -> None:
         """Take back the hit that gave ``verdict`` (an allowed one), where it was counted.

@@ -43,6 +43,7 @@ ENVIRONMENT_NAMES = {
         "database_replica_url",
         "database_url",
         "db_app_role",
+        "direct_hits",
         "ephemeris_batch_steps",
         "ephemeris_fallback_fresh_seconds",
         "ephemeris_fresh_days",

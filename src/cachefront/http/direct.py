@@ -1,0 +1,152 @@
+"""The direct path: fresh memory hits answered as whole response bytes, before any ASGI.
+
+The server protocol (``direct_protocol.py``) hands a complete GET without a body to
+``DirectResponder.respond``; when it returns bytes, they are the whole response and
+no ASGI cycle, task, scope or message is made for the request. It returns None for
+anything it cannot answer synchronously with the same result as the application —
+not a hot route, a miss, a stale entry, a credential not verified lately, a JWT, a
+conflicting or unreadable credential, an address throttled for failed logins, a
+route the caller may not use, a limit that needs Redis now, a refusal (429) — and the
+request then takes the ASGI path unchanged, which answers it.
+
+Nothing here is a rule of its own: the gate's request id, client address, throttle,
+access and CORS rules (``GateApp`` and ``access_refusal``), the authenticator's cached
+verification (``Authenticator.known``), the limiter's synchronous count
+(``InboundLimiter.try_hit``) and the fast path's hit and metrics row
+(``memory_hit``, ``record_hit``) are called as they are. The steps that cannot be
+undone (the limit's count, the request id's counter, the metrics row) run last,
+once every check has passed, so a fallback has spent nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from cachefront.cache import MemoryStore
+from cachefront.errors import BadRequestError
+from cachefront.http.fastpath import FastRoute, memory_hit, record_hit, route_for
+from cachefront.http.gate import GateApp, access_refusal
+from cachefront.http.wire import Header, read_head
+from cachefront.metrics.recorder import MetricsRecorder
+from cachefront.ratelimit import SUCCESS_CHARGED_GROUPS, route_group
+
+__all__ = ["DirectResponder", "attach_responder", "responder_of"]
+
+# The attribute of the outermost ASGI app under which the server finds the responder.
+_ATTRIBUTE = "cachefront_direct_responder"
+# How deep ``responder_of`` looks through wrappers (uvicorn's own, then ours).
+_MAX_DEPTH = 8
+
+_STATUS_LINES = {200: b"HTTP/1.1 200 OK\r\n", 304: b"HTTP/1.1 304 Not Modified\r\n"}
+_CLOSE = b"connection: close\r\n"
+
+
+class DirectResponder:
+    """Answers fresh memory hits of the fast routes as response bytes, else None."""
+
+    def __init__(
+        self,
+        *,
+        gate: GateApp,
+        memory: MemoryStore,
+        recorder: MetricsRecorder,
+        routes: Iterable[FastRoute],
+    ) -> None:
+        self.gate = gate
+        self.memory = memory
+        self.recorder = recorder
+        self.routes = tuple(routes)
+        self.served = 0  # requests answered directly: for tests and debugging
+        # The server's default headers (Date, Server) as wire bytes, rebuilt only when
+        # the server replaces its list (once a second, for the Date).
+        self._server_list: object = None
+        self._server_block = b""
+
+    def respond(
+        self,
+        path: str,
+        query: bytes,
+        headers: list[Header],
+        client: tuple[str, int] | None,
+        server_headers: list[Header],
+        keep_alive: bool,
+    ) -> bytes | None:
+        """The whole response to ``GET path?query``, or None to take the ASGI path.
+
+        ``headers`` are raw (lowercase names), ``client`` the peer, ``server_headers``
+        what the server adds to every response, ``keep_alive`` whether the
+        connection stays open after it.
+        """
+        route = route_for(self.routes, path)
+        if route is None:
+            return None
+        started = time.perf_counter()
+        now = time.time()
+        gate = self.gate
+        head = read_head(headers)
+        try:
+            credential = head.credential()
+        except BadRequestError:
+            return None  # the gate's 400
+        client_ip = gate.client_ip_of(client, head.forwarded_for)
+        if gate.throttled(credential, client_ip):
+            return None
+        identity = gate.authenticator.known(credential, client_ip)
+        if identity is None:
+            return None
+        group = route_group("GET", path)
+        if group in SUCCESS_CHARGED_GROUPS:
+            return None  # refunds happen after the answer, on the ASGI path
+        if access_refusal(identity.role, group, gate.anon_groups) is not None:
+            return None
+        hit = memory_hit(route, self.memory, path, query, headers, now)
+        if hit is None:
+            return None
+        # Counted only now, when the answer is certain: a fallback has spent nothing.
+        verdict = gate.limiter.try_hit(group, identity.limit_key)
+        if verdict is None or not verdict.allowed:
+            return None  # a refusal does not count, so the gate's own hit decides again
+        status, answer, body = hit
+        # In the order the ASGI path writes them: the server's, the fast path's, the gate's.
+        parts = [_STATUS_LINES[status], self._server_bytes(server_headers)]
+        for name, value in answer:
+            parts += (name, b": ", value, b"\r\n")
+        parts += (b"x-request-id: ", gate.request_id(head.request_id), b"\r\n")
+        for name, value in verdict.headers:
+            parts += (name, b": ", value, b"\r\n")
+        for name, value in gate.cors_headers(head.origin):
+            parts += (name, b": ", value, b"\r\n")
+        if not keep_alive:
+            parts.append(_CLOSE)
+        parts += (b"\r\n", body)
+        record_hit(self.recorder, route, status, now, started)
+        self.served += 1
+        return b"".join(parts)
+
+    def _server_bytes(self, server_headers: list[Header]) -> bytes:
+        if server_headers is not self._server_list:
+            self._server_list = server_headers
+            self._server_block = b"".join(
+                b"%s: %s\r\n" % (name.lower(), value) for name, value in server_headers
+            )
+        return self._server_block
+
+
+def attach_responder(app: object, responder: DirectResponder) -> None:
+    """Make ``responder`` findable by the server from ``app``, the app it serves."""
+    setattr(app, _ATTRIBUTE, responder)
+
+
+def responder_of(app: object) -> DirectResponder | None:
+    """The responder attached to ``app`` or to an app it wraps (as ``.app``), if any."""
+    current: Any = app
+    for _ in range(_MAX_DEPTH):
+        if current is None:
+            return None
+        found = getattr(current, _ATTRIBUTE, None)
+        if isinstance(found, DirectResponder):
+            return found
+        current = getattr(current, "app", None)
+    return None
