@@ -53,6 +53,7 @@ def test_the_packages_with_sql_are_the_expected_ones() -> None:
         "cachefront.db",
         "cachefront.jobs",
         "cachefront.metrics",
+        "cachefront.services.ai",
         "cachefront.services.prices",
     ]
 

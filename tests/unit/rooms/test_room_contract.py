@@ -17,6 +17,7 @@ from cachefront.services.ephemeris.settings import EphemerisSettings
 ENVIRONMENT_NAMES = {
     f"CACHEFRONT_{name.upper()}"
     for name in [
+        "ai_answer_cap",
         "ai_api_key",
         "ai_base_url",
         "ai_budget",
@@ -26,6 +27,7 @@ ENVIRONMENT_NAMES = {
         "ai_model",
         "ai_prices",
         "ai_providers",
+        "ai_requests_per_minute",
         "anon_route_groups",
         "auth_cache_seconds",
         "auth_failure_limit",

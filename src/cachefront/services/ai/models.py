@@ -84,3 +84,5 @@ class Delivery:
     waited_ms: float
     body: bytes | None = None
     payloads: AsyncIterator[bytes] | None = None
+    # Time spent holding the caller's quota (part of the gateway's own time).
+    gate_ms: float = 0.0
