@@ -27,6 +27,7 @@ ENVIRONMENT_NAMES = {
         "ai_model",
         "ai_prices",
         "ai_providers",
+        "ai_reflection_model",
         "ai_requests_per_minute",
         "anon_route_groups",
         "auth_cache_seconds",

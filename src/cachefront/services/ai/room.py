@@ -18,6 +18,7 @@ from cachefront.services.ai.openai_errors import ERROR_SCHEMA, problem_as_openai
 from cachefront.services.ai.prices import PriceTable
 from cachefront.services.ai.providers import Catalog, OpenAICompatibleProvider, provider_configs
 from cachefront.services.ai.quota import QuotaGate, QuotaLimits
+from cachefront.services.ai.reflection_routes import reflection_router
 from cachefront.services.ai.routes import router as openai_router
 from cachefront.services.ai.service import CACHE_NS, AiService
 from cachefront.services.ai.settings import AiSettings
@@ -38,6 +39,7 @@ _OWN_PATHS = ("/v1/ai",)
 router = APIRouter()
 router.include_router(openai_router)
 router.include_router(usage_router)
+router.include_router(reflection_router)
 
 
 def upstream_name(provider: str) -> str:

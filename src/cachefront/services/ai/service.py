@@ -202,6 +202,7 @@ class AiService:
         if flight is not None and flight.done and flight.error is None:
             # Answered already and being stored: as good as cached, and as young.
             x_cache, flight.age = "HIT", 0
+            self._note_hit(request, chain[0], StoredAnswer(request.stream, tuple(flight.payloads)))
         if flight is None:
             deadline_at = time.monotonic() + self.deadline_seconds
 
@@ -235,7 +236,7 @@ class AiService:
         answer: StoredAnswer,
     ) -> None:
         self.usage.cache_hit(
-            request.namespace, target.provider_name, target.model, _usage_of(answer.payloads)
+            request.billed, target.provider_name, target.model, _usage_of(answer.payloads)
         )
 
     def _delivered(self, request: AiRequest, answer: StoredAnswer, age: int) -> Delivery:
@@ -427,7 +428,7 @@ class AiService:
         tokens = maximum_tokens(request.route, request.body, self.answer_cap)
         try:
             return await self.usage.reserve(
-                request.namespace, target.provider_name, target.model, tokens
+                request.billed, target.provider_name, target.model, tokens
             )
         except AiRequestError as exc:
             # Past the caller's quota: every caller of this flight is that caller.

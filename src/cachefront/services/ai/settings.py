@@ -57,6 +57,11 @@ class AiSettings(RoomSettings):
         description="Tokens an answer is assumed to use at most when the request names no "
         "max_tokens, for the quota's hold.",
     )
+    ai_reflection_model: str = Field(
+        default="default",
+        description="The model or alias POST /v1/ai/reflections asks (`default`: the one of "
+        "CACHEFRONT_AI_MODEL).",
+    )
     ai_prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict,
         description='JSON {"model": [input, output]} prices in USD per million tokens.',
