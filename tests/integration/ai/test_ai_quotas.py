@@ -85,9 +85,22 @@ async def test_daily_tokens_hold_the_maximum_and_settle_the_real_usage(
         async with httpx.AsyncClient(
             base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10
         ) as client:
-            answers = [
-                (await client.post("/v1/chat/completions", json=body)).json() for _ in range(3)
-            ]
+            answered = 0
+
+            async def settled_call() -> httpx.Response:
+                # A call settles just after its answer is sent: wait for its ledger row.
+                nonlocal answered
+                response = await client.post("/v1/chat/completions", json=body)
+                answered += response.status_code == 200
+                for _ in range(100):
+                    if len(await _ledger(engine, owner)) >= answered:
+                        break
+                    await asyncio.sleep(0.02)
+                return response
+
+            answers = []
+            for _ in range(3):
+                answers.append((await settled_call()).json())
             used = sum(
                 a["usage"]["prompt_tokens"] + a["usage"]["completion_tokens"] for a in answers
             )
@@ -95,7 +108,7 @@ async def test_daily_tokens_hold_the_maximum_and_settle_the_real_usage(
             assert used < 2 * most + 1
             calls = 3
             while True:
-                response = await client.post("/v1/chat/completions", json=body)
+                response = await settled_call()
                 if response.status_code == 429:
                     break
                 assert response.status_code == 200
