@@ -24,6 +24,8 @@ ENVIRONMENT_NAMES = {
         "ai_cache_seconds",
         "ai_daily_tokens",
         "ai_deadline_seconds",
+        "ai_generation_model",
+        "ai_generation_url",
         "ai_model",
         "ai_prices",
         "ai_providers",

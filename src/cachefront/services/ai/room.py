@@ -14,6 +14,8 @@ from cachefront.http.fastpath import FastRoute
 from cachefront.jobs.registry import JobRegistry
 from cachefront.rooms import Platform, RoomCli, RouteGroupRule, UpstreamSpec
 from cachefront.services.ai.cli import simulators
+from cachefront.services.ai.generation import generation_job_type
+from cachefront.services.ai.generation_routes import generation_router
 from cachefront.services.ai.openai_errors import ERROR_SCHEMA, problem_as_openai
 from cachefront.services.ai.prices import PriceTable
 from cachefront.services.ai.providers import Catalog, OpenAICompatibleProvider, provider_configs
@@ -40,6 +42,7 @@ router = APIRouter()
 router.include_router(openai_router)
 router.include_router(usage_router)
 router.include_router(reflection_router)
+router.include_router(generation_router)
 
 
 def upstream_name(provider: str) -> str:
@@ -78,7 +81,7 @@ class AiRoom:
         return ()
 
     def register_jobs(self, registry: JobRegistry, settings: Settings) -> None:
-        return None
+        registry.add_job_type(generation_job_type())
 
     async def open(self, platform: Platform) -> AiService:
         own = platform.settings.room(AiSettings)

@@ -62,6 +62,16 @@ class AiSettings(RoomSettings):
         description="The model or alias POST /v1/ai/reflections asks (`default`: the one of "
         "CACHEFRONT_AI_MODEL).",
     )
+    ai_generation_model: str = Field(
+        default="default",
+        description="The model or alias ai-generation jobs ask unless their params name one.",
+    )
+    ai_generation_url: str | None = Field(
+        default=None,
+        description="Base URL of a gateway server (this deployment's) that ai-generation "
+        "steps are asked of, as the service; unset: the worker's own gateway. Over HTTP a "
+        "step's call outlives a worker killed during it.",
+    )
     ai_prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict,
         description='JSON {"model": [input, output]} prices in USD per million tokens.',

@@ -64,3 +64,17 @@ SELECT owner,
  GROUP BY owner
  ORDER BY tokens DESC, owner
  LIMIT :limit;
+
+-- name: generation_steps
+-- The finished steps of one generation job, in order (the caller's own, by the policy).
+SELECT step, input_hash, output
+  FROM ai_generation_steps
+ WHERE job_id = :job_id
+ ORDER BY step;
+
+-- name: save_generation_step
+-- A step's output under its input's hash; a step run twice (a retry racing a worker
+-- thought dead) keeps the first output.
+INSERT INTO ai_generation_steps (job_id, step, input_hash, owner, output)
+VALUES (:job_id, :step, :input_hash, :owner, :output)
+ON CONFLICT (job_id, step, input_hash) DO NOTHING;
