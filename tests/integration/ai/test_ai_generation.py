@@ -161,3 +161,36 @@ def test_progress_streams_as_server_sent_events_and_submissions_are_limited(
                 assert limited.headers["retry-after"]
         finally:
             stop_worker(worker)
+
+
+def test_cancel_stops_a_running_generation_between_steps(
+    generation_settings: Callable[..., Settings], primary: RunningOpenAISimulator
+) -> None:
+    settings = generation_settings()
+    with ServerThread(settings) as server:
+        worker = spawn_worker(generation_settings(ai_generation_url=server.url))
+        try:
+            with httpx.Client(
+                base_url=server.url, headers=user_headers("quitter"), timeout=30
+            ) as client:
+                primary.configure(latency_ms=400)
+                job = {"type": "ai-generation", "params": {"topic": "Knots", "chapters": 10}}
+                submitted = client.post("/v1/jobs", json=job).json()
+                cancel = f"/v1/ai/generations/{submitted['id']}/cancel"
+                # The outline is being asked: the job is running.
+                wait_for(lambda: primary.requests() >= 1, timeout=60, every=0.02)
+                other = httpx.post(server.url + cancel, headers=user_headers("stranger"))
+                assert other.status_code == 404
+                stopping = client.post(cancel)
+                assert stopping.status_code == 202
+                assert stopping.json()["status"] == "stopping"
+                done = wait_for(_finished(client, f"/v1/jobs/{submitted['id']}"), timeout=60)
+                assert done["status"] == "failed"
+                assert "cancelled by its owner" in done["error"]
+                # The step in flight finished and was kept; no further one was asked.
+                assert done["detail"]["steps_done"] == primary.requests() <= 2
+                assert client.post(cancel).status_code == 409
+                partial = client.get(f"/v1/ai/generations/{submitted['id']}?format=markdown")
+                assert partial.text.startswith("# Knots")
+        finally:
+            stop_worker(worker)

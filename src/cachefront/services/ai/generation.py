@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth.isolation import acting_as_service
-from cachefront.errors import UpstreamError
+from cachefront.errors import CachefrontError, UpstreamError
 from cachefront.jobs.registry import JobResources, JobResult, JobType, Progress, current_job
 from cachefront.services.ai.cache_control import OPT_IN_HEADER, CacheDirectives
 from cachefront.services.ai.flight import FlightError
@@ -45,8 +45,10 @@ from cachefront.services.ai.settings import AiSettings
 __all__ = [
     "GENERATION_JOB",
     "GenerationParams",
+    "GenerationStopped",
     "generation_detail",
     "input_hash",
+    "request_stop",
     "run_generation",
     "stored_outputs",
 ]
@@ -66,6 +68,13 @@ class GenerationParams(BaseModel):
     model: str | None = Field(
         default=None, description="Model or alias (default: CACHEFRONT_AI_GENERATION_MODEL)"
     )
+
+
+class GenerationStopped(CachefrontError):
+    """The owner asked the job to stop; raised between steps, so the queue fails it
+    with this message and without retrying (only UpstreamError is retried)."""
+
+    status = 409
 
 
 class GenerationStepError(UpstreamError):
@@ -137,6 +146,20 @@ async def stored_outputs(engine: AsyncEngine, job_id: uuid.UUID) -> list[str]:
     return outputs
 
 
+async def request_stop(engine: AsyncEngine, job_id: uuid.UUID, owner: str) -> None:
+    """Ask a running generation to stop before its next step."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            QUERIES.text("request_generation_stop"), {"job_id": job_id, "owner": owner}
+        )
+
+
+async def _stop_requested(engine: AsyncEngine, job_id: uuid.UUID) -> bool:
+    async with engine.connect() as conn:
+        found = await conn.execute(QUERIES.text("generation_stop_requested"), {"job_id": job_id})
+        return bool(found.scalar_one())
+
+
 async def _save(
     engine: AsyncEngine, job_id: uuid.UUID, owner: str, step: int, digest: str, output: str
 ) -> None:
@@ -183,6 +206,10 @@ async def run_generation(
         digest = input_hash(body)
         output = done.get((step, digest))
         if output is None:
+            with acting_as_service():
+                stop = await _stop_requested(resources.engine, job_id)
+            if stop:
+                raise GenerationStopped(f"cancelled by its owner after {step} of {total} steps")
             output = await ask(body)
             with acting_as_service():
                 await _save(resources.engine, job_id, owner, step, digest, output)

@@ -69,7 +69,7 @@ SELECT owner,
 -- The finished steps of one generation job, in order (the caller's own, by the policy).
 SELECT step, input_hash, output
   FROM ai_generation_steps
- WHERE job_id = :job_id
+ WHERE job_id = :job_id AND step >= 0
  ORDER BY step;
 
 -- name: save_generation_step
@@ -78,3 +78,15 @@ SELECT step, input_hash, output
 INSERT INTO ai_generation_steps (job_id, step, input_hash, owner, output)
 VALUES (:job_id, :step, :input_hash, :owner, :output)
 ON CONFLICT (job_id, step, input_hash) DO NOTHING;
+
+-- name: request_generation_stop
+-- The owner's wish that a running generation stop before its next step: a row under
+-- step -1, which no step ever has.
+INSERT INTO ai_generation_steps (job_id, step, input_hash, owner, output)
+VALUES (:job_id, -1, 'stop', :owner, '')
+ON CONFLICT (job_id, step, input_hash) DO NOTHING;
+
+-- name: generation_stop_requested
+SELECT EXISTS (
+    SELECT 1 FROM ai_generation_steps WHERE job_id = :job_id AND step = -1
+) AS requested;
