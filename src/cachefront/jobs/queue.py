@@ -36,7 +36,13 @@ from cachefront.config import Settings
 from cachefront.db.queries import load_queries
 from cachefront.errors import CachefrontError, UpstreamError
 from cachefront.jobs.records import JobRecords
-from cachefront.jobs.registry import JobRegistry, JobResources, PeriodicTask
+from cachefront.jobs.registry import (
+    CurrentJob,
+    JobRegistry,
+    JobResources,
+    PeriodicTask,
+    current_job,
+)
 from cachefront.jobs.storage import ResultLimits, ResultRejectedError
 
 __all__ = [
@@ -164,6 +170,7 @@ def build_queue_app(
         async def progress(share: float) -> None:
             await records.set_progress(record.id, share)
 
+        token = current_job.set(CurrentJob(record.id, record.owner))
         try:
             result = await job_type.run(resources, params, progress)
         except Exception as exc:
@@ -174,6 +181,8 @@ def build_queue_app(
             else:
                 await records.wait_for_retry(record.id, error)
             raise
+        finally:
+            current_job.reset(token)
         try:
             await records.succeed(record.id, result, ResultLimits.from_settings(settings))
         except ResultRejectedError as exc:

@@ -7,6 +7,8 @@ both into procrastinate tasks; the API validates params against the job type's m
 
 from __future__ import annotations
 
+import contextvars
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,18 +26,34 @@ if TYPE_CHECKING:
     from cachefront.rooms import RoomServices
 
 __all__ = [
+    "CurrentJob",
     "JobRegistry",
     "JobResources",
     "JobResult",
     "JobType",
     "PeriodicTask",
     "Progress",
+    "current_job",
 ]
 
 T = TypeVar("T")
 
 Progress = Callable[[float], Awaitable[None]]
 """Report the share of a job done so far, from 0.0 to 1.0."""
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentJob:
+    """The job a task is running, for job types that keep their own state per job."""
+
+    id: uuid.UUID
+    owner: str | None
+
+
+current_job: contextvars.ContextVar[CurrentJob | None] = contextvars.ContextVar(
+    "current_job", default=None
+)
+"""Set by the queue around each user job's ``run``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +88,11 @@ class JobType:
     run: Callable[[JobResources, Any, Progress], Awaitable[JobResult]]
     # Checks that need the settings (size limits), raising InvalidInputError.
     check: Callable[[Any, Settings], None] | None = None
+    # What the job type shows of a job beyond its share done (steps, partial outputs),
+    # in GET /v1/jobs/{id} and its events; read as the caller, so row security holds.
+    detail: Callable[[AsyncEngine, uuid.UUID, Mapping[str, Any]], Awaitable[Mapping[str, Any]]] | (
+        None
+    ) = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -66,9 +67,16 @@ class JobOut(BaseModel):
         description="When the result stops being downloadable (410 from then on)"
     )
     error: str | None
+    detail: dict[str, Any] | None = Field(
+        default=None,
+        description="What the job type shows beyond the share done: steps done and total, "
+        "partial outputs",
+    )
 
     @classmethod
-    def of(cls, record: JobRecord, request: Request) -> JobOut:
+    def of(
+        cls, record: JobRecord, request: Request, detail: dict[str, Any] | None = None
+    ) -> JobOut:
         result = None
         if record.status is JobStatus.SUCCEEDED and record.result_filename is not None:
             result = {
@@ -91,7 +99,15 @@ class JobOut(BaseModel):
             result=result,
             result_expires_at=record.result_expires_at,
             error=record.error,
+            detail=detail,
         )
+
+
+async def _detail(jobs: JobsRuntime, record: JobRecord) -> dict[str, Any] | None:
+    job_type = jobs.registry.job_types.get(record.type)
+    if job_type is None or job_type.detail is None:
+        return None
+    return dict(await job_type.detail(jobs.records.engine, record.id, record.params))
 
 
 @router.post(
@@ -147,7 +163,49 @@ async def list_jobs(
 @router.get("/{job_id}", response_model=JobOut, name="get_job", responses=PROBLEM_RESPONSES)
 async def get_job(job_id: uuid.UUID, request: Request, jobs: JobsDep, caller: CallerDep) -> JobOut:
     """Status, progress, timestamps, and the result link or the error."""
-    return JobOut.of(await jobs.get(job_id, caller.scope), request)
+    record = await jobs.get(job_id, caller.scope)
+    return JobOut.of(record, request, await _detail(jobs, record))
+
+
+# How often the events stream looks at its job, and for how long at most.
+EVENTS_POLL_SECONDS = 0.25
+EVENTS_MAX_SECONDS = 3600.0
+_FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        **PROBLEM_RESPONSES,
+        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"},
+    },
+)
+async def job_events(
+    job_id: uuid.UUID, request: Request, jobs: JobsDep, caller: CallerDep
+) -> StreamingResponse:
+    """The job as server-sent events: one ``progress`` event (the body of GET
+    /v1/jobs/{id}) each time it changes, then ``end`` once it has finished."""
+    first = await jobs.get(job_id, caller.scope)
+
+    async def events() -> AsyncIterator[bytes]:
+        record, last, waited = first, b"", 0.0
+        while True:
+            out = JobOut.of(record, request, await _detail(jobs, record))
+            body = out.model_dump_json().encode()
+            if body != last:
+                yield b"event: progress\ndata: " + body + b"\n\n"
+                last = body
+            if record.status in _FINAL or waited >= EVENTS_MAX_SECONDS:
+                yield b"event: end\ndata: " + body + b"\n\n"
+                return
+            await asyncio.sleep(EVENTS_POLL_SECONDS)
+            waited += EVENTS_POLL_SECONDS
+            record = await jobs.get(job_id, caller.scope)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.delete(

@@ -212,6 +212,13 @@ class UpstreamClient(AsyncResource):
             priority=ctx.priority,
             error=None if error is None else str(error),
         )
+        self.record(record)
+
+    def record(self, record: UpstreamCallRecord) -> None:
+        """Count one call made around this client (a stream read by its caller) as
+        ``request`` counts its own, against the request being answered."""
+        if self._recorder is None:
+            return
         try:
             self._recorder(record)
         except Exception:

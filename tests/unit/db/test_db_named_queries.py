@@ -54,6 +54,7 @@ def test_the_packages_with_sql_are_the_expected_ones() -> None:
         "cachefront.jobs",
         "cachefront.metrics",
         "cachefront.observability",
+        "cachefront.services.ai",
         "cachefront.services.prices",
     ]
 

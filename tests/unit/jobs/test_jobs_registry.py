@@ -17,7 +17,7 @@ GOOD = {"bodies": ["mars"], "start": "2026-01-01T00:00:00Z", "stop": "2026-01-02
 
 def test_default_registry_names() -> None:
     registry = default_registry(SETTINGS)
-    assert list(registry.job_types) == [EXPORT_JOB, "prices-backfill"]
+    assert list(registry.job_types) == [EXPORT_JOB, "prices-backfill", "ai-generation"]
     assert list(registry.periodic) == [
         "precompute-ephemeris",
         "refresh-prices",

@@ -17,15 +17,20 @@ from cachefront.services.ephemeris.settings import EphemerisSettings
 ENVIRONMENT_NAMES = {
     f"CACHEFRONT_{name.upper()}"
     for name in [
+        "ai_answer_cap",
         "ai_api_key",
         "ai_base_url",
         "ai_budget",
         "ai_cache_seconds",
         "ai_daily_tokens",
         "ai_deadline_seconds",
+        "ai_generation_model",
+        "ai_generation_url",
         "ai_model",
         "ai_prices",
         "ai_providers",
+        "ai_reflection_model",
+        "ai_requests_per_minute",
         "anon_route_groups",
         "auth_cache_seconds",
         "auth_failure_limit",

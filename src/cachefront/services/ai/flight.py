@@ -22,13 +22,21 @@ class FlightError(Exception):
     """How a flight failed, as every caller of it is answered: status and message."""
 
     def __init__(
-        self, status: int, message: str, *, retry_after: int | None = None, code: str | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.retry_after = retry_after
         self.code = code
+        # Sent with the error (a quota's x-ratelimit-* headers).
+        self.headers = headers or {}
 
 
 class Flight:
@@ -44,6 +52,8 @@ class Flight:
         self.origin = "MISS"
         self.age: int | None = None
         self.provider_ms: float | None = None
+        # Time spent holding the caller's quota before the call.
+        self.gate_ms = 0.0
         self.started = time.perf_counter()
         self._wake = asyncio.Event()
 

@@ -60,6 +60,13 @@ class AiRequest:
     namespace: str
     directives: CacheDirectives
     opted_in: bool = False
+    # Whose quota and ledger the call counts against, when the answer's namespace is
+    # shared by a route (reflections); None: the namespace's own caller.
+    caller: str | None = None
+
+    @property
+    def billed(self) -> str:
+        return self.caller if self.caller is not None else self.namespace
 
     @property
     def stream(self) -> bool:
@@ -84,3 +91,5 @@ class Delivery:
     waited_ms: float
     body: bytes | None = None
     payloads: AsyncIterator[bytes] | None = None
+    # Time spent holding the caller's quota (part of the gateway's own time).
+    gate_ms: float = 0.0

@@ -14,12 +14,19 @@ from cachefront.http.fastpath import FastRoute
 from cachefront.jobs.registry import JobRegistry
 from cachefront.rooms import Platform, RoomCli, RouteGroupRule, UpstreamSpec
 from cachefront.services.ai.cli import simulators
+from cachefront.services.ai.generation import generation_job_type
+from cachefront.services.ai.generation_routes import generation_router
 from cachefront.services.ai.openai_errors import ERROR_SCHEMA, problem_as_openai
+from cachefront.services.ai.prices import PriceTable
 from cachefront.services.ai.providers import Catalog, OpenAICompatibleProvider, provider_configs
-from cachefront.services.ai.routes import router
+from cachefront.services.ai.quota import QuotaGate, QuotaLimits
+from cachefront.services.ai.reflection_routes import reflection_router
+from cachefront.services.ai.routes import router as openai_router
 from cachefront.services.ai.service import CACHE_NS, AiService
 from cachefront.services.ai.settings import AiSettings
 from cachefront.services.ai.shared_flight import BLOCK_MS, SharedFlights
+from cachefront.services.ai.tables import ai_generation_steps, ai_quotas, ai_usage
+from cachefront.services.ai.usage_routes import usage_router
 
 __all__ = ["ROOM", "AiRoom", "upstream_name"]
 
@@ -28,6 +35,14 @@ _BACKGROUND_SHARE = 0.1
 # A flight's lock outlives the deadline a little, so a live leader never loses it.
 _LOCK_MARGIN_SECONDS = 5.0
 _PATHS = ("/v1/chat", "/v1/embeddings", "/v1/models")
+# The room's own routes: problem+json errors, the same inbound limit.
+_OWN_PATHS = ("/v1/ai",)
+
+router = APIRouter()
+router.include_router(openai_router)
+router.include_router(usage_router)
+router.include_router(reflection_router)
+router.include_router(generation_router)
 
 
 def upstream_name(provider: str) -> str:
@@ -41,10 +56,12 @@ class AiRoom:
     name = "ai"
     settings_model = AiSettings
     router: APIRouter = router
-    route_groups: Sequence[RouteGroupRule] = tuple(RouteGroupRule(path, "ai") for path in _PATHS)
+    route_groups: Sequence[RouteGroupRule] = tuple(
+        RouteGroupRule(path, "ai") for path in (*_PATHS, *_OWN_PATHS)
+    )
     group_limits: Mapping[str, str] = {"ai": "600/minute"}
-    # Answers live in the platform's cache tables; the room has none of its own.
-    tables: Sequence[Table] = ()
+    # Answers live in the platform's cache tables; quotas, ledger and steps in these.
+    tables: Sequence[Table] = (ai_quotas, ai_usage, ai_generation_steps)
     cli = RoomCli(simulators=simulators)
     # The official OpenAI clients read errors in OpenAI's shape on these paths.
     error_formats: Sequence[ErrorFormat] = tuple(
@@ -64,7 +81,7 @@ class AiRoom:
         return ()
 
     def register_jobs(self, registry: JobRegistry, settings: Settings) -> None:
-        return None
+        registry.add_job_type(generation_job_type())
 
     async def open(self, platform: Platform) -> AiService:
         own = platform.settings.room(AiSettings)
@@ -102,6 +119,12 @@ class AiRoom:
             cache_seconds=own.ai_cache_seconds,
             deadline_seconds=own.ai_deadline_seconds,
             shared=shared,
+            usage=QuotaGate(
+                platform.engine,
+                QuotaLimits(own.ai_daily_tokens, own.ai_requests_per_minute),
+                PriceTable(own.ai_prices),
+            ),
+            answer_cap=own.ai_answer_cap,
         )
 
     async def aclose(self, service: AiService) -> None:

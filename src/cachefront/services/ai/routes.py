@@ -32,7 +32,7 @@ from cachefront.services.ai.openai_errors import (
 )
 from cachefront.services.ai.service import AiService
 
-__all__ = ["router"]
+__all__ = ["caller_namespace", "router"]
 
 router = APIRouter(tags=["ai"])
 AiServiceDep = Annotated[AiService, Depends(service_dependency(AiService))]
@@ -41,7 +41,7 @@ AiServiceDep = Annotated[AiService, Depends(service_dependency(AiService))]
 _UNIDENTIFIED = "unidentified"
 
 
-def _namespace(request: Request) -> str:
+def caller_namespace(request: Request) -> str:
     """The caller's own namespace: answers are never shared between callers."""
     identity: Identity | None = request.scope.get(IDENTITY_SCOPE_KEY)
     if identity is None:
@@ -49,14 +49,20 @@ def _namespace(request: Request) -> str:
     return owner_of(identity, request.app.state.settings.jwt_issuer)
 
 
-def _timing(started: float, waited_ms: float) -> str:
+def _timing(started: float, waited_ms: float, gate_ms: float = 0.0) -> str:
+    # The quota's hold is taken inside the wait on the flight, but it is the gateway's
+    # own work: counted in `gateway`, and shown apart as `quota`.
     total = (time.perf_counter() - started) * 1000
-    own = max(total - waited_ms, 0.0)
-    return f'gateway;dur={own:.3f};desc="cachefront", provider;dur={waited_ms:.3f}'
+    own = max(total - waited_ms + gate_ms, 0.0)
+    provider = max(waited_ms - gate_ms, 0.0)
+    return (
+        f'gateway;dur={own:.3f};desc="cachefront", provider;dur={provider:.3f}, '
+        f"quota;dur={gate_ms:.3f}"
+    )
 
 
 def _flight_error(exc: FlightError, started: float) -> Response:
-    headers = {"Server-Timing": _timing(started, 0.0)}
+    headers = {**exc.headers, "Server-Timing": _timing(started, 0.0)}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     return error_response(exc.status, exc.message, code=exc.code, headers=headers)
@@ -72,7 +78,8 @@ async def _sse(payloads: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 def _sent(delivery: Delivery, started: float) -> Response:
-    headers = {"X-Cache": delivery.x_cache, "Server-Timing": _timing(started, delivery.waited_ms)}
+    timing = _timing(started, delivery.waited_ms, delivery.gate_ms)
+    headers = {"X-Cache": delivery.x_cache, "Server-Timing": timing}
     if delivery.age is not None:
         headers["Age"] = str(delivery.age)
     if delivery.body is not None:
@@ -91,7 +98,7 @@ async def _answer(route: str, request: Request, service: AiService) -> Response:
         ai_request = AiRequest(
             route,
             body,
-            _namespace(request),
+            caller_namespace(request),
             parse_cache_control(request.headers.get("cache-control")),
             opted_in(request.headers.get(OPT_IN_HEADER)),
         )

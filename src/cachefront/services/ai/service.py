@@ -12,6 +12,7 @@ the usage gate's ``reserve`` and ``settle``, where quotas plug in.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -22,6 +23,7 @@ import orjson
 
 from cachefront.cache import CachePolicy, TieredCache
 from cachefront.errors import UpstreamError
+from cachefront.services.ai.estimate import maximum_tokens
 from cachefront.services.ai.flight import Flight, FlightError, Flights
 from cachefront.services.ai.keys import answer_key, is_repeatable
 from cachefront.services.ai.models import EMBEDDINGS, AiRequest, Delivery
@@ -42,8 +44,8 @@ __all__ = ["CACHE_NS", "AiService"]
 log = logging.getLogger(__name__)
 
 CACHE_NS = "ai"
-# What a call is assumed to use before it answers, until quotas estimate better.
-_RESERVED_TOKENS = 1
+# What an answer may use when the request names no max_tokens, for the quota's hold.
+DEFAULT_ANSWER_CAP = 1024
 
 Emit = Callable[[bytes], Awaitable[None]]
 
@@ -97,6 +99,7 @@ class AiService:
         deadline_seconds: float,
         shared: SharedFlights | None = None,
         usage: UsageGate | None = None,
+        answer_cap: int = DEFAULT_ANSWER_CAP,
     ) -> None:
         self.cache = cache
         self.providers = list(providers)
@@ -104,6 +107,7 @@ class AiService:
         self.deadline_seconds = deadline_seconds
         self.shared = shared
         self.usage: UsageGate = usage or UnlimitedUsage()
+        self.answer_cap = answer_cap
         self.flights = Flights()
         self._policy = (
             CachePolicy(fresh_for=timedelta(seconds=cache_seconds)) if cache_seconds > 0 else None
@@ -111,6 +115,7 @@ class AiService:
 
     async def aclose(self) -> None:
         await self.flights.aclose()
+        await self.usage.aclose()
         for provider in self.providers:
             await provider.aclose()
         if self.shared is not None:
@@ -169,7 +174,8 @@ class AiService:
         if repeatable and not directives.no_cache:
             hit = await self._lookup(keys, directives.max_age)
             if hit is not None:
-                answer, age = hit
+                answer, age, index = hit
+                self._note_hit(request, chain[index], answer)
                 return self._delivered(request, answer, age)
         if directives.only_if_cached:
             raise AiRequestError(
@@ -186,7 +192,8 @@ class AiService:
             # key, with no await between, so this synchronous look closes the gap.
             late = self._peek_memory(keys, directives.max_age)
             if late is not None:
-                return self._delivered(request, *late)
+                self._note_hit(request, chain[late[2]], late[0])
+                return self._delivered(request, late[0], late[1])
         x_cache = "COALESCED"
         if flight is not None and flight.done and (directives.no_cache or flight.error):
             # An answer already given is a cached one, not what no-cache asks for; a
@@ -195,6 +202,7 @@ class AiService:
         if flight is not None and flight.done and flight.error is None:
             # Answered already and being stored: as good as cached, and as young.
             x_cache, flight.age = "HIT", 0
+            self._note_hit(request, chain[0], StoredAnswer(request.stream, tuple(flight.payloads)))
         if flight is None:
             deadline_at = time.monotonic() + self.deadline_seconds
 
@@ -213,10 +221,23 @@ class AiService:
                 flight.age,
                 waited,
                 payloads=_follow(flight, request.wants_usage),
+                gate_ms=flight.gate_ms,
             )
         payloads = await flight.result()
         waited = (time.perf_counter() - waiting) * 1000
-        return Delivery(x_cache or flight.origin, flight.age, waited, body=payloads[0])
+        return Delivery(
+            x_cache or flight.origin, flight.age, waited, body=payloads[0], gate_ms=flight.gate_ms
+        )
+
+    def _note_hit(
+        self,
+        request: AiRequest,
+        target: Target[OpenAICompatibleProvider],
+        answer: StoredAnswer,
+    ) -> None:
+        self.usage.cache_hit(
+            request.billed, target.provider_name, target.model, _usage_of(answer.payloads)
+        )
 
     def _delivered(self, request: AiRequest, answer: StoredAnswer, age: int) -> Delivery:
         if request.stream:
@@ -225,10 +246,11 @@ class AiService:
 
     async def _lookup(
         self, keys: Sequence[str], max_age: int | None
-    ) -> tuple[StoredAnswer, int] | None:
+    ) -> tuple[StoredAnswer, int, int] | None:
+        """The answer, its age, and the index of the key (provider) it was under."""
         if self._policy is None:
             return None
-        for key in keys:
+        for index, key in enumerate(keys):
             cached = await self.cache.get(CACHE_NS, key, self._policy)
             if cached is None:
                 continue
@@ -237,14 +259,14 @@ class AiService:
                 continue
             answer = decode_answer(cached.entry.value)
             if answer is not None:
-                return answer, age
+                return answer, age, index
         return None
 
     def _peek_memory(
         self, keys: Sequence[str], max_age: int | None
-    ) -> tuple[StoredAnswer, int] | None:
+    ) -> tuple[StoredAnswer, int, int] | None:
         now = time.time()
-        for key in keys:
+        for index, key in enumerate(keys):
             entry = self.cache.memory.peek(CACHE_NS, key)
             if entry is None or entry.negative or entry.fresh_until <= now:
                 continue
@@ -253,7 +275,7 @@ class AiService:
                 continue
             answer = decode_answer(entry.value)
             if answer is not None:
-                return answer, age
+                return answer, age, index
         return None
 
     async def _store(self, key: str, answer: StoredAnswer) -> None:
@@ -291,6 +313,7 @@ class AiService:
                 await self.shared.publish(lease, payload)
 
         to_store: tuple[str, StoredAnswer] | None = None
+        settled: _Settlement | None = None
         try:
             hit = None
             if lease is not None and not request.directives.no_cache:
@@ -298,10 +321,12 @@ class AiService:
                 hit = await self._lookup(keys, request.directives.max_age)
             if hit is not None:
                 flight.origin, flight.age = "HIT", hit[1]
+                self._note_hit(request, chain[hit[2]], hit[0])
                 for payload in hit[0].payloads:
                     await emit(payload)
             else:
-                to_store = await self._call_chain(flight, request, chain, keys, deadline_at, emit)
+                settled = await self._call_chain(flight, request, chain, keys, deadline_at, emit)
+                to_store = settled.key, settled.answer
         except FlightError as exc:
             if lease is not None and self.shared is not None:
                 await self.shared.finish(lease, exc)
@@ -310,6 +335,11 @@ class AiService:
         # pass, so a process arriving later finds it in the cache.
         flight.finish()
         try:
+            if settled is not None:
+                # After the callers have their answer: the ledger's write is not theirs
+                # to wait on. The flight runs on whether they stay or not, so a stream
+                # the caller abandoned is billed all the same.
+                await self._settle(settled.reservation, settled.answer.payloads, settled.started)
             if to_store is not None and storable:
                 await self._store(*to_store)
         finally:
@@ -337,8 +367,9 @@ class AiService:
         keys: Sequence[str],
         deadline_at: float,
         emit: Emit,
-    ) -> tuple[str, StoredAnswer]:
-        """Ask the chain in order; the key and answer of the provider that gave one."""
+    ) -> _Settlement:
+        """Ask the chain in order; the key and answer of the provider that gave one, and
+        its reservation, to settle once the callers have the answer."""
         failures: list[str] = []
         for target, key in zip(chain, keys, strict=True):
             remaining = deadline_at - time.monotonic()
@@ -346,9 +377,7 @@ class AiService:
                 failures.append(f"{target.provider_name}: deadline passed")
                 break
             body = self._upstream_body(request, target.model)
-            reservation = await self.usage.reserve(
-                request.namespace, target.provider_name, target.model, _RESERVED_TOKENS
-            )
+            reservation = await self._reserve(flight, request, target)
             started = time.perf_counter()
             sent: list[bytes] = []
             try:
@@ -387,15 +416,53 @@ class AiService:
                     ) from None
                 failures.append(f"{target.provider_name}: {exc.detail}")
                 continue
-            await self._settle(reservation, sent, started, ok=True)
-            return key, StoredAnswer(request.stream, tuple(sent))
+            return _Settlement(key, StoredAnswer(request.stream, tuple(sent)), reservation, started)
         raise FlightError(
             503, "no provider could answer (" + "; ".join(failures) + ")", retry_after=30
         )
 
+    async def _reserve(
+        self, flight: Flight, request: AiRequest, target: Target[OpenAICompatibleProvider]
+    ) -> Reservation:
+        began = time.perf_counter()
+        tokens = maximum_tokens(request.route, request.body, self.answer_cap)
+        try:
+            return await self.usage.reserve(
+                request.billed, target.provider_name, target.model, tokens
+            )
+        except AiRequestError as exc:
+            # Past the caller's quota: every caller of this flight is that caller.
+            retry = exc.headers.get("Retry-After")
+            raise FlightError(
+                exc.status,
+                exc.message,
+                code=exc.code,
+                retry_after=int(retry) if retry is not None else None,
+                headers={k: v for k, v in exc.headers.items() if k != "Retry-After"},
+            ) from None
+        finally:
+            flight.gate_ms += (time.perf_counter() - began) * 1000
+
     async def _settle(
-        self, reservation: Reservation, sent: Sequence[bytes], started: float, *, ok: bool
+        self, reservation: Reservation, sent: Sequence[bytes], started: float, *, ok: bool = True
     ) -> None:
         prompt, completion = _usage_of(sent)
         usage = CallUsage(prompt, completion, (time.perf_counter() - started) * 1000, ok)
-        await self.usage.settle(reservation, usage)
+        try:
+            await self.usage.settle(reservation, usage)
+        except Exception:  # the answer was given; a lost settlement must not undo it
+            log.warning(
+                "could not settle an AI call's usage",
+                exc_info=True,
+                extra={"action": "ai.settle_failed"},
+            )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Settlement:
+    """The answer a provider gave, under its key, and the hold it is to settle."""
+
+    key: str
+    answer: StoredAnswer
+    reservation: Reservation
+    started: float

@@ -42,7 +42,35 @@ class AiSettings(RoomSettings):
     ai_daily_tokens: int | None = Field(
         default=None,
         ge=1,
-        description="Tokens a caller may use per day (declared; enforced in a later version).",
+        description="Tokens a caller may use per UTC day (unset: no limit); each request "
+        "holds its maximum (prompt estimate + max_tokens) until it settles.",
+    )
+    ai_requests_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Provider calls a caller may start per minute (unset: no limit); "
+        "cache hits do not count.",
+    )
+    ai_answer_cap: int = Field(
+        default=1024,
+        ge=1,
+        description="Tokens an answer is assumed to use at most when the request names no "
+        "max_tokens, for the quota's hold.",
+    )
+    ai_reflection_model: str = Field(
+        default="default",
+        description="The model or alias POST /v1/ai/reflections asks (`default`: the one of "
+        "CACHEFRONT_AI_MODEL).",
+    )
+    ai_generation_model: str = Field(
+        default="default",
+        description="The model or alias ai-generation jobs ask unless their params name one.",
+    )
+    ai_generation_url: str | None = Field(
+        default=None,
+        description="Base URL of a gateway server (this deployment's) that ai-generation "
+        "steps are asked of, as the service; unset: the worker's own gateway. Over HTTP a "
+        "step's call outlives a worker killed during it.",
     )
     ai_prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict,

@@ -1,12 +1,14 @@
-"""The seam where quotas go: reserve before each provider call, settle after it.
+"""The seam where quotas go: reserve before a provider call, settle after it, note cache hits.
 
-This version admits every call; the quota and ledger of a later version implement the
-same two methods, so the service does not change when they arrive.
+``UnlimitedUsage`` admits every call and keeps nothing (a service built without a
+database, unit tests); ``quota.QuotaGate`` holds tokens against each caller's daily
+quota and counts requests per minute in PostgreSQL, and writes the usage ledger.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 __all__ = ["CallUsage", "Reservation", "UnlimitedUsage", "UsageGate"]
@@ -20,6 +22,8 @@ class Reservation:
     provider: str
     model: str
     tokens: int
+    # The UTC day the tokens were held on (None when nothing was held).
+    day: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,9 @@ class CallUsage:
     completion_tokens: int | None
     latency_ms: float
     ok: bool
+    # False when no provider was called after all (the answer came from another
+    # process or the cache): the hold is released and no ledger row is written.
+    called: bool = True
 
 
 class UsageGate(Protocol):
@@ -39,6 +46,14 @@ class UsageGate(Protocol):
     async def settle(self, reservation: Reservation, usage: CallUsage) -> None:
         """Replace the hold with what the call used (also for failed calls)."""
 
+    def cache_hit(
+        self, namespace: str, provider: str, model: str, usage: tuple[int | None, int | None]
+    ) -> None:
+        """Note an answer served from cache (its usage counted as saved); never waits."""
+
+    async def aclose(self) -> None:
+        """Finish what was noted and not yet written."""
+
 
 class UnlimitedUsage:
     """Admits everything and keeps nothing: the gate until quotas exist."""
@@ -47,4 +62,12 @@ class UnlimitedUsage:
         return Reservation(namespace, provider, model, tokens)
 
     async def settle(self, reservation: Reservation, usage: CallUsage) -> None:
+        return None
+
+    def cache_hit(
+        self, namespace: str, provider: str, model: str, usage: tuple[int | None, int | None]
+    ) -> None:
+        return None
+
+    async def aclose(self) -> None:
         return None

@@ -7,7 +7,8 @@ made here with a client of the provider's own that keeps the same rules: the bre
 is asked before and told the verdict after, every attempt spends one unit of the
 same outbound budget, and 429/5xx answers are retried, before the first byte only,
 after the wait the provider asks (``retry-after`` or ``x-ratelimit-reset-*``) or a
-jittered backoff, all within the request's deadline.
+jittered backoff, all within the request's deadline. Each stream is counted in the
+platform's upstream metrics as one call once it ends, as the client counts plain calls.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 
 from cachefront.errors import (
+    BudgetExhaustedError,
     CircuitOpenError,
     UpstreamError,
     UpstreamStatusError,
@@ -30,6 +32,7 @@ from cachefront.errors import (
 from cachefront.services.ai.providers.wait_hints import wait_hint
 from cachefront.upstream import RetryPolicy, UpstreamClient
 from cachefront.upstream.breaker import Admission, Verdict
+from cachefront.upstream.records import Outcome, UpstreamCallRecord
 
 __all__ = ["OpenAICompatibleProvider", "ProviderAnswer", "ProviderFailure", "ProviderStream"]
 
@@ -80,11 +83,13 @@ class ProviderStream:
         response: httpx.Response,
         admission: Admission,
         deadline_at: float,
+        call: _StreamCall,
     ) -> None:
         self._provider = provider
         self._response = response
         self._admission = admission
         self._deadline_at = deadline_at
+        self._call = call
         self._released = False
 
     async def events(self) -> AsyncIterator[bytes]:
@@ -108,14 +113,20 @@ class ProviderStream:
                     if payload == DONE:
                         verdict = "success"
         except TimeoutError:
+            self._call.ended("timeout", "the stream did not finish within the deadline")
             raise UpstreamTimeoutError(
                 self._provider.name, "the stream did not finish within the deadline"
             ) from None
         except httpx.HTTPError as exc:
+            self._call.ended("connect_error", f"the stream broke: {type(exc).__name__}")
             raise UpstreamError(
                 self._provider.name, f"the stream broke: {type(exc).__name__}"
             ) from None
         finally:
+            if verdict == "success":
+                self._call.ended("ok", None)
+            else:
+                self._call.ended("http_error", "the stream ended before [DONE]")
             await self._close(verdict)
 
     async def _close(self, verdict: Verdict) -> None:
@@ -124,6 +135,50 @@ class ProviderStream:
         self._released = True
         await self._response.aclose()
         self._provider.client.breaker.release(self._admission, verdict)
+
+
+class _StreamCall:
+    """One streamed call as the upstream metrics count it: recorded once, when it ends."""
+
+    def __init__(self, client: UpstreamClient, url: str) -> None:
+        self._client = client
+        self._url = url
+        self._started_at = time.time()
+        self._started = time.perf_counter()
+        self.attempts = 0
+        self.status: int | None = None
+        self._recorded = False
+
+    def ended(self, outcome: Outcome, error: str | None) -> None:
+        if self._recorded:
+            return
+        self._recorded = True
+        self._client.record(
+            UpstreamCallRecord(
+                ts=self._started_at,
+                provider=self._client.provider,
+                method="POST",
+                url=self._url,
+                status=self.status,
+                latency_ms=(time.perf_counter() - self._started) * 1000.0,
+                attempts=max(self.attempts, 1),
+                outcome=outcome,
+                priority="user",
+                error=error,
+            )
+        )
+
+
+def _outcome_of(exc: BaseException) -> Outcome:
+    if isinstance(exc, UpstreamTimeoutError):
+        return "timeout"
+    if isinstance(exc, (UpstreamStatusError, ProviderFailure)):
+        return "http_error"
+    if isinstance(exc, CircuitOpenError):
+        return "circuit_open"
+    if isinstance(exc, BudgetExhaustedError):
+        return "budget_exhausted"
+    return "connect_error"
 
 
 def _loop_time(monotonic_at: float) -> float:
@@ -182,25 +237,30 @@ class OpenAICompatibleProvider:
     async def open_stream(self, body: Mapping[str, Any], deadline: float) -> ProviderStream:
         """Start a streamed chat completion; returns once the provider answered 2xx."""
         deadline_at = time.monotonic() + deadline
+        call = _StreamCall(self.client, self.base_url + "/chat/completions")
         admission = self.client.breaker.acquire()
         if admission is Admission.REFUSED:
+            call.ended("circuit_open", "circuit breaker open, not called")
             raise CircuitOpenError(self.name, "circuit breaker open, not called")
         try:
-            response = await self._open_with_retries(body, deadline_at)
+            response = await self._open_with_retries(body, deadline_at, call)
         except BaseException as exc:
             verdict: Verdict = "neutral" if isinstance(exc, ProviderFailure) else "failure"
             if isinstance(exc, asyncio.CancelledError):
                 verdict = "neutral"
             self.client.breaker.release(admission, verdict)
+            call.ended(_outcome_of(exc), str(exc) or type(exc).__name__)
             raise
-        return ProviderStream(self, response, admission, deadline_at)
+        call.status = response.status_code
+        return ProviderStream(self, response, admission, deadline_at, call)
 
     async def _open_with_retries(
-        self, body: Mapping[str, Any], deadline_at: float
+        self, body: Mapping[str, Any], deadline_at: float, call: _StreamCall
     ) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
+            call.attempts = attempt
             remaining = deadline_at - time.monotonic()
             if remaining <= 0:
                 raise UpstreamTimeoutError(self.name, "no answer within the deadline")
@@ -227,6 +287,7 @@ class OpenAICompatibleProvider:
             content = await response.aread()
             await response.aclose()
             status = response.status_code
+            call.status = status
             if status in _REQUEST_FAULTS:
                 raise ProviderFailure(self.name, status, _provider_message(content))
             if (status == 429 or status >= 500) and attempt < self._retry.attempts:

@@ -1,0 +1,150 @@
+"""A 10-chapter generation job with one worker killed during chapter 4: wall time, provider calls.
+
+One run starts the OpenAI simulator (``--latency-ms`` per call), a ``cachefront serve``
+process (the API and the gateway, no worker in it) and a ``cachefront worker`` process
+that asks the server's gateway for each step (``CACHEFRONT_AI_GENERATION_URL``). A job
+of an outline and ten chapters is submitted; once the simulator has received the
+chapter-4 call the worker is SIGKILLed and a new one started, which takes the job over
+after the stall timeout (``--stall-seconds``). The same job on a worker left alone is
+the baseline. Provider calls are the simulator's own count: 11 means nothing was paid
+twice.
+
+    python benchmarks/ai_generation_kill.py [--latency-ms 300] [--stall-seconds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import jwt
+from harness import bench_database, cachefront, free_port, process, simulator_requests, wait_http
+
+SECRET = "bench-jwt-secret-" + "y" * 32
+AUDIENCE = "authenticated"
+SERVICE_KEY = "bench-service-key-" + "x" * 32
+
+
+def headers() -> dict[str, str]:
+    now = int(time.time())
+    claims = {"sub": "author", "aud": AUDIENCE, "iat": now, "exp": now + 3600}
+    return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
+
+
+@contextmanager
+def worker(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    args = [sys.executable, "-m", "cachefront", "worker", "--concurrency", "1"]
+    proc = subprocess.Popen(
+        args,
+        env={**os.environ, "CACHEFRONT_LOG_LEVEL": "warning", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait(probe: object, timeout: float = 300.0, every: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out")
+        time.sleep(every)
+
+
+def run_job(base: str, sim: str, env: dict[str, str], *, kill: bool) -> tuple[float, int, int]:
+    """Wall seconds, provider calls and attempts of one 10-chapter job."""
+    topic = f"Caches and their keepers {uuid.uuid4().hex[:6]}"
+    job = {"type": "ai-generation", "params": {"topic": topic, "chapters": 10}}
+    before = simulator_requests(sim)
+    with httpx.Client(base_url=base, headers=headers(), timeout=30) as client:
+        with worker(env) as first:
+            started = time.perf_counter()
+            response = client.post("/v1/jobs", json=job)
+            assert response.status_code == 202, response.text
+            location = response.headers["Location"]
+
+            def status() -> str:
+                return str(client.get(location).json()["status"])
+
+            if kill:
+                wait(lambda: simulator_requests(sim) - before >= 5)
+                first.send_signal(signal.SIGKILL)
+                first.wait()
+                with worker(env):
+                    wait(lambda: status() in {"succeeded", "failed"}, every=0.1)
+            else:
+                wait(lambda: status() in {"succeeded", "failed"}, every=0.1)
+            elapsed = time.perf_counter() - started
+        done = client.get(location).json()
+    assert done["status"] == "succeeded", done
+    return elapsed, simulator_requests(sim) - before, int(done["attempts"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency-ms", type=float, default=300.0)
+    parser.add_argument("--stall-seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    port = free_port()
+    sim_args = [sys.executable, "-m", "cachefront", "simulate", "openai", "--port", str(port)]
+    sim_args += ["--latency-ms", str(args.latency_ms)]
+    with process(sim_args) as sim_proc, bench_database() as db:
+        sim = f"http://127.0.0.1:{port}"
+        wait_http(sim + "/_stats", sim_proc)
+        providers = [
+            {
+                "name": "sim",
+                "base_url": sim + "/v1",
+                "api_key": "sk-bench",
+                "models": ["sim-small"],
+                "aliases": {"default": "sim-small"},
+                "budget": "100000000/minute",
+            }
+        ]
+        env = {
+            "CACHEFRONT_DATABASE_URL": db,
+            "CACHEFRONT_MIGRATE_ON_START": "true",
+            "CACHEFRONT_SERVICE_KEY": SERVICE_KEY,
+            "CACHEFRONT_JWT_SECRET": SECRET,
+            "CACHEFRONT_JWT_AUDIENCE": AUDIENCE,
+            "CACHEFRONT_AI_PROVIDERS": json.dumps(providers),
+            "CACHEFRONT_RATE_LIMITS": '{"general": "1000000/minute", "generation": "1000/hour"}',
+            "CACHEFRONT_WORKER_IN_PROCESS": "false",
+            "CACHEFRONT_JOBS_STALL_SECONDS": str(args.stall_seconds),
+            "CACHEFRONT_JOBS_RETRY_BASE_SECONDS": "1",
+            "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",
+        }
+        with cachefront(env) as base:
+            worker_env = {**env, "CACHEFRONT_AI_GENERATION_URL": base}
+            baseline = run_job(base, sim, worker_env, kill=False)
+            killed = run_job(base, sim, worker_env, kill=True)
+    print(
+        f"python benchmarks/ai_generation_kill.py --latency-ms {args.latency_ms:g} "
+        f"--stall-seconds {args.stall_seconds:g}"
+    )
+    print("| run | wall s | provider calls | attempts |")
+    print("|---|---:|---:|---:|")
+    print(f"| no kill | {baseline[0]:.2f} | {baseline[1]} | {baseline[2]} |")
+    print(f"| worker SIGKILLed during chapter 4 | {killed[0]:.2f} | {killed[1]} | {killed[2]} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+-- The AI room's statements (quota.py, ledger.py, generation_steps.py); SQLAlchemy text
+-- with :name parameters.
+
+-- name: reserve
+-- One conditional write per reservation: the row lock serializes every server's
+-- reservations of one caller, and PostgreSQL re-checks the WHERE against the row as the
+-- previous holder left it, so two servers can never both take the last tokens. A new
+-- day or minute starts its counter from zero. No row back: a limit would be passed.
+INSERT INTO ai_quotas AS q (owner, day, day_tokens, minute, minute_requests)
+VALUES (:owner, :day, :tokens, :minute, 1)
+ON CONFLICT (owner) DO UPDATE SET
+    day_tokens = (CASE WHEN q.day = :day THEN q.day_tokens ELSE 0 END) + :tokens,
+    day = :day,
+    minute_requests = (CASE WHEN q.minute = :minute THEN q.minute_requests ELSE 0 END) + 1,
+    minute = :minute
+WHERE (CASE WHEN q.day = :day THEN q.day_tokens ELSE 0 END) + :tokens <= :day_limit
+  AND (CASE WHEN q.minute = :minute THEN q.minute_requests ELSE 0 END) + 1 <= :minute_limit
+RETURNING day_tokens, minute_requests;
+
+-- name: quota_now
+-- What a caller has used of today's tokens and this minute's requests.
+SELECT CASE WHEN day = :day THEN day_tokens ELSE 0 END AS day_tokens,
+       CASE WHEN minute = :minute THEN minute_requests ELSE 0 END AS minute_requests
+  FROM ai_quotas
+ WHERE owner = :owner;
+
+-- name: settle
+-- The hold replaced by what the call used; a hold of a day gone by is forgotten.
+UPDATE ai_quotas
+   SET day_tokens = greatest(day_tokens - :reserved + :used, 0)
+ WHERE owner = :owner AND day = :day;
+
+-- name: record
+INSERT INTO ai_usage (owner, provider, model, prompt_tokens, completion_tokens, latency_ms,
+                      cost_usd, saved_usd, cached, ok)
+VALUES (:owner, :provider, :model, :prompt_tokens, :completion_tokens, :latency_ms,
+        :cost_usd, :saved_usd, :cached, :ok);
+
+-- name: usage_by_model
+-- The ledger since a time, per model, for the rows the transaction may see: a caller's
+-- own (the owner filter, and the policy behind it), or everyone's for the service.
+SELECT provider, model,
+       count(*) FILTER (WHERE NOT cached) AS calls,
+       count(*) FILTER (WHERE cached) AS cache_hits,
+       coalesce(sum(prompt_tokens) FILTER (WHERE NOT cached), 0) AS prompt_tokens,
+       coalesce(sum(completion_tokens) FILTER (WHERE NOT cached), 0) AS completion_tokens,
+       coalesce(sum(cost_usd), 0) AS cost_usd,
+       coalesce(sum(saved_usd), 0) AS saved_usd
+  FROM ai_usage
+ WHERE at >= :since AND (CAST(:owner AS text) IS NULL OR owner = :owner)
+ GROUP BY provider, model
+ ORDER BY provider, model;
+
+-- name: usage_by_owner
+-- The admins' view: each caller's totals since a time, heaviest first.
+SELECT owner,
+       count(*) FILTER (WHERE NOT cached) AS calls,
+       count(*) FILTER (WHERE cached) AS cache_hits,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0) AS tokens,
+       coalesce(sum(cost_usd), 0) AS cost_usd,
+       coalesce(sum(saved_usd), 0) AS saved_usd
+  FROM ai_usage
+ WHERE at >= :since
+ GROUP BY owner
+ ORDER BY tokens DESC, owner
+ LIMIT :limit;
+
+-- name: generation_steps
+-- The finished steps of one generation job, in order (the caller's own, by the policy).
+SELECT step, input_hash, output
+  FROM ai_generation_steps
+ WHERE job_id = :job_id AND step >= 0
+ ORDER BY step;
+
+-- name: save_generation_step
+-- A step's output under its input's hash; a step run twice (a retry racing a worker
+-- thought dead) keeps the first output.
+INSERT INTO ai_generation_steps (job_id, step, input_hash, owner, output)
+VALUES (:job_id, :step, :input_hash, :owner, :output)
+ON CONFLICT (job_id, step, input_hash) DO NOTHING;
+
+-- name: request_generation_stop
+-- The owner's wish that a running generation stop before its next step: a row under
+-- step -1, which no step ever has.
+INSERT INTO ai_generation_steps (job_id, step, input_hash, owner, output)
+VALUES (:job_id, -1, 'stop', :owner, '')
+ON CONFLICT (job_id, step, input_hash) DO NOTHING;
+
+-- name: generation_stop_requested
+SELECT EXISTS (
+    SELECT 1 FROM ai_generation_steps WHERE job_id = :job_id AND step = -1
+) AS requested;
