@@ -9,16 +9,19 @@ simulators over HTTP, with 500 crypto and 500 stock assets in a fresh database.
   forgotten before each read) and from the memory tier;
 - refresh: provider requests per refresh, and per minute at the default 60 s, with
   New York open (a Tuesday 16:00 UTC) and closed (a Saturday);
+- hit rate: of ``--reads`` single-price reads (Zipf over the 1,000 symbols) spread over
+  five refresh intervals, and the provider requests in that time;
 - backfill: wall time, provider calls and 429s of ``--backfill N`` assets x 10 years
   (half crypto, half stocks), within the default budgets at background priority.
 
-    python benchmarks/prices_reads.py [--rounds 300] [--backfill 100] [--yahoo-budget 1200/minute]
+    python benchmarks/prices_reads.py [--rounds 300] [--reads 50000] [--backfill 100] [--yahoo-budget 1200/minute]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import time
 from datetime import UTC, datetime
@@ -130,6 +133,31 @@ async def run(
         )
         service.clock = time.time
 
+        # --- hit rate of app reads under steady refresh ----------------------------------
+        # Five driven "minutes": each starts with the periodic refresh, then app reads of
+        # single prices whose symbols follow a Zipf law (a few popular, a long tail), as
+        # portfolio apps ask. A read is a hit when a cache tier answered it.
+        rng = random.Random(7)
+        weights = [1 / (rank + 1) ** 1.1 for rank in range(len(symbols))]
+        tiers: dict[str, int] = {}
+        binance.reset()
+        yahoo.reset()
+        for minute in range(5):
+            service.clock = lambda m=minute: TUESDAY + 600 + 60 * m  # type: ignore[misc]
+            await service.refresh()
+            for symbol in rng.choices(symbols, weights, k=args.reads // 5):
+                tier = (await service.latest(symbol)).tier
+                tiers[str(tier)] = tiers.get(str(tier), 0) + 1
+        reads = sum(tiers.values())
+        hits = reads - tiers.get("upstream", 0)
+        calls = _requests(binance.stats()) + _requests(yahoo.stats())
+        print(
+            f"hit rate of {reads:,} app reads over 5 refresh intervals: {100 * hits / reads:.2f}% "
+            f"(by tier {dict(sorted(tiers.items()))}); provider requests {calls} in all, "
+            f"{calls / 5:.1f}/min, refreshes included"
+        )
+        service.clock = time.time
+
         # --- 10-year history ---------------------------------------------------------------
         report = await service.backfill([coins[0]], years=10)
         cold, warm = [], []
@@ -168,6 +196,7 @@ async def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--reads", type=int, default=50_000, help="app reads for the hit rate")
     parser.add_argument("--backfill", type=int, default=100, help="assets to backfill (0: skip)")
     parser.add_argument("--yahoo-budget", default="1200/minute", help="CACHEFRONT_YAHOO_BUDGET")
     args = parser.parse_args()
