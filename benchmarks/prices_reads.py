@@ -14,7 +14,8 @@ simulators over HTTP, with 500 crypto and 500 stock assets in a fresh database.
 - backfill: wall time, provider calls and 429s of ``--backfill N`` assets x 10 years
   (half crypto, half stocks), within the default budgets at background priority.
 
-    python benchmarks/prices_reads.py [--rounds 300] [--reads 50000] [--backfill 100] [--yahoo-budget 1200/minute]
+    python benchmarks/prices_reads.py [--rounds 300] [--reads 50000] [--backfill 100]
+        [--yahoo-budget 1200/minute]
 """
 
 from __future__ import annotations
