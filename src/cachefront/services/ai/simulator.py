@@ -20,13 +20,11 @@ import asyncio
 import random
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from types import TracebackType
 from typing import Any
 
-import httpx
 import orjson
 import uvicorn
 from starlette.applications import Starlette
@@ -35,6 +33,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from cachefront.services.ai.simulator_answers import chat_chunks, chat_completion, embedding_vectors
+from cachefront.simulators.running import RunningServer
+from cachefront.simulators.stats import RequestStats
 
 __all__ = ["RunningOpenAISimulator", "SimulatorConfig", "create_simulator", "serve"]
 
@@ -59,18 +59,14 @@ class SimulatorConfig:
 class _State:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.requests = 0
-        self.by_status: Counter[int] = Counter()
-        self.by_path: Counter[str] = Counter()
+        self.stats = RequestStats()
         self.window: deque[float] = deque()
         self.last_body: dict[str, Any] | None = None
         self.lock = threading.Lock()
 
     def reset(self) -> None:
         with self.lock:
-            self.requests = 0
-            self.by_status.clear()
-            self.by_path.clear()
+            self.stats.reset()
             self.window.clear()
             self.last_body = None
 
@@ -94,11 +90,8 @@ def _rate_headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
 
 
 async def _admit(state: _State, request: Request) -> Response | None:
-    """Count the request; the fault it meets (auth, rate limit, error) as a response, or None."""
+    """The fault the request meets (auth, rate limit, error) as a response, or None."""
     config = state.config
-    with state.lock:
-        state.requests += 1
-        state.by_path[request.url.path] += 1
     if config.latency_ms > 0:
         await asyncio.sleep(config.latency_ms / 1000)
     expected = f"Bearer {config.api_key}"
@@ -156,71 +149,55 @@ def create_simulator(**config: Any) -> Starlette:
     """The simulator app; ``config`` sets ``SimulatorConfig`` fields."""
     state = _State(SimulatorConfig(**config))
 
-    def answered(response: Response) -> Response:
-        with state.lock:
-            state.by_status[response.status_code] += 1
-        return response
+    def counted(
+        endpoint: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Count the request as it arrives, then its answer, and meet the faults first."""
+
+        async def serve(request: Request) -> Response:
+            with state.lock:
+                period = state.stats.arrived(request.url.path)
+            response = await _admit(state, request) or await endpoint(request)
+            with state.lock:
+                state.stats.answered(period, response.status_code)
+            return response
+
+        return serve
 
     async def chat(request: Request) -> Response:
-        refused = await _admit(state, request)
-        if refused is not None:
-            return answered(refused)
         body = _json_body(await request.body())
         state.last_body = body
         if body is None or not isinstance(body.get("messages"), list) or not body.get("model"):
-            return answered(
-                _error(400, "'model' and 'messages' are required", "invalid_request_error", None)
-            )
+            return _error(400, "'model' and 'messages' are required", "invalid_request_error", None)
         if body["model"] not in state.config.models:
-            return answered(
-                _error(
-                    404,
-                    f"The model `{body['model']}` does not exist",
-                    "invalid_request_error",
-                    "model_not_found",
-                )
+            return _error(
+                404,
+                f"The model `{body['model']}` does not exist",
+                "invalid_request_error",
+                "model_not_found",
             )
         if not body.get("stream"):
-            return answered(
-                Response(orjson.dumps(chat_completion(body)), media_type="application/json")
-            )
-        return answered(
-            StreamingResponse(_stream(body, state.config), media_type="text/event-stream")
-        )
+            return Response(orjson.dumps(chat_completion(body)), media_type="application/json")
+        return StreamingResponse(_stream(body, state.config), media_type="text/event-stream")
 
     async def embeddings(request: Request) -> Response:
-        refused = await _admit(state, request)
-        if refused is not None:
-            return answered(refused)
         body = _json_body(await request.body())
         if body is None or "input" not in body or not body.get("model"):
-            return answered(
-                _error(400, "'model' and 'input' are required", "invalid_request_error", None)
-            )
-        return answered(
-            Response(orjson.dumps(embedding_vectors(body)), media_type="application/json")
-        )
+            return _error(400, "'model' and 'input' are required", "invalid_request_error", None)
+        return Response(orjson.dumps(embedding_vectors(body)), media_type="application/json")
 
     async def models(request: Request) -> Response:
-        refused = await _admit(state, request)
-        if refused is not None:
-            return answered(refused)
         data = [
             {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "simulator"}
             for name in state.config.models
         ]
-        return answered(
-            Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+        return Response(
+            orjson.dumps({"object": "list", "data": data}), media_type="application/json"
         )
 
     async def stats(_: Request) -> Response:
         with state.lock:
-            doc = {
-                "requests": state.requests,
-                "by_status": {str(k): v for k, v in sorted(state.by_status.items())},
-                "by_path": dict(state.by_path),
-                "last_body": state.last_body,
-            }
+            doc = {**state.stats.as_dict(), "last_body": state.last_body}
         return Response(orjson.dumps(doc), media_type="application/json")
 
     async def reset(_: Request) -> Response:
@@ -244,9 +221,9 @@ def create_simulator(**config: Any) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/v1/chat/completions", chat, methods=["POST"]),
-            Route("/v1/embeddings", embeddings, methods=["POST"]),
-            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/chat/completions", counted(chat), methods=["POST"]),
+            Route("/v1/embeddings", counted(embeddings), methods=["POST"]),
+            Route("/v1/models", counted(models), methods=["GET"]),
             Route("/_stats", stats, methods=["GET"]),
             Route("/_reset", reset, methods=["POST"]),
             Route("/_config", configure, methods=["POST"]),
@@ -272,82 +249,25 @@ async def _stream(body: dict[str, Any], config: SimulatorConfig) -> AsyncIterato
     yield b"data: [DONE]\n\n"
 
 
-class RunningOpenAISimulator:
+class RunningOpenAISimulator(RunningServer):
     """The simulator on a free port of 127.0.0.1, served from a background thread.
 
-    Use as a context manager; ``base_url`` ends in ``/v1``, as a provider's does.
+    Use as a context manager; ``base_url`` ends in ``/v1``, as a provider's does, and
+    ``root`` is the server's, where ``/_stats`` and the other control endpoints are.
     """
 
     def __init__(self, **config: Any) -> None:
-        self._app = create_simulator(**config)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.root = ""
+        # Critical only: an aborted stream is on purpose, not worth a traceback.
+        super().__init__(
+            create_simulator(**config), "openai-simulator", lifespan="off", log_level="critical"
+        )
 
     @property
     def base_url(self) -> str:
         return self.root + "/v1"
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Serve on a free port; returns once the server accepts connections."""
-        config = uvicorn.Config(
-            self._app,
-            host="127.0.0.1",
-            port=0,  # the kernel picks a free port as uvicorn binds: no race
-            log_level="critical",  # an aborted stream is on purpose, not worth a traceback
-            access_log=False,
-            lifespan="off",
-            loop="asyncio",
-            ws="none",
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(target=server.run, name="openai-simulator", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the OpenAI simulator did not start")
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self.root = f"http://127.0.0.1:{port}"
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._server = None
-        self._thread = None
-
-    def stats(self) -> dict[str, Any]:
-        response = httpx.get(self.root + "/_stats", timeout=10)
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
-
     def requests(self) -> int:
         return int(self.stats()["requests"])
-
-    def reset(self) -> None:
-        httpx.post(self.root + "/_reset", timeout=10).raise_for_status()
-
-    def configure(self, **config: Any) -> None:
-        httpx.post(self.root + "/_config", json=config, timeout=10).raise_for_status()
-
-    def __enter__(self) -> RunningOpenAISimulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def serve(host: str, port: int, **config: Any) -> None:

@@ -7,13 +7,13 @@ from cachefront.services.prices.simulators.binance import (
     serve_binance,
 )
 from cachefront.services.prices.simulators.paths import PricePath
-from cachefront.services.prices.simulators.server import RunningServer
 from cachefront.services.prices.simulators.yahoo import (
     RunningYahoo,
     YahooConfig,
     create_yahoo,
     serve_yahoo,
 )
+from cachefront.simulators.running import RunningServer
 
 __all__ = [
     "BinanceConfig",

@@ -32,12 +32,8 @@ from starlette.routing import Route
 
 from cachefront.services.prices.simulators.calendar import days_of, following, opens_between
 from cachefront.services.prices.simulators.paths import Bar, PricePath, aggregate, uniform
-from cachefront.services.prices.simulators.server import (
-    RunningServer,
-    SimulatorBase,
-    bound,
-    control_routes,
-)
+from cachefront.simulators.base import SimulatorBase, bound, control_routes
+from cachefront.simulators.running import RunningServer
 
 __all__ = [
     "DEFAULT_SYMBOLS",
@@ -493,7 +489,3 @@ class RunningBinance(RunningServer):
 
     def __init__(self, seed: int | None = None, **config: Any) -> None:
         super().__init__(create_binance(seed, **config), "binance-simulator")
-
-    def __enter__(self) -> RunningBinance:
-        self.start()
-        return self

@@ -33,13 +33,9 @@ from starlette.routing import Route
 
 from cachefront.services.prices.simulators.calendar import align, following
 from cachefront.services.prices.simulators.paths import Bar, PricePath, aggregate
-from cachefront.services.prices.simulators.server import (
-    RunningServer,
-    SimulatorBase,
-    bound,
-    control_routes,
-)
 from cachefront.services.prices.simulators.yahoo_markets import Market, market_of
+from cachefront.simulators.base import SimulatorBase, bound, control_routes
+from cachefront.simulators.running import RunningServer
 
 __all__ = ["FIRST_TRADE", "RunningYahoo", "YahooConfig", "create_yahoo", "serve_yahoo"]
 
@@ -451,7 +447,3 @@ class RunningYahoo(RunningServer):
 
     def __init__(self, seed: int | None = None, **config: Any) -> None:
         super().__init__(create_yahoo(seed, **config), "yahoo-simulator")
-
-    def __enter__(self) -> RunningYahoo:
-        self.start()
-        return self
