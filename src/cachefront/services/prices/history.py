@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 
 from psycopg.errors import CheckViolation
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,6 +35,13 @@ _READS = {
     Resolution.MONTH: "read_monthly",
 }
 _EARLIEST = date(1900, 1, 1)
+# The rollups a write refreshes, in order: (table, unit), filled into one template so
+# the weeks and the months are computed by the same statement. The unit is date_trunc's
+# field and the name of the table's key column.
+_ROLLUPS = (("price_weekly", "week"), ("price_monthly", "month"))
+_REFRESHES = tuple(
+    text(QUERIES["refresh_rollup"].format(table=table, unit=unit)) for table, unit in _ROLLUPS
+)
 
 
 def _day_of(candle: Candle) -> date:
@@ -113,8 +121,8 @@ class HistoryStore:
         rollup = {"asset_id": params["asset_id"], "days": params["days"]}
         async with self._engine.begin() as conn:
             await conn.execute(QUERIES.text("upsert_daily"), params)
-            await conn.execute(QUERIES.text("refresh_weekly"), rollup)
-            await conn.execute(QUERIES.text("refresh_monthly"), rollup)
+            for refresh in _REFRESHES:
+                await conn.execute(refresh, rollup)
 
     async def _ensure_years(self, years: set[int]) -> None:
         await create_partitions(self._engine, years)

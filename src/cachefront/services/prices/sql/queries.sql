@@ -83,32 +83,36 @@ WHERE (d.volume, d.open, d.high, d.low, d.close, d.adj_close)
     IS DISTINCT FROM (EXCLUDED.volume, EXCLUDED.open, EXCLUDED.high, EXCLUDED.low,
                       EXCLUDED.close, EXCLUDED.adj_close);
 
--- name: refresh_weekly
--- Recompute the ISO weeks holding :days from the daily rows of those ISO weeks. A period
+-- name: refresh_rollup
+-- A template, filled once at import by history.py for each rollup: {table} is the
+-- rollup table (price_weekly, price_monthly), {unit} its period as date_trunc names it
+-- (week: ISO weeks from the Monday; month: from the 1st), which is also the name of the
+-- table's key column.
+-- Recompute the periods holding :days from the daily rows of those periods. A period
 -- whose stored row covers days the daily table no longer has (retention dropped them)
 -- is sealed: only days outside what it covers are folded into it, so no day is ever
 -- counted twice and none that was dropped is lost.
 WITH touched AS (
-    SELECT DISTINCT date_trunc('week', d)::date AS period
+    SELECT DISTINCT date_trunc('{unit}', d)::date AS period
     FROM unnest(CAST(:days AS date[])) AS d
 ),
 present AS (
     -- One range scan from the first touched period to the end of the last one (not a
     -- probe per period), keeping the rows of the touched periods.
-    SELECT date_trunc('week', d.day)::date AS period, d.day, d.volume, d.open, d.high,
+    SELECT date_trunc('{unit}', d.day)::date AS period, d.day, d.volume, d.open, d.high,
            d.low, d.close, d.adj_close
     FROM price_daily d
     WHERE d.asset_id = :asset_id
       AND d.day >= (SELECT min(period) FROM touched)
-      AND d.day < (SELECT (max(period) + interval '1 week')::date FROM touched)
-      AND date_trunc('week', d.day)::date IN (SELECT period FROM touched)
+      AND d.day < (SELECT (max(period) + interval '1 {unit}')::date FROM touched)
+      AND date_trunc('{unit}', d.day)::date IN (SELECT period FROM touched)
 ),
 span AS (
     SELECT period, min(day) AS lo, max(day) AS hi FROM present GROUP BY period
 ),
 stored AS (
-    SELECT r.*, (r.week + r.first_day < s.lo OR r.week + r.last_day > s.hi) AS sealed
-    FROM price_weekly r JOIN span s ON s.period = r.week
+    SELECT r.*, (r.{unit} + r.first_day < s.lo OR r.{unit} + r.last_day > s.hi) AS sealed
+    FROM {table} r JOIN span s ON s.period = r.{unit}
     WHERE r.asset_id = :asset_id
 ),
 fresh AS (
@@ -121,13 +125,13 @@ fresh AS (
            (array_agg(p.close ORDER BY p.day DESC))[1] AS close,
            sum(p.volume) AS volume,
            (array_agg(p.adj_close ORDER BY p.day DESC))[1] AS adj_close
-    FROM present p LEFT JOIN stored s ON s.week = p.period
+    FROM present p LEFT JOIN stored s ON s.{unit} = p.period
     WHERE s.sealed IS NOT TRUE
-       OR p.day < s.week + s.first_day OR p.day > s.week + s.last_day
+       OR p.day < s.{unit} + s.first_day OR p.day > s.{unit} + s.last_day
     GROUP BY p.period
 )
-INSERT INTO price_weekly AS r
-    (asset_id, week, volume, open, high, low, close, first_day, last_day, adj_close)
+INSERT INTO {table} AS r
+    (asset_id, {unit}, volume, open, high, low, close, first_day, last_day, adj_close)
 SELECT :asset_id, f.period,
        CASE WHEN s.sealed THEN s.volume + f.volume ELSE f.volume END,
        CASE WHEN s.sealed AND s.first_day < f.first_day THEN s.open ELSE f.open END,
@@ -137,73 +141,8 @@ SELECT :asset_id, f.period,
        CASE WHEN s.sealed THEN least(s.first_day, f.first_day) ELSE f.first_day END,
        CASE WHEN s.sealed THEN greatest(s.last_day, f.last_day) ELSE f.last_day END,
        CASE WHEN s.sealed AND s.last_day > f.last_day THEN s.adj_close ELSE f.adj_close END
-FROM fresh f LEFT JOIN stored s ON s.week = f.period
-ON CONFLICT (asset_id, week) DO UPDATE SET
-    volume = EXCLUDED.volume,
-    open = EXCLUDED.open,
-    high = EXCLUDED.high,
-    low = EXCLUDED.low,
-    close = EXCLUDED.close,
-    first_day = EXCLUDED.first_day,
-    last_day = EXCLUDED.last_day,
-    adj_close = EXCLUDED.adj_close;
-
--- name: refresh_monthly
--- Recompute the months holding :days from the daily rows of those months. A period
--- whose stored row covers days the daily table no longer has (retention dropped them)
--- is sealed: only days outside what it covers are folded into it, so no day is ever
--- counted twice and none that was dropped is lost.
-WITH touched AS (
-    SELECT DISTINCT date_trunc('month', d)::date AS period
-    FROM unnest(CAST(:days AS date[])) AS d
-),
-present AS (
-    -- One range scan from the first touched period to the end of the last one (not a
-    -- probe per period), keeping the rows of the touched periods.
-    SELECT date_trunc('month', d.day)::date AS period, d.day, d.volume, d.open, d.high,
-           d.low, d.close, d.adj_close
-    FROM price_daily d
-    WHERE d.asset_id = :asset_id
-      AND d.day >= (SELECT min(period) FROM touched)
-      AND d.day < (SELECT (max(period) + interval '1 month')::date FROM touched)
-      AND date_trunc('month', d.day)::date IN (SELECT period FROM touched)
-),
-span AS (
-    SELECT period, min(day) AS lo, max(day) AS hi FROM present GROUP BY period
-),
-stored AS (
-    SELECT r.*, (r.month + r.first_day < s.lo OR r.month + r.last_day > s.hi) AS sealed
-    FROM price_monthly r JOIN span s ON s.period = r.month
-    WHERE r.asset_id = :asset_id
-),
-fresh AS (
-    SELECT p.period,
-           (min(p.day) - p.period)::int2 AS first_day,
-           (max(p.day) - p.period)::int2 AS last_day,
-           (array_agg(p.open ORDER BY p.day))[1] AS open,
-           max(p.high) AS high,
-           min(p.low) AS low,
-           (array_agg(p.close ORDER BY p.day DESC))[1] AS close,
-           sum(p.volume) AS volume,
-           (array_agg(p.adj_close ORDER BY p.day DESC))[1] AS adj_close
-    FROM present p LEFT JOIN stored s ON s.month = p.period
-    WHERE s.sealed IS NOT TRUE
-       OR p.day < s.month + s.first_day OR p.day > s.month + s.last_day
-    GROUP BY p.period
-)
-INSERT INTO price_monthly AS r
-    (asset_id, month, volume, open, high, low, close, first_day, last_day, adj_close)
-SELECT :asset_id, f.period,
-       CASE WHEN s.sealed THEN s.volume + f.volume ELSE f.volume END,
-       CASE WHEN s.sealed AND s.first_day < f.first_day THEN s.open ELSE f.open END,
-       CASE WHEN s.sealed THEN greatest(s.high, f.high) ELSE f.high END,
-       CASE WHEN s.sealed THEN least(s.low, f.low) ELSE f.low END,
-       CASE WHEN s.sealed AND s.last_day > f.last_day THEN s.close ELSE f.close END,
-       CASE WHEN s.sealed THEN least(s.first_day, f.first_day) ELSE f.first_day END,
-       CASE WHEN s.sealed THEN greatest(s.last_day, f.last_day) ELSE f.last_day END,
-       CASE WHEN s.sealed AND s.last_day > f.last_day THEN s.adj_close ELSE f.adj_close END
-FROM fresh f LEFT JOIN stored s ON s.month = f.period
-ON CONFLICT (asset_id, month) DO UPDATE SET
+FROM fresh f LEFT JOIN stored s ON s.{unit} = f.period
+ON CONFLICT (asset_id, {unit}) DO UPDATE SET
     volume = EXCLUDED.volume,
     open = EXCLUDED.open,
     high = EXCLUDED.high,
