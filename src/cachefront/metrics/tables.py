@@ -69,41 +69,30 @@ upstream_calls = Table(
     postgresql_partition_by="RANGE (ts)",
 )
 
-request_rollups = Table(
-    "request_rollups",
-    metadata,
-    Column("minute", TS, nullable=False),
-    Column("route", Text, nullable=False),
-    Column("method", Text, nullable=False),
-    # The answering tier, '' when the route is not cached (a key column cannot be NULL).
-    Column("tier", Text, nullable=False),
-    # status // 100: 2, 3, 4 or 5.
-    Column("status_class", SmallInteger, nullable=False),
-    Column("requests", BigInteger, nullable=False),
-    Column("upstream_calls", BigInteger, nullable=False),
-    Column("latency_ms_sum", Float, nullable=False),
-    PrimaryKeyConstraint(
-        "minute", "route", "method", "tier", "status_class", name="pk_request_rollups"
-    ),
-    postgresql_partition_by="RANGE (minute)",
-)
 
-request_hours = Table(
-    "request_hours",
-    metadata,
-    Column("hour", TS, nullable=False),
-    Column("route", Text, nullable=False),
-    Column("method", Text, nullable=False),
-    Column("tier", Text, nullable=False),
-    Column("status_class", SmallInteger, nullable=False),
-    Column("requests", BigInteger, nullable=False),
-    Column("upstream_calls", BigInteger, nullable=False),
-    Column("latency_ms_sum", Float, nullable=False),
-    PrimaryKeyConstraint(
-        "hour", "route", "method", "tier", "status_class", name="pk_request_hours"
-    ),
-    postgresql_partition_by="RANGE (hour)",
-)
+def _request_rollup(name: str, period: str) -> Table:
+    """Requests counted per ``period`` (the time column: a minute or an hour) and key."""
+    return Table(
+        name,
+        metadata,
+        Column(period, TS, nullable=False),
+        Column("route", Text, nullable=False),
+        Column("method", Text, nullable=False),
+        # The answering tier, '' when the route is not cached (a key column cannot be NULL).
+        Column("tier", Text, nullable=False),
+        # status // 100: 2, 3, 4 or 5.
+        Column("status_class", SmallInteger, nullable=False),
+        Column("requests", BigInteger, nullable=False),
+        Column("upstream_calls", BigInteger, nullable=False),
+        Column("latency_ms_sum", Float, nullable=False),
+        PrimaryKeyConstraint(period, "route", "method", "tier", "status_class", name=f"pk_{name}"),
+        postgresql_partition_by=f"RANGE ({period})",
+    )
+
+
+request_rollups = _request_rollup("request_rollups", "minute")
+"""Requests per minute, route, method, tier and status class, added to by every flush."""
+request_hours = _request_rollup("request_hours", "hour")
 """``request_rollups`` per hour: the whole hours of a window are read from here."""
 
 upstream_rollups = Table(
