@@ -15,19 +15,23 @@ twice.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import httpx
 import jwt
-from harness import bench_database, cachefront, free_port, process, simulator_requests, wait_http
+from harness import (
+    ai_gateway_env,
+    bench_database,
+    cachefront,
+    process,
+    simulator,
+    simulator_requests,
+)
 
 SECRET = "bench-jwt-secret-" + "y" * 32
 AUDIENCE = "authenticated"
@@ -40,25 +44,9 @@ def headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
 
 
-@contextmanager
-def worker(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def worker(env: dict[str, str]) -> AbstractContextManager[subprocess.Popen[bytes]]:
     args = [sys.executable, "-m", "cachefront", "worker", "--concurrency", "1"]
-    proc = subprocess.Popen(
-        args,
-        env={**os.environ, "CACHEFRONT_LOG_LEVEL": "warning", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    return process(args, {"CACHEFRONT_LOG_LEVEL": "warning", **env})
 
 
 def wait(probe: object, timeout: float = 300.0, every: float = 0.02) -> None:
@@ -103,34 +91,18 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=300.0)
     parser.add_argument("--stall-seconds", type=float, default=2.0)
     args = parser.parse_args()
-    port = free_port()
-    sim_args = [sys.executable, "-m", "cachefront", "simulate", "openai", "--port", str(port)]
-    sim_args += ["--latency-ms", str(args.latency_ms)]
-    with process(sim_args) as sim_proc, bench_database() as db:
-        sim = f"http://127.0.0.1:{port}"
-        wait_http(sim + "/_stats", sim_proc)
-        providers = [
-            {
-                "name": "sim",
-                "base_url": sim + "/v1",
-                "api_key": "sk-bench",
-                "models": ["sim-small"],
-                "aliases": {"default": "sim-small"},
-                "budget": "100000000/minute",
-            }
-        ]
+    with simulator(args.latency_ms, name="openai") as sim, bench_database() as db:
         env = {
-            "CACHEFRONT_DATABASE_URL": db,
-            "CACHEFRONT_MIGRATE_ON_START": "true",
-            "CACHEFRONT_SERVICE_KEY": SERVICE_KEY,
+            **ai_gateway_env(
+                sim,
+                db,
+                service_key=SERVICE_KEY,
+                rate_limits='{"general": "1000000/minute", "generation": "1000/hour"}',
+            ),
             "CACHEFRONT_JWT_SECRET": SECRET,
             "CACHEFRONT_JWT_AUDIENCE": AUDIENCE,
-            "CACHEFRONT_AI_PROVIDERS": json.dumps(providers),
-            "CACHEFRONT_RATE_LIMITS": '{"general": "1000000/minute", "generation": "1000/hour"}',
-            "CACHEFRONT_WORKER_IN_PROCESS": "false",
             "CACHEFRONT_JOBS_STALL_SECONDS": str(args.stall_seconds),
             "CACHEFRONT_JOBS_RETRY_BASE_SECONDS": "1",
-            "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",
         }
         with cachefront(env) as base:
             worker_env = {**env, "CACHEFRONT_AI_GENERATION_URL": base}

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
-from harness import bench_database, cachefront, free_port, process, wait_http
+from harness import ai_gateway_env, bench_database, cachefront, simulator
 
 SERVICE_KEY = "bench-service-key-" + "x" * 32
 HUGE = '{"general": "1000000000/minute", "ai": "1000000000/minute"}'
@@ -139,29 +136,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stream-rate", type=float, default=50.0)
     args = parser.parse_args()
-    port = free_port()
-    sim_args = [sys.executable, "-m", "cachefront", "simulate", "openai", "--port", str(port)]
-    with process(sim_args) as sim_proc, bench_database() as db:
-        sim = f"http://127.0.0.1:{port}"
-        wait_http(sim + "/_stats", sim_proc)
-        providers: list[dict[str, Any]] = [
-            {
-                "name": "sim",
-                "base_url": sim + "/v1",
-                "api_key": "sk-bench",
-                "models": ["sim-small"],
-                "budget": "100000000/minute",
-            }
-        ]
-        env = {
-            "CACHEFRONT_DATABASE_URL": db,
-            "CACHEFRONT_MIGRATE_ON_START": "true",
-            "CACHEFRONT_SERVICE_KEY": SERVICE_KEY,
-            "CACHEFRONT_AI_PROVIDERS": json.dumps(providers),
-            "CACHEFRONT_RATE_LIMITS": HUGE,
-            "CACHEFRONT_WORKER_IN_PROCESS": "false",
-            "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",
-        }
+    with simulator(name="openai") as sim, bench_database() as db:
+        env = ai_gateway_env(sim, db, service_key=SERVICE_KEY, rate_limits=HUGE)
         with cachefront(env) as base:
             direct = sim + "/v1/chat/completions"
             gateway = base + "/v1/chat/completions"

@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import json
 import random
-import sys
 import time
 from typing import Any
 
 import httpx
 import jwt
-from harness import bench_database, cachefront, free_port, process, simulator_requests, wait_http
+from harness import ai_gateway_env, bench_database, cachefront, simulator, simulator_requests
 
 SECRET = "bench-jwt-secret-" + "y" * 32
 AUDIENCE = "authenticated"
@@ -100,32 +98,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--latency-ms", type=float, default=300.0)
     args = parser.parse_args()
-    port = free_port()
-    sim_args = [sys.executable, "-m", "cachefront", "simulate", "openai", "--port", str(port)]
-    sim_args += ["--latency-ms", str(args.latency_ms)]
-    with process(sim_args) as sim_proc, bench_database() as db:
-        sim = f"http://127.0.0.1:{port}"
-        wait_http(sim + "/_stats", sim_proc)
-        providers = [
-            {
-                "name": "sim",
-                "base_url": sim + "/v1",
-                "api_key": "sk-bench",
-                "models": ["sim-small"],
-                "aliases": {"default": "sim-small"},
-                "budget": "100000000/minute",
-            }
-        ]
+    with simulator(args.latency_ms, name="openai") as sim, bench_database() as db:
         env = {
-            "CACHEFRONT_DATABASE_URL": db,
-            "CACHEFRONT_MIGRATE_ON_START": "true",
-            "CACHEFRONT_SERVICE_KEY": SERVICE_KEY,
+            **ai_gateway_env(
+                sim,
+                db,
+                service_key=SERVICE_KEY,
+                rate_limits='{"general": "1000000/minute", "ai": "1000000/minute"}',
+            ),
             "CACHEFRONT_JWT_SECRET": SECRET,
             "CACHEFRONT_JWT_AUDIENCE": AUDIENCE,
-            "CACHEFRONT_AI_PROVIDERS": json.dumps(providers),
-            "CACHEFRONT_RATE_LIMITS": '{"general": "1000000/minute", "ai": "1000000/minute"}',
-            "CACHEFRONT_WORKER_IN_PROCESS": "false",
-            "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",
         }
         with cachefront(env) as base:
             before = simulator_requests(sim)

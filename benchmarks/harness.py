@@ -1,11 +1,13 @@
 """Shared pieces of the benchmarks: free ports, a bench database, and processes to run.
 
-Every benchmark runs real processes on 127.0.0.1 only: the Horizons simulator, one or
-more `cachefront serve` processes, and (for the baselines) nginx and wrk.
+Every benchmark runs real processes on 127.0.0.1 only: a simulator (Horizons, or the
+OpenAI one behind the AI gateway's settings), one or more `cachefront serve`
+processes, and (for the baselines) nginx and wrk.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -81,10 +83,12 @@ def process(
 
 
 @contextmanager
-def simulator(latency_ms: float = 0, rate_limit: int | None = None) -> Iterator[str]:
-    """The Horizons simulator in its own process; yields its base URL."""
+def simulator(
+    latency_ms: float = 0, rate_limit: int | None = None, *, name: str = "horizons"
+) -> Iterator[str]:
+    """``cachefront simulate NAME`` (Horizons unless told) in its own process; its base URL."""
     port = free_port()
-    args = [sys.executable, "-m", "cachefront", "simulate", "horizons", "--port", str(port)]
+    args = [sys.executable, "-m", "cachefront", "simulate", name, "--port", str(port)]
     args += ["--latency-ms", str(latency_ms)]
     if rate_limit:
         args += ["--rate-limit", str(rate_limit)]
@@ -92,6 +96,32 @@ def simulator(latency_ms: float = 0, rate_limit: int | None = None) -> Iterator[
         base = f"http://127.0.0.1:{port}"
         wait_http(base + "/_stats", proc)
         yield base
+
+
+def ai_gateway_env(
+    sim: str, database_url: str, *, service_key: str, rate_limits: str
+) -> dict[str, str]:
+    """Settings of a `cachefront serve` whose AI gateway has the OpenAI simulator at ``sim``
+    as its one provider (``sim-small``, alias ``default``), with no worker in it."""
+    providers = [
+        {
+            "name": "sim",
+            "base_url": sim + "/v1",
+            "api_key": "sk-bench",
+            "models": ["sim-small"],
+            "aliases": {"default": "sim-small"},
+            "budget": "100000000/minute",
+        }
+    ]
+    return {
+        "CACHEFRONT_DATABASE_URL": database_url,
+        "CACHEFRONT_MIGRATE_ON_START": "true",
+        "CACHEFRONT_SERVICE_KEY": service_key,
+        "CACHEFRONT_AI_PROVIDERS": json.dumps(providers),
+        "CACHEFRONT_RATE_LIMITS": rate_limits,
+        "CACHEFRONT_WORKER_IN_PROCESS": "false",
+        "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",
+    }
 
 
 def simulator_requests(base: str) -> int:

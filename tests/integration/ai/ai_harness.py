@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import httpx
 
 from cachefront.services.ai.simulator import RunningOpenAISimulator
 
@@ -27,3 +30,14 @@ def providers_json(*providers: tuple[str, RunningOpenAISimulator, str]) -> str:
             for name, sim, key in providers
         ]
     )
+
+
+async def stream_events(
+    client: httpx.AsyncClient, body: dict[str, Any], *, base: str = ""
+) -> tuple[str, list[str]]:
+    """A streamed chat completion through the gateway at ``base`` (or the client's own):
+    its ``X-Cache`` and its ``data:`` lines, read to the end."""
+    async with client.stream("POST", base + "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        events = [line async for line in response.aiter_lines() if line.startswith("data: ")]
+        return response.headers["x-cache"], events

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ai_harness import SERVICE_KEY
+from ai_harness import SERVICE_KEY, stream_events
 
 from cachefront.config import Settings
 from cachefront.services.ai.simulator import RunningOpenAISimulator
@@ -23,14 +23,6 @@ BODY: dict[str, Any] = {
     "messages": [{"role": "user", "content": "One call for all of us."}],
     "temperature": 0,
 }
-
-
-async def _stream(client: httpx.AsyncClient, url: str) -> tuple[str, list[str]]:
-    body = {**BODY, "stream": True}
-    async with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
-        assert response.status_code == 200
-        lines = [line async for line in response.aiter_lines() if line.startswith("data: ")]
-        return response.headers["x-cache"], lines
 
 
 async def test_two_processes_make_one_provider_call(
@@ -54,7 +46,10 @@ async def test_two_processes_make_one_provider_call(
 
             primary.reset()
             primary.configure(latency_ms=300, tokens_per_second=30)
-            streams = await asyncio.gather(*(_stream(client, urls[i % 2]) for i in range(20)))
+            stream = {**BODY, "stream": True}
+            streams = await asyncio.gather(
+                *(stream_events(client, stream, base=urls[i % 2]) for i in range(20))
+            )
             events = [lines for _, lines in streams]
             assert all(lines == events[0] for lines in events)
             assert events[0][-1] == "data: [DONE]"
