@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, replace
@@ -23,7 +25,27 @@ from starlette.routing import Route
 
 from cachefront.simulators.stats import RequestStats
 
-__all__ = ["SimulatorBase", "bound", "control_routes"]
+__all__ = ["MinuteWindow", "SimulatorBase", "bound", "control_routes"]
+
+
+class MinuteWindow:
+    """The requests let through in the last 60 seconds, for a requests-per-minute limit."""
+
+    def __init__(self) -> None:
+        self._accepted: deque[float] = deque()  # times (seconds) inside the window
+
+    def retry_after(self, limit: int | None, now: float) -> int | None:
+        """Seconds until the window has room (the request is refused), or None when the
+        request may pass, which then counts in the window; ``limit`` None: no limit."""
+        while self._accepted and now - self._accepted[0] >= 60.0:
+            self._accepted.popleft()
+        if limit is not None and len(self._accepted) >= limit:
+            return max(1, math.ceil(self._accepted[0] + 60.0 - now))
+        self._accepted.append(now)
+        return None
+
+    def clear(self) -> None:
+        self._accepted.clear()
 
 
 class SimulatorBase:

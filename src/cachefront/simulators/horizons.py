@@ -17,9 +17,7 @@ zeroes the counters; ``POST /_config`` changes the faults.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -44,7 +42,7 @@ from cachefront.simulators._horizons_query import (
     _unquote,
 )
 from cachefront.simulators._horizons_render import _no_match_text, _render_table
-from cachefront.simulators.base import SimulatorBase, control_routes
+from cachefront.simulators.base import MinuteWindow, SimulatorBase, control_routes
 from cachefront.simulators.running import RunningServer
 
 __all__ = ["RunningSimulator", "SimulatorConfig", "create_simulator", "serve"]
@@ -78,21 +76,10 @@ class _Simulator(SimulatorBase):
         # ``rows`` counts the table rows of answers sent, ``by_body`` requests as they arrive.
         super().__init__(config, seed, by="body", shown=("rows",))
         self.provider = provider
-        self._accepted: deque[float] = deque()  # monotonic times inside the rate window
+        self._window = MinuteWindow()
 
     def reset_limits(self) -> None:
-        self._accepted.clear()
-
-    def _retry_after(self) -> int | None:
-        """Seconds until the rate window has room, or None when this request may pass."""
-        limit = self.config.rate_limit_per_minute
-        now = time.monotonic()
-        while self._accepted and now - self._accepted[0] >= 60.0:
-            self._accepted.popleft()
-        if limit is not None and len(self._accepted) >= limit:
-            return max(1, math.ceil(self._accepted[0] + 60.0 - now))
-        self._accepted.append(now)
-        return None
+        self._window.clear()
 
     async def horizons(self, request: Request) -> Response:
         params = {key: _unquote(value) for key, value in request.query_params.items()}
@@ -106,7 +93,7 @@ class _Simulator(SimulatorBase):
         """The answer to one API request, and how many table rows it holds."""
         if await self.delay():
             return PlainTextResponse("Service Unavailable: shutting down", status_code=503), 0
-        retry_after = self._retry_after()
+        retry_after = self._window.retry_after(self.config.rate_limit_per_minute, time.monotonic())
         if retry_after is not None:
             headers = {"Retry-After": str(retry_after)}
             return PlainTextResponse("Too Many Requests", status_code=429, headers=headers), 0

@@ -18,7 +18,6 @@ import math
 import re
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,7 +33,7 @@ from starlette.routing import Route
 from cachefront.services.prices.simulators.calendar import align, following
 from cachefront.services.prices.simulators.paths import Bar, PricePath, aggregate
 from cachefront.services.prices.simulators.yahoo_markets import Market, market_of
-from cachefront.simulators.base import SimulatorBase, bound, control_routes
+from cachefront.simulators.base import MinuteWindow, SimulatorBase, bound, control_routes
 from cachefront.simulators.running import RunningServer
 
 __all__ = ["FIRST_TRADE", "RunningYahoo", "YahooConfig", "create_yahoo", "serve_yahoo"]
@@ -105,10 +104,10 @@ class _Yahoo(SimulatorBase):
         self._clock = clock
         self._cookies: set[str] = set()
         self._crumbs: dict[str, tuple[str, float]] = {}  # crumb -> (cookie, issued)
-        self._accepted: deque[float] = deque()
+        self._window = MinuteWindow()
 
     def reset_limits(self) -> None:
-        self._accepted.clear()
+        self._window.clear()
 
     def exists(self, symbol: str) -> bool:
         if symbol in self.config.symbols:
@@ -122,17 +121,6 @@ class _Yahoo(SimulatorBase):
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
 
-    def _retry_after(self) -> int | None:
-        """Seconds until the rate window has room, or None when this request may pass."""
-        limit = self.config.rate_limit
-        now = self._clock()
-        while self._accepted and now - self._accepted[0] >= 60.0:
-            self._accepted.popleft()
-        if limit is not None and len(self._accepted) >= limit:
-            return max(1, math.ceil(self._accepted[0] + 60.0 - now))
-        self._accepted.append(now)
-        return None
-
     async def _serve(
         self, request: Request, label: str, answer: Callable[[Request], Response]
     ) -> Response:
@@ -144,7 +132,7 @@ class _Yahoo(SimulatorBase):
     async def _respond(self, request: Request, answer: Callable[[Request], Response]) -> Response:
         if await self.delay():
             return PlainTextResponse("Service Unavailable: shutting down", status_code=503)
-        retry_after = self._retry_after()
+        retry_after = self._window.retry_after(self.config.rate_limit, self._clock())
         if retry_after is not None:
             headers = {"Retry-After": str(retry_after)}
             return PlainTextResponse("Too Many Requests\r\n", status_code=429, headers=headers)
