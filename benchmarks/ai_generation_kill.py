@@ -23,7 +23,6 @@ import uuid
 from contextlib import AbstractContextManager
 
 import httpx
-import jwt
 from harness import (
     ai_gateway_env,
     bench_database,
@@ -31,17 +30,12 @@ from harness import (
     process,
     simulator,
     simulator_requests,
+    user_token,
 )
-
-SECRET = "bench-jwt-secret-" + "y" * 32
-AUDIENCE = "authenticated"
-SERVICE_KEY = "bench-service-key-" + "x" * 32
 
 
 def headers() -> dict[str, str]:
-    now = int(time.time())
-    claims = {"sub": "author", "aud": AUDIENCE, "iat": now, "exp": now + 3600}
-    return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
+    return {"Authorization": f"Bearer {user_token('author')}"}
 
 
 def worker(env: dict[str, str]) -> AbstractContextManager[subprocess.Popen[bytes]]:
@@ -92,15 +86,9 @@ def main() -> None:
     parser.add_argument("--stall-seconds", type=float, default=2.0)
     args = parser.parse_args()
     with simulator(args.latency_ms, name="openai") as sim, bench_database() as db:
+        limits = '{"general": "1000000/minute", "generation": "1000/hour"}'
         env = {
-            **ai_gateway_env(
-                sim,
-                db,
-                service_key=SERVICE_KEY,
-                rate_limits='{"general": "1000000/minute", "generation": "1000/hour"}',
-            ),
-            "CACHEFRONT_JWT_SECRET": SECRET,
-            "CACHEFRONT_JWT_AUDIENCE": AUDIENCE,
+            **ai_gateway_env(sim, db, rate_limits=limits, users=True),
             "CACHEFRONT_JOBS_STALL_SECONDS": str(args.stall_seconds),
             "CACHEFRONT_JOBS_RETRY_BASE_SECONDS": "1",
         }

@@ -21,9 +21,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 import httpx
-from harness import ai_gateway_env, bench_database, cachefront, simulator
+from harness import SERVICE_KEY, ai_gateway_env, bench_database, cachefront, simulator
 
-SERVICE_KEY = "bench-service-key-" + "x" * 32
 HUGE = '{"general": "1000000000/minute", "ai": "1000000000/minute"}'
 MESSAGES = [{"role": "user", "content": "Summarise the benefits of a cache in one line."}]
 
@@ -137,7 +136,7 @@ def main() -> None:
     parser.add_argument("--stream-rate", type=float, default=50.0)
     args = parser.parse_args()
     with simulator(name="openai") as sim, bench_database() as db:
-        env = ai_gateway_env(sim, db, service_key=SERVICE_KEY, rate_limits=HUGE)
+        env = ai_gateway_env(sim, db, rate_limits=HUGE)
         with cachefront(env) as base:
             direct = sim + "/v1/chat/completions"
             gateway = base + "/v1/chat/completions"

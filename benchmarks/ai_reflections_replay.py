@@ -22,12 +22,15 @@ import time
 from typing import Any
 
 import httpx
-import jwt
-from harness import ai_gateway_env, bench_database, cachefront, simulator, simulator_requests
+from harness import (
+    ai_gateway_env,
+    bench_database,
+    cachefront,
+    simulator,
+    simulator_requests,
+    user_token,
+)
 
-SECRET = "bench-jwt-secret-" + "y" * 32
-AUDIENCE = "authenticated"
-SERVICE_KEY = "bench-service-key-" + "x" * 32
 LANGUAGES = ("en", "fr", "ar")
 TONES = ("gentle", "encouraging", "direct", "neutral")
 _SUBJECTS = ("work", "my family", "the exam", "my health", "a friend", "the move", "money")
@@ -35,9 +38,7 @@ _FEELINGS = ("tired", "hopeful", "anxious", "proud", "lost", "grateful", "angry"
 
 
 def token(user: int) -> str:
-    now = int(time.time())
-    claims = {"sub": f"user-{user}", "aud": AUDIENCE, "iat": now, "exp": now + 3600}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
+    return user_token(f"user-{user}")
 
 
 def pool(size: int, rng: random.Random) -> list[dict[str, str]]:
@@ -99,16 +100,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=300.0)
     args = parser.parse_args()
     with simulator(args.latency_ms, name="openai") as sim, bench_database() as db:
-        env = {
-            **ai_gateway_env(
-                sim,
-                db,
-                service_key=SERVICE_KEY,
-                rate_limits='{"general": "1000000/minute", "ai": "1000000/minute"}',
-            ),
-            "CACHEFRONT_JWT_SECRET": SECRET,
-            "CACHEFRONT_JWT_AUDIENCE": AUDIENCE,
-        }
+        limits = '{"general": "1000000/minute", "ai": "1000000/minute"}'
+        env = ai_gateway_env(sim, db, rate_limits=limits, users=True)
         with cachefront(env) as base:
             before = simulator_requests(sim)
             total, states, elapsed = asyncio.run(

@@ -20,10 +20,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
+import jwt
 import psycopg
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The credentials of the benchmarks' own gateways: a service key, and the secret and
+# audience their users' access tokens are signed for.
+SERVICE_KEY = "bench-service-key-" + "x" * 32
+JWT_SECRET = "bench-jwt-secret-" + "y" * 32
+JWT_AUDIENCE = "authenticated"
 
 
 def free_port() -> int:
@@ -98,11 +104,19 @@ def simulator(
         yield base
 
 
+def user_token(user: str) -> str:
+    """An access token of ``user`` for an hour, signed for the benchmarks' gateways."""
+    now = int(time.time())
+    claims = {"sub": user, "aud": JWT_AUDIENCE, "iat": now, "exp": now + 3600}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
 def ai_gateway_env(
-    sim: str, database_url: str, *, service_key: str, rate_limits: str
+    sim: str, database_url: str, *, rate_limits: str, users: bool = False
 ) -> dict[str, str]:
     """Settings of a `cachefront serve` whose AI gateway has the OpenAI simulator at ``sim``
-    as its one provider (``sim-small``, alias ``default``), with no worker in it."""
+    as its one provider (``sim-small``, alias ``default``), with no worker in it. It takes
+    ``SERVICE_KEY``, and with ``users`` the tokens of ``user_token`` too."""
     providers = [
         {
             "name": "sim",
@@ -113,15 +127,18 @@ def ai_gateway_env(
             "budget": "100000000/minute",
         }
     ]
-    return {
+    env = {
         "CACHEFRONT_DATABASE_URL": database_url,
         "CACHEFRONT_MIGRATE_ON_START": "true",
-        "CACHEFRONT_SERVICE_KEY": service_key,
+        "CACHEFRONT_SERVICE_KEY": SERVICE_KEY,
         "CACHEFRONT_AI_PROVIDERS": json.dumps(providers),
         "CACHEFRONT_RATE_LIMITS": rate_limits,
         "CACHEFRONT_WORKER_IN_PROCESS": "false",
         "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",
     }
+    if users:
+        env |= {"CACHEFRONT_JWT_SECRET": JWT_SECRET, "CACHEFRONT_JWT_AUDIENCE": JWT_AUDIENCE}
+    return env
 
 
 def simulator_requests(base: str) -> int:
