@@ -276,8 +276,9 @@ async def test_history_ranges_read_the_replica_until_it_falls_behind(pair: Strea
     try:
         store, asset_id = await _history_store(pair, reads)
         assert (await reads.check()).usable
-        # A write returns once the replica has replayed it: the next range read sees it.
         assert await store.write_daily(asset_id, _bars(span[0], 5, 100.0)) == 5
+        # What a backfill waits for before its invalidations: the next range read sees it.
+        assert await store.reads_caught_up()
         logged = pair.replica_log().count(HISTORY_SQL)
         got = await store.read(asset_id, Resolution.DAY, *span)
         assert [c.close for c in got] == [100.0] * 5
@@ -285,10 +286,11 @@ async def test_history_ranges_read_the_replica_until_it_falls_behind(pair: Strea
 
         _pause_replay(pair)
         try:
-            started = time.monotonic()
             await store.write_daily(asset_id, _bars(span[0] + timedelta(days=5), 3, 200.0))
-            # It waited for the replay (bounded), then returned: the write stands.
-            assert time.monotonic() - started < 5
+            started = time.monotonic()
+            # The wait is bounded: a replica that does not replay is given up on.
+            assert not await store.reads_caught_up()
+            assert 0.9 < time.monotonic() - started < 5
             # Within the lag limit: the replica's view, without the new bars.
             assert (await reads.check()).usable
             got = await store.read(asset_id, Resolution.DAY, *span)

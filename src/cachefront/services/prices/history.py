@@ -9,10 +9,11 @@ write needs are made on the way; retention and sizes are delegated to their modu
 
 Range reads (``read``) go where the platform's read engine sends heavy reads: a
 streaming replica while it keeps up, the primary otherwise. Everything a write
-depends on (``stored_span``, ``missing``) reads the primary. A write returns once the
-replica has replayed it (waiting up to ``_REPLAY_WAIT_SECONDS``), so the range read
-that follows a backfill's invalidation finds the new bars rather than caching the
-replica's older view; past that wait, the replica is at most its lag limit behind.
+depends on (``stored_span``, ``missing``) reads the primary. ``reads_caught_up``
+waits (up to ``_REPLAY_WAIT_SECONDS``) for the replica to replay the writes made so
+far, so the range read that follows a backfill's invalidation finds the new bars
+rather than caching the replica's older view; past that wait, the replica is at most
+its lag limit behind.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ _READS = {
     Resolution.MONTH: "read_monthly",
 }
 _EARLIEST = date(1900, 1, 1)
-# A write waits this long at most for the replica to replay it (see the module doc).
+# How long ``reads_caught_up`` waits at most for the replica (see the module doc).
 _REPLAY_WAIT_SECONDS = 1.0
 
 
@@ -137,7 +138,6 @@ class HistoryStore:
             self._years.clear()
             await self._ensure_years(years)
             await self._write(params)
-        await self._reads.replayed(_REPLAY_WAIT_SECONDS)
         return len(days)
 
     async def _write(self, params: dict[str, object]) -> None:
@@ -170,6 +170,11 @@ class HistoryStore:
                 return _candles(await conn.execute(statement, params))
 
         return await self._reads.read(query)
+
+    async def reads_caught_up(self) -> bool:
+        """Wait until range reads see every write made so far (at once without a replica);
+        False if the replica had not replayed them within ``_REPLAY_WAIT_SECONDS``."""
+        return await self._reads.replayed(_REPLAY_WAIT_SECONDS)
 
     async def stored_span(self, asset_id: int) -> tuple[date, date] | None:
         """The first and last day of ``asset_id``'s stored history, at any resolution."""
