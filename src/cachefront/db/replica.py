@@ -7,6 +7,13 @@ task checks every ``check_seconds``; a read that fails on the replica with a
 connection error marks it down at once and runs again on the primary (``read``), so
 a replica that goes away costs one failed attempt, not an error to the caller.
 Without a replica URL it is the primary's engine, with no task at all.
+
+A read that must see what was just committed (the stats route reads the metrics it
+has just flushed) passes ``after_commit=True``: the replica is used only once it has
+replayed the primary's WAL through the position it was flushed to when the read began
+(``replayed``), which a streaming replica does in milliseconds; otherwise that read
+runs on the primary. Other heavy reads accept the replica as it is, at most
+``max_lag_seconds`` behind. Writes, and reads a write depends on, never come here.
 """
 
 from __future__ import annotations
@@ -27,8 +34,22 @@ __all__ = ["ReadEngine", "ReplicaState"]
 
 log = logging.getLogger(__name__)
 
-_LAG_SQL = load_queries("cachefront.db").text("replica_lag")
+_QUERIES = load_queries("cachefront.db")
+_LAG_SQL = _QUERIES.text("replica_lag")
+_FLUSH_LSN_SQL = _QUERIES.text("primary_flush_lsn")
+_REPLAYED_SQL = _QUERIES.text("replayed_through")
+# How long a read that must see the latest commits waits for the replica to replay
+# them before it runs on the primary instead: replay normally takes a few
+# milliseconds, and a read slower than that on the primary is cheaper than waiting.
+_REPLAY_WAIT_SECONDS = 0.5
+# The replica's replay position is asked again after this, doubling up to the cap.
+_REPLAY_POLL_SECONDS = (0.002, 0.05)
 T = TypeVar("T")
+
+
+def _lost(exc: DBAPIError) -> bool:
+    """Whether a driver error means the replica is gone (not a fault of the query)."""
+    return isinstance(exc, OperationalError) or exc.connection_invalidated
 
 
 class ReplicaState:
@@ -65,19 +86,56 @@ class ReadEngine(AsyncResource):
             return self.replica
         return self.primary
 
-    async def read(self, query: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    async def read(
+        self, query: Callable[[AsyncEngine], Awaitable[T]], *, after_commit: bool = False
+    ) -> T:
         """``query(engine)`` on the chosen engine; again on the primary if the replica fails
-        to connect or drops the connection midway."""
+        to connect or drops the connection midway.
+
+        ``after_commit``: on the replica only once it has replayed every commit the
+        primary had made when the read began (waiting up to ``_REPLAY_WAIT_SECONDS``).
+        """
         engine = self.engine
         if engine is self.primary:
             return await query(engine)
+        if after_commit and not await self.replayed(_REPLAY_WAIT_SECONDS):
+            return await query(self.primary)
         try:
             return await query(engine)
         except (OperationalError, DBAPIError) as exc:
-            if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+            if not _lost(exc):
                 raise
             self._mark(False, f"a read failed ({type(exc.orig).__name__})", None)
             return await query(self.primary)
+
+    async def replayed(self, wait_seconds: float) -> bool:
+        """Whether heavy reads see, within ``wait_seconds``, every commit the primary has
+        made so far: at once while they go to the primary; on the replica once it has
+        replayed that far. False if it has not by then, or if it failed (marked down)."""
+        replica = self.replica
+        if replica is None or not self.state.usable:
+            return True
+        async with self.primary.connect() as conn:
+            lsn = (await conn.execute(_FLUSH_LSN_SQL)).scalar_one()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        pause, cap = _REPLAY_POLL_SECONDS
+        try:
+            async with replica.connect() as conn:
+                while True:
+                    if (await conn.execute(_REPLAYED_SQL, {"lsn": lsn})).scalar_one():
+                        return True
+                    # Each look is a snapshot of its own: end the one autobegin opened.
+                    await conn.rollback()
+                    if loop.time() + pause > deadline:
+                        return False
+                    await asyncio.sleep(pause)
+                    pause = min(cap, pause * 2)
+        except (OperationalError, DBAPIError) as exc:
+            if not _lost(exc):
+                raise
+            self._mark(False, f"a replay check failed ({type(exc.orig).__name__})", None)
+            return False
 
     async def check(self) -> ReplicaState:
         """Ask the replica whether it is one, and how far behind it is; record the answer."""

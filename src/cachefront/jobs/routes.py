@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from cachefront.db.replica import ReadEngine
 from cachefront.errors import (
     GoneError,
     NotFoundError,
@@ -156,7 +158,13 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[JobOut]:
     """The caller's most recent jobs (every user's for the service role)."""
-    records = await jobs.records.recent(caller.scope, status=status, limit=limit)
+
+    # A listing may lag a replica's few seconds behind; one job's GET reads the primary.
+    async def query(engine: AsyncEngine) -> Sequence[JobRecord]:
+        return await JobRecords(engine).recent(caller.scope, status=status, limit=limit)
+
+    reads: ReadEngine = request.app.state.resources.read_engine
+    records = await reads.read(query)
     return [JobOut.of(record, request) for record in records]
 
 

@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
 from cachefront.auth.dependencies import require_service
 from cachefront.db.migrate import head_revision
 from cachefront.db.queries import load_queries
+from cachefront.db.replica import ReadEngine
 from cachefront.errors import NotReadyError
 from cachefront.http.problems import problem_response
 from cachefront.metrics.stats import Stats, load_stats
@@ -73,9 +75,13 @@ async def stats(
     # Include what is still buffered, so the numbers cover the requests just made.
     await resources.recorder.flush()
     settings = request.app.state.settings
-    return await load_stats(
-        resources.engine,
-        hours,
-        attribution=getattr(request.app.state, "attribution", None),
-        call_costs=settings.upstream_call_costs,
-    )
+    attribution = getattr(request.app.state, "attribution", None)
+
+    async def query(engine: AsyncEngine) -> Stats:
+        return await load_stats(
+            engine, hours, attribution=attribution, call_costs=settings.upstream_call_costs
+        )
+
+    # An aggregate over the rollups: the replica's, once it has replayed that flush.
+    reads: ReadEngine = resources.read_engine
+    return await reads.read(query, after_commit=True)

@@ -84,7 +84,7 @@ async def data(
     jobs = getattr(state, "jobs", None)
     supervisor = getattr(jobs, "supervisor", None)
     doc = await dashboard_data(
-        state.resources.engine,
+        state.resources.read_engine,
         state.settings,
         getattr(state, "attribution", None),
         state.resources.upstreams,

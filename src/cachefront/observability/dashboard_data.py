@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.config import Settings
 from cachefront.db.queries import load_queries
+from cachefront.db.replica import ReadEngine
 from cachefront.metrics.attribution import Attribution
 from cachefront.metrics.buckets import bucket_value
 from cachefront.metrics.stats import load_stats
@@ -24,7 +25,7 @@ def _value(bucket: Any) -> float | None:
 
 
 async def dashboard_data(
-    engine: AsyncEngine,
+    reads: ReadEngine,
     settings: Settings,
     attribution: Attribution | None,
     upstreams: dict[str, BreakerView],
@@ -32,7 +33,25 @@ async def dashboard_data(
     hours: float = 24,
     worker_running: bool | None = None,
 ) -> dict[str, Any]:
+    """The document, read where ``reads`` sends heavy reads: every query here only reads,
+    and the route has just flushed this process's metrics (``after_commit``)."""
     now = datetime.now(UTC)
+
+    async def query(engine: AsyncEngine) -> dict[str, Any]:
+        return await _read(engine, settings, attribution, upstreams, now, hours, worker_running)
+
+    return await reads.read(query, after_commit=True)
+
+
+async def _read(
+    engine: AsyncEngine,
+    settings: Settings,
+    attribution: Attribution | None,
+    upstreams: dict[str, BreakerView],
+    now: datetime,
+    hours: float,
+    worker_running: bool | None,
+) -> dict[str, Any]:
     window = {"since": now - timedelta(hours=hours), "until": now}
     stats = await load_stats(
         engine, hours, attribution=attribution, call_costs=settings.upstream_call_costs, now=now

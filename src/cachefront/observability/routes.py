@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
 from cachefront.auth.dependencies import require_service
 from cachefront.db.queries import load_queries
+from cachefront.db.replica import ReadEngine
 from cachefront.http.problems import problem_response
 from cachefront.observability.checks import HealthReport
 from cachefront.observability.health import measure_health
@@ -32,12 +34,16 @@ async def health(request: Request) -> HealthReport:
     await resources.recorder.flush()
     jobs = getattr(request.app.state, "jobs", None)
     supervisor = getattr(jobs, "supervisor", None)
-    return await measure_health(
-        resources.engine,
-        request.app.state.settings,
-        resources.upstreams,
-        worker_running=None if supervisor is None else supervisor.health.running,
-    )
+    running = None if supervisor is None else supervisor.health.running
+
+    async def query(engine: AsyncEngine) -> HealthReport:
+        return await measure_health(
+            engine, request.app.state.settings, resources.upstreams, worker_running=running
+        )
+
+    # Only measured here: the monitor records changes and alerts, on the primary.
+    reads: ReadEngine = resources.read_engine
+    return await reads.read(query, after_commit=True)
 
 
 @metrics_router.get(
@@ -56,10 +62,17 @@ async def metrics(request: Request) -> Response:
     await resources.recorder.flush()
     memory = getattr(request.app.state, "memory", None)
     sink.note_state(resources.upstreams, 0 if memory is None else memory.size_bytes)
-    async with resources.engine.connect() as conn:
+    reads: ReadEngine = resources.read_engine
+    stored = await reads.read(_stored_figures)
+    return Response(sink.exposition(stored), media_type=PROMETHEUS_TEXT)
+
+
+async def _stored_figures(engine: AsyncEngine) -> StoredFigures:
+    """Queue depth and cache sizes: counts a replica a few seconds behind answers as well."""
+    async with engine.connect() as conn:
         queue = {str(r[0]): int(r[1]) for r in await conn.execute(QUERIES.text("queue_depth"))}
         cache = [
             (str(r[0]), int(r[1]), int(r[2]))
             for r in await conn.execute(QUERIES.text("cache_sizes"))
         ]
-    return Response(sink.exposition(StoredFigures(queue, cache)), media_type=PROMETHEUS_TEXT)
+    return StoredFigures(queue, cache)

@@ -187,9 +187,11 @@ class StreamingPair:
     replication connections.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, replica_options: str = "") -> None:
+        """``replica_options``: more ``-c`` settings of the replica (logging, say)."""
         self.primary_port = free_port()
         self.replica_port = free_port()
+        self._replica_options = replica_options
         self._dir = Path(tempfile.mkdtemp(prefix="cachefront-replica-"))
         self._user = _unprivileged_user()
         self._started: list[Path] = []
@@ -217,14 +219,19 @@ class StreamingPair:
         if done.returncode != 0:
             raise RuntimeError(f"{command[0]} failed: {done.stderr[-2000:]}")
 
-    def _start(self, data: Path, port: int) -> None:
+    def _start(self, data: Path, port: int, more: str = "") -> None:
         options = (
             f"-c port={port} -c listen_addresses=127.0.0.1 "
             f"-c unix_socket_directories={self._dir} -c fsync=off -c max_wal_senders=4 "
-            "-c wal_level=replica -c hot_standby=on -c wal_receiver_status_interval=1s"
+            f"-c wal_level=replica -c hot_standby=on -c wal_receiver_status_interval=1s {more}"
         )
         self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(data) + ".log", "-w", "start")
         self._started.append(data)
+
+    def replica_log(self) -> str:
+        """The replica server's log so far (its statements, with ``log_statement=all``)."""
+        path = self._dir / "replica.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def stop_replica(self) -> None:
         """Stop the replica at once (as a crash would), leaving the primary up."""
@@ -255,7 +262,7 @@ class StreamingPair:
                 "-X",
                 "stream",
             )
-            self._start(self._dir / "replica", self.replica_port)
+            self._start(self._dir / "replica", self.replica_port, self._replica_options)
         except BaseException:
             self.__exit__()
             raise

@@ -106,6 +106,30 @@ async def test_a_replica_past_the_lag_limit_is_left_until_it_catches_up(
     assert reads.engine is replica
 
 
+async def test_a_read_after_a_commit_waits_for_its_replay_or_reads_the_primary(
+    pair: StreamingPair, engines: tuple[AsyncEngine, AsyncEngine]
+) -> None:
+    primary, replica = engines
+    reads = ReadEngine(primary, replica, max_lag_seconds=60)
+    assert (await reads.check()).usable
+    _write(pair, 4)
+    # Replayed within the wait: the replica answers.
+    assert await reads.read(_in_recovery, after_commit=True) is True
+    with psycopg.connect(pair.replica_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+        try:
+            _write(pair, 5)
+            assert await reads.read(_in_recovery) is True
+            started = time.monotonic()
+            # Not replayed: this read goes to the primary after a bounded wait...
+            assert await reads.read(_in_recovery, after_commit=True) is False
+            assert time.monotonic() - started < 3
+            # ...and the replica stays in use for the reads that accept its lag.
+            assert reads.state.usable
+        finally:
+            conn.execute("SELECT pg_wal_replay_resume()")
+
+
 async def test_reads_fall_back_to_the_primary_when_the_replica_goes_down(
     pair: StreamingPair, engines: tuple[AsyncEngine, AsyncEngine]
 ) -> None:

@@ -125,6 +125,8 @@ class FakeCandles:
     reads: list[tuple[str, Resolution]] = field(default_factory=list)
     # How far back each resolution is kept (absent: forever), as the tables' retention.
     kept: dict[Resolution, timedelta] = field(default_factory=dict)
+    # How often the service waited for range reads to see its writes.
+    caught_up: int = 0
 
     def kept_for(self, resolution: Resolution) -> timedelta | None:
         return self.kept.get(resolution)
@@ -145,6 +147,10 @@ class FakeCandles:
         for candle in candles:
             days[candle.start.date()] = candle
         return len(candles)
+
+    async def reads_caught_up(self) -> object:
+        self.caught_up += 1
+        return True
 
     async def ensure_partitions(self, through_year: int) -> object:
         return through_year

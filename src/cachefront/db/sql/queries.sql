@@ -20,3 +20,13 @@ SELECT pg_is_in_recovery() AS in_recovery,
            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0.0
            ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0.0)
        END::float8 AS lag_seconds;
+
+-- name: primary_flush_lsn
+-- Where the primary's WAL is flushed to: every transaction committed so far (with
+-- synchronous_commit on, a commit returns once its WAL is flushed) lies before it.
+SELECT pg_current_wal_flush_lsn()::text AS lsn;
+
+-- name: replayed_through
+-- Whether the replica has replayed the primary's WAL through :lsn, so a read on it
+-- sees every commit that came before.
+SELECT COALESCE(pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn), false) AS replayed;

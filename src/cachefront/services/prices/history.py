@@ -6,6 +6,14 @@ then the refresh of the weeks and of the months those bars fall in, computed in 
 from the daily rows (first open, last close, high max, low min, volume sum, last
 adjusted close). Reads are one range scan of a primary key. Partitions for the years a
 write needs are made on the way; retention and sizes are delegated to their modules.
+
+Range reads (``read``) go where the platform's read engine sends heavy reads: a
+streaming replica while it keeps up, the primary otherwise. Everything a write
+depends on (``stored_span``, ``missing``) reads the primary. ``reads_caught_up``
+waits (up to ``_REPLAY_WAIT_SECONDS``) for the replica to replay the writes made so
+far, so the range read that follows a backfill's invalidation finds the new bars
+rather than caching the replica's older view; past that wait, the replica is at most
+its lag limit behind.
 """
 
 from __future__ import annotations
@@ -13,13 +21,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 from psycopg.errors import CheckViolation
 from sqlalchemy import text
+from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.db.queries import load_queries
+from cachefront.db.replica import ReadEngine
 from cachefront.services.prices.history_partitions import create_partitions
 from cachefront.services.prices.history_periods import missing_ranges
 from cachefront.services.prices.history_retention import RetentionCounts, apply_retention
@@ -42,6 +53,8 @@ _ROLLUPS = (("price_weekly", "week"), ("price_monthly", "month"))
 _REFRESHES = tuple(
     text(QUERIES["refresh_rollup"].format(table=table, unit=unit)) for table, unit in _ROLLUPS
 )
+# How long ``reads_caught_up`` waits at most for the replica (see the module doc).
+_REPLAY_WAIT_SECONDS = 1.0
 
 
 def _day_of(candle: Candle) -> date:
@@ -67,6 +80,21 @@ def _checked(candles: Sequence[Candle]) -> dict[date, Candle]:
     return by_day
 
 
+def _candles(result: Result[Any]) -> list[Candle]:
+    return [
+        Candle(
+            start=datetime.combine(row.start, time(), UTC),
+            open=row.open,
+            high=row.high,
+            low=row.low,
+            close=row.close,
+            volume=row.volume,
+            adj_close=row.adj_close,
+        )
+        for row in result
+    ]
+
+
 class HistoryStore:
     """The daily, weekly and monthly candle tables over an async engine."""
 
@@ -77,8 +105,11 @@ class HistoryStore:
         keep_daily_days: int,
         keep_weekly_days: int,
         keep_all_daily: bool,
+        reads: ReadEngine | None = None,
     ) -> None:
         self._engine = engine
+        # Without a read engine, range reads run on ``engine`` too.
+        self._reads = reads or ReadEngine(engine)
         self.keep_daily_days = keep_daily_days
         self.keep_weekly_days = keep_weekly_days
         self.keep_all_daily = keep_all_daily
@@ -139,23 +170,19 @@ class HistoryStore:
         name = _READS.get(resolution)
         if name is None:
             raise ValueError(f"{resolution.value} candles are not stored; stored are 1d, 1wk, 1mo")
-        async with self._engine.connect() as conn:
-            result = await conn.execute(
-                QUERIES.text(name),
-                {"asset_id": asset_id, "start": start or _EARLIEST, "end": end},
-            )
-            return [
-                Candle(
-                    start=datetime.combine(row.start, time(), UTC),
-                    open=row.open,
-                    high=row.high,
-                    low=row.low,
-                    close=row.close,
-                    volume=row.volume,
-                    adj_close=row.adj_close,
-                )
-                for row in result
-            ]
+        statement = QUERIES.text(name)
+        params = {"asset_id": asset_id, "start": start or _EARLIEST, "end": end}
+
+        async def query(engine: AsyncEngine) -> list[Candle]:
+            async with engine.connect() as conn:
+                return _candles(await conn.execute(statement, params))
+
+        return await self._reads.read(query)
+
+    async def reads_caught_up(self) -> bool:
+        """Wait until range reads see every write made so far (at once without a replica);
+        False if the replica had not replayed them within ``_REPLAY_WAIT_SECONDS``."""
+        return await self._reads.replayed(_REPLAY_WAIT_SECONDS)
 
     async def stored_span(self, asset_id: int) -> tuple[date, date] | None:
         """The first and last day of ``asset_id``'s stored history, at any resolution."""

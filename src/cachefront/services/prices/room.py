@@ -115,6 +115,8 @@ class PricesRoom:
             keep_daily_days=own.prices_keep_daily_days,
             keep_weekly_days=own.prices_keep_weekly_days,
             keep_all_daily=own.prices_keep_all_daily,
+            # Range reads may go to a replica; writes and what they depend on never do.
+            reads=platform.read_engine,
         )
         markets = MarketHours()
         # New York's calendar now, off the event loop; other exchanges when first seen.

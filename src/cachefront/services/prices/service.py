@@ -352,6 +352,10 @@ class PricesService:
             self.history_store, self.providers, mark_unavailable=self.directory.mark_unavailable
         )
         report = await backfiller.run(assets, years=years, today=today, advance=advance)
+        if report.written:
+            # Range reads may run on a replica: let it replay the bars before the cached
+            # ranges go, or the next read would cache its older view again.
+            await self.history_store.reads_caught_up()
         for symbol in report.written:
             # A range read before the backfill was cached with what was stored then.
             await self.cache.invalidate(HISTORY_NAMESPACE, prefix=f"{symbol}:")

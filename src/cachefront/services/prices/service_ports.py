@@ -52,6 +52,11 @@ class CandleStore(Protocol):
         """Store daily candles (upsert) and keep the rollups current; how many were written."""
         ...
 
+    async def reads_caught_up(self) -> object:
+        """Wait, a bounded time, until ``read`` sees every write made so far (a replica
+        may serve range reads a little behind)."""
+        ...
+
     async def ensure_partitions(self, through_year: int) -> object:
         """Create the yearly partitions of daily candles through ``through_year``."""
         ...

@@ -54,6 +54,8 @@ class HistoryTables(Protocol):
 
     async def write_daily(self, asset_id: int, candles: Sequence[Candle]) -> int: ...
 
+    async def reads_caught_up(self) -> object: ...
+
     async def ensure_partitions(self, through_year: int) -> object: ...
 
     async def apply_retention(self, today: date) -> object: ...
@@ -116,6 +118,9 @@ class TableCandles:
 
     async def write_daily(self, asset: Asset, candles: Sequence[Candle]) -> int:
         return await self.tables.write_daily(await self.directory.id_of(asset), candles)
+
+    async def reads_caught_up(self) -> object:
+        return await self.tables.reads_caught_up()
 
     async def ensure_partitions(self, through_year: int) -> object:
         return await self.tables.ensure_partitions(through_year)
