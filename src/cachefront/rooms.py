@@ -13,14 +13,19 @@ their path prefixes, the platform's problem+json answers (the gate's refusals
 included) are reshaped for clients that read errors in a format of their own. It is
 optional, read with a default of none, so rooms without one need not spell it.
 
+Likewise optional, ``cost_reader`` (a ``CostReader``): a room that knows what its
+upstream calls really cost (billed per token, say) reads it from its own records for a
+window, and the stats report that instead of the per-call estimate of its providers.
+
 A room object keeps no state: several apps may run in one process (tests, an
 embedding app), so what ``open`` built is handed back to ``aclose``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 # At run time: FastAPI reads the annotation of the dependency service_dependency makes.
@@ -41,6 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnyRoom",
+    "CostReader",
+    "MeasuredCost",
     "Platform",
     "Room",
     "RoomCli",
@@ -73,6 +80,20 @@ class UpstreamSpec:
     published_limit: int | None = None
     # Statuses that, with Retry-After, put the whole upstream on hold (e.g. 418, 429).
     hold_statuses: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredCost:
+    """What a room's own records say one provider cost in a window, and what hits saved."""
+
+    provider: str  # the upstream client's name, as ``UpstreamSpec.name``
+    cost: float
+    saved: float
+    tokens: int = 0  # the billed units, where the provider bills per token
+
+
+# A room's reader of its measured costs: (engine, since, until) -> one per provider.
+CostReader = Callable[["AsyncEngine", datetime, datetime], Awaitable[Sequence[MeasuredCost]]]
 
 
 @dataclass(frozen=True, slots=True)

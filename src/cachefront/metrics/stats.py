@@ -12,21 +12,29 @@ price for each attempt sent). What the cache saved counts the hits that did not 
 an upstream: each hit on a room's routes saved as many calls as a miss of that room
 made on average in the window (one when it had no miss), each at the room's average
 price per call.
+
+A room that records what its calls really cost (``cost_reader`` in the room contract:
+an AI provider bills per token, so calls differ a hundredfold) replaces both estimates
+for its providers: their cost is what its records sum to in the window, and the room's
+saving what its records say the hits saved. ``cost_basis`` says which a figure is.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.db.queries import load_queries
 from cachefront.metrics.attribution import Attribution
 from cachefront.metrics.buckets import RELATIVE_ERROR, bucket_value
+from cachefront.rooms import MeasuredCost
 
 __all__ = [
     "HIT_TIERS",
@@ -37,6 +45,8 @@ __all__ = [
     "Stats",
     "load_stats",
 ]
+
+log = logging.getLogger(__name__)
 
 QUERIES = load_queries("cachefront.metrics")
 # A hit is any answer that did not wait on an upstream.
@@ -79,6 +89,9 @@ class ProviderStats(BaseModel):
     p99_ms: float | None
     price_per_call: float
     cost: float
+    # "per_call" (the setting's price times the attempts) or "measured" (the room's records).
+    cost_basis: str
+    tokens: int | None
 
 
 class RoomStats(BaseModel):
@@ -204,6 +217,7 @@ async def load_stats(
             (await conn.execute(QUERIES.text("latency_percentiles"), params)).mappings().all()
         )
     pct = {(str(r["scope"]), str(r["key"])): r for r in quantiles}
+    measured = await _measured_costs(engine, attribution, since, until)
 
     total = _Tally()
     by_route: dict[str, _Tally] = defaultdict(_Tally)
@@ -214,8 +228,8 @@ async def load_stats(
         if row["tier"]:
             by_tier[str(row["tier"])] += int(row["requests"])
 
-    providers = _providers(calls, pct, attribution, call_costs)
-    rooms = _rooms(by_route, providers, attribution, call_costs)
+    providers = _providers(calls, pct, attribution, call_costs, measured)
+    rooms = _rooms(by_route, providers, attribution, call_costs, measured)
     unattributed = sum(
         t.calls_saved() for route, t in by_route.items() if attribution.room_of_route(route) is None
     )
@@ -256,6 +270,21 @@ async def load_stats(
     )
 
 
+async def _measured_costs(
+    engine: AsyncEngine, attribution: Attribution, since: datetime, until: datetime
+) -> dict[str, MeasuredCost]:
+    """What the rooms' own records say their providers cost; a reader that fails is skipped
+    (its providers keep the per-call estimate), so one room cannot take the stats down."""
+    measured: dict[str, MeasuredCost] = {}
+    for reader in attribution.cost_readers:
+        try:
+            for cost in await reader(engine, since, until):
+                measured[cost.provider] = cost
+        except SQLAlchemyError as exc:
+            log.warning("a room's cost reader failed, using estimates: %s", type(exc).__name__)
+    return measured
+
+
 def _edges(since: datetime, until: datetime) -> dict[str, datetime]:
     """The window's bounds: its first minute, its whole hours, its end."""
     lo = since.astimezone(UTC).replace(second=0, microsecond=0)
@@ -288,6 +317,7 @@ def _providers(
     pct: Mapping[tuple[str, str], Any],
     attribution: Attribution,
     call_costs: Mapping[str, float],
+    measured: Mapping[str, MeasuredCost],
 ) -> list[ProviderStats]:
     grouped: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
@@ -299,6 +329,7 @@ def _providers(
         failures = sum(int(r["calls"]) for r in outcomes if r["outcome"] != "ok")
         latency = sum(float(r["latency_ms_sum"]) for r in outcomes)
         price = float(call_costs.get(provider, 0.0))
+        known = measured.get(provider)
         out.append(
             ProviderStats(
                 provider=provider,
@@ -309,8 +340,10 @@ def _providers(
                 attempts=attempts,
                 calls_by_outcome={str(r["outcome"]): int(r["calls"]) for r in outcomes},
                 mean_ms=round(latency / calls, 3) if calls else None,
-                price_per_call=price,
-                cost=round(attempts * price, 6),
+                price_per_call=round(known.cost / calls, 9) if known and calls else price,
+                cost=round(known.cost if known else attempts * price, 6),
+                cost_basis="measured" if known else "per_call",
+                tokens=known.tokens if known else None,
                 **_percentiles(pct.get(("provider", provider))).model_dump(),
             )
         )
@@ -322,6 +355,7 @@ def _rooms(
     providers: list[ProviderStats],
     attribution: Attribution,
     call_costs: Mapping[str, float],
+    measured: Mapping[str, MeasuredCost],
 ) -> list[RoomStats]:
     out = []
     for room in attribution.rooms:
@@ -340,6 +374,10 @@ def _rooms(
         else:
             named = [call_costs.get(n, 0.0) for n, r in attribution.providers.items() if r == room]
             per_call = sum(named) / len(named) if named else 0.0
+        own_measured = [
+            m for m in measured.values() if attribution.room_of_provider(m.provider) == room
+        ]
+        cost_saved = sum(m.saved for m in own_measured) if own_measured else saved * per_call
         out.append(
             RoomStats(
                 room=room,
@@ -351,7 +389,7 @@ def _rooms(
                 upstream_calls=calls,
                 upstream_cost=round(cost, 6),
                 calls_saved=round(saved, 3),
-                cost_saved=round(saved * per_call, 6),
+                cost_saved=round(cost_saved, 6),
             )
         )
     return out

@@ -175,7 +175,7 @@ def print_stats(s: Stats, console: Console) -> None:
         )
     console.print(rooms)
     providers = Table(
-        "provider", "calls", "failed", "attempts", "p95 ms", "cost", title="upstreams"
+        "provider", "calls", "failed", "attempts", "p95 ms", "cost", "basis", title="upstreams"
     )
     for p in s.upstream_by_provider:
         providers.add_row(
@@ -185,6 +185,8 @@ def print_stats(s: Stats, console: Console) -> None:
             f"{p.attempts:,}",
             _ms(p.p95_ms),
             f"{p.cost:,.4f}",
+            # "measured": the room's own records (tokens billed); else the per-call price.
+            "measured" if p.cost_basis == "measured" else "per call",
         )
     console.print(providers)
 

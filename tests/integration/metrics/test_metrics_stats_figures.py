@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.metrics.attribution import Attribution
 from cachefront.metrics.buckets import RELATIVE_ERROR, bucket_of, bucket_value
 from cachefront.metrics.recorder import MetricsRecorder, RequestRow
 from cachefront.metrics.stats import Stats, load_stats
+from cachefront.rooms import MeasuredCost
 from cachefront.upstream.records import UpstreamCallRecord
 
 UNTIL = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3, hours=5)
@@ -181,3 +183,40 @@ async def test_a_window_across_hours_reads_hours_and_both_edges(
     across = await load_stats(engine, 2, now=UNTIL + timedelta(minutes=30))
     assert across.requests == stats.requests + 2
     assert across.server_errors == stats.server_errors + 1
+
+
+async def test_a_room_measured_cost_replaces_the_per_call_estimate(
+    stats: Stats, engine: AsyncEngine
+) -> None:
+    windows: list[tuple[datetime, datetime]] = []
+
+    async def reader(_: AsyncEngine, since: datetime, until: datetime) -> list[MeasuredCost]:
+        windows.append((since, until))
+        return [MeasuredCost("figprov", cost=1.25, saved=3.5, tokens=4200)]
+
+    measured = Attribution(ATTRIBUTION.prefixes, ATTRIBUTION.providers, (reader,))
+    figures = await load_stats(engine, 1, attribution=measured, call_costs=CALL_COSTS, now=UNTIL)
+    assert windows == [(UNTIL - timedelta(hours=1), UNTIL)]
+    (prov,) = figures.upstream_by_provider
+    assert (prov.cost, prov.cost_basis, prov.tokens) == (1.25, "measured", 4200)
+    assert prov.price_per_call == round(1.25 / 4, 9)
+    (room,) = figures.rooms
+    assert (room.upstream_cost, room.cost_saved) == (1.25, 3.5)
+    # The calls saved are still counted from the requests; only the money is measured.
+    assert room.calls_saved == stats.rooms[0].calls_saved
+    assert (figures.upstream_cost, figures.cost_saved) == (1.25, 3.5)
+    # Without a reader the same window keeps the estimate.
+    (estimated,) = stats.upstream_by_provider
+    assert (estimated.cost_basis, estimated.tokens) == ("per_call", None)
+
+
+async def test_a_failing_cost_reader_leaves_the_estimate(stats: Stats, engine: AsyncEngine) -> None:
+    async def broken(conn_engine: AsyncEngine, *_: datetime) -> list[MeasuredCost]:
+        async with conn_engine.connect() as conn:
+            await conn.execute(text("SELECT * FROM no_such_ledger"))
+        return []
+
+    attribution = Attribution(ATTRIBUTION.prefixes, ATTRIBUTION.providers, (broken,))
+    figures = await load_stats(engine, 1, attribution=attribution, call_costs=CALL_COSTS, now=UNTIL)
+    assert figures.upstream_cost == stats.upstream_cost
+    assert figures.upstream_by_provider[0].cost_basis == "per_call"

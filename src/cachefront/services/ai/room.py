@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from fastapi import APIRouter
 from redis.asyncio import Redis
 from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.config import Settings
 from cachefront.http.error_formats import ErrorFormat
 from cachefront.http.fastpath import FastRoute
 from cachefront.jobs.registry import JobRegistry
-from cachefront.rooms import Platform, RoomCli, RouteGroupRule, UpstreamSpec
+from cachefront.rooms import MeasuredCost, Platform, RoomCli, RouteGroupRule, UpstreamSpec
 from cachefront.services.ai.cli import simulators
+from cachefront.services.ai.costs import measured_costs
 from cachefront.services.ai.generation import generation_job_type
 from cachefront.services.ai.generation_routes import generation_router
 from cachefront.services.ai.openai_errors import ERROR_SCHEMA, problem_as_openai
@@ -50,6 +54,14 @@ def upstream_name(provider: str) -> str:
     return f"ai-{provider}"
 
 
+async def ledger_costs(engine: AsyncEngine, since: datetime, until: datetime) -> list[MeasuredCost]:
+    """The ledger's costs per provider, named as the stats name the upstream clients."""
+    return [
+        dataclasses.replace(cost, provider=upstream_name(cost.provider))
+        for cost in await measured_costs(engine, since, until)
+    ]
+
+
 class AiRoom:
     """An OpenAI-compatible gateway: keys on the server, cached and coalesced answers."""
 
@@ -67,6 +79,8 @@ class AiRoom:
     error_formats: Sequence[ErrorFormat] = tuple(
         ErrorFormat(path, problem_as_openai, schema=ERROR_SCHEMA) for path in _PATHS
     )
+    # Providers bill per token: the stats read the ledger's costs, not a per-call price.
+    cost_reader = staticmethod(ledger_costs)
 
     def upstreams(self, settings: Settings) -> Sequence[UpstreamSpec]:
         own = settings.room(AiSettings)

@@ -90,3 +90,14 @@ ON CONFLICT (job_id, step, input_hash) DO NOTHING;
 SELECT EXISTS (
     SELECT 1 FROM ai_generation_steps WHERE job_id = :job_id AND step = -1
 ) AS requested;
+
+-- name: cost_by_provider
+-- What the ledger says each provider cost in a window and what the hits saved, for the
+-- platform's stats (costs.py); read as the service, every caller's rows.
+SELECT provider,
+       coalesce(sum(cost_usd), 0) AS cost_usd,
+       coalesce(sum(saved_usd), 0) AS saved_usd,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0) AS tokens
+  FROM ai_usage
+ WHERE at >= :since AND at < :until
+ GROUP BY provider;
