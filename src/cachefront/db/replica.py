@@ -14,6 +14,13 @@ replayed the primary's WAL through the position it was flushed to when the read 
 (``replayed``), which a streaming replica does in milliseconds; otherwise that read
 runs on the primary. Other heavy reads accept the replica as it is, at most
 ``max_lag_seconds`` behind. Writes, and reads a write depends on, never come here.
+
+The lag is measured against the primary, not only by the replica: each check reads
+the primary's flushed WAL position and keeps it with the time it read it, then asks
+the replica how far it has replayed; the replica is behind by the time since the
+first kept position it has not reached. The replica's own view alone cannot tell a
+replica cut off from its primary (nothing received, so nothing waiting for replay)
+from a caught-up one, and would keep serving reads that fall further behind.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -30,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cachefront.db.queries import load_queries
 from cachefront.lifecycle import AsyncResource
 
-__all__ = ["ReadEngine", "ReplicaState"]
+__all__ = ["PrimaryPositions", "ReadEngine", "ReplicaState", "lsn_number"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,39 @@ _REPLAYED_SQL = _QUERIES.text("replayed_through")
 _REPLAY_WAIT_SECONDS = 0.5
 # The replica's replay position is asked again after this, doubling up to the cap.
 _REPLAY_POLL_SECONDS = (0.002, 0.05)
+# How long the primary's positions are kept, at least, for the lag measure; past the
+# oldest kept one the lag reads as at least its age, which is past any sane limit.
+_KEEP_POSITIONS_SECONDS = 60.0
+
+
+def lsn_number(lsn: str) -> int:
+    """A ``pg_lsn`` as PostgreSQL prints it (``16/B374D848``) as one comparable number."""
+    high, _, low = lsn.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+class PrimaryPositions:
+    """The primary's flushed WAL positions, each with the (monotonic) time it was read."""
+
+    def __init__(self, keep_seconds: float = _KEEP_POSITIONS_SECONDS) -> None:
+        self.keep_seconds = keep_seconds
+        self._seen: deque[tuple[float, int]] = deque()
+
+    def add(self, at: float, position: int) -> None:
+        if not self._seen or position > self._seen[-1][1]:
+            self._seen.append((at, position))
+        # Keep one position older than the window: the lag of a replica stuck before it.
+        while len(self._seen) > 2 and self._seen[1][0] < at - self.keep_seconds:
+            self._seen.popleft()
+
+    def lag(self, now: float, replayed: int) -> float:
+        """Seconds since the primary first stood past ``replayed``: 0 if it never has."""
+        for at, position in self._seen:
+            if position > replayed:
+                return max(0.0, now - at)
+        return 0.0
+
+
 T = TypeVar("T")
 
 
@@ -77,6 +118,7 @@ class ReadEngine(AsyncResource):
         self.max_lag_seconds = max_lag_seconds
         self.check_seconds = check_seconds
         self.state = ReplicaState()
+        self.positions = PrimaryPositions(max(_KEEP_POSITIONS_SECONDS, 4 * max_lag_seconds))
         self._checker: asyncio.Task[None] | None = None
 
     @property
@@ -142,6 +184,8 @@ class ReadEngine(AsyncResource):
         if self.replica is None:
             self._mark(False, "no replica configured", None)
             return self.state
+        loop = asyncio.get_running_loop()
+        await self._read_primary_position(loop.time())
         try:
             async with asyncio.timeout(max(1.0, self.check_seconds * 2)):
                 async with self.replica.connect() as conn:
@@ -150,6 +194,8 @@ class ReadEngine(AsyncResource):
             self._mark(False, f"unreachable ({type(exc).__name__})", None)
             return self.state
         lag = float(row.lag_seconds)
+        if row.replay_lsn is not None:
+            lag = max(lag, self.positions.lag(loop.time(), lsn_number(str(row.replay_lsn))))
         if not row.in_recovery:
             self._mark(False, "the replica URL names a primary (not in recovery)", None)
         elif lag > self.max_lag_seconds:
@@ -157,6 +203,18 @@ class ReadEngine(AsyncResource):
         else:
             self._mark(True, "", lag)
         return self.state
+
+    async def _read_primary_position(self, at: float) -> None:
+        """Keep the primary's flushed position; a primary that does not answer now leaves
+        the replica's own measure alone (the primary's trouble shows elsewhere)."""
+        try:
+            async with asyncio.timeout(max(1.0, self.check_seconds * 2)):
+                async with self.primary.connect() as conn:
+                    lsn = (await conn.execute(_FLUSH_LSN_SQL)).scalar_one()
+        except (OSError, TimeoutError, DBAPIError) as exc:
+            log.debug("primary position unread: %s", type(exc).__name__)
+            return
+        self.positions.add(at, lsn_number(str(lsn)))
 
     def _mark(self, usable: bool, reason: str, lag: float | None) -> None:
         if usable != self.state.usable and self.replica is not None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import psycopg
+from psycopg import sql
 import pytest
 from cluster_processes import PG_BIN, StreamingPair
 from sqlalchemy import text
@@ -128,6 +129,46 @@ async def test_a_read_after_a_commit_waits_for_its_replay_or_reads_the_primary(
             assert reads.state.usable
         finally:
             conn.execute("SELECT pg_wal_replay_resume()")
+
+
+async def test_a_replica_cut_off_from_its_primary_is_seen_falling_behind(
+    pair: StreamingPair, engines: tuple[AsyncEngine, AsyncEngine]
+) -> None:
+    # Cut off, a replica has received nothing and so has nothing waiting for replay: by
+    # its own account it is caught up. Against the primary's positions it is not.
+    primary, replica = engines
+    reads = ReadEngine(primary, replica, max_lag_seconds=0.5)
+    _write(pair, 10)
+    _replayed(pair, 10)
+    assert (await reads.check()).usable
+    with psycopg.connect(pair.replica_url, autocommit=True) as conn:
+        conninfo = conn.execute("SHOW primary_conninfo").fetchone()
+        assert conninfo is not None and conninfo[0]
+        conn.execute("ALTER SYSTEM SET primary_conninfo = ''")
+        conn.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 10
+        while conn.execute("SELECT count(*) FROM pg_stat_wal_receiver").fetchone() != (0,):
+            assert time.monotonic() < deadline, "the WAL receiver never stopped"
+            time.sleep(0.05)
+        try:
+            _write(pair, 11)  # never reaches the replica
+            assert (await reads.check()).usable  # the first sight of the new position
+            await asyncio.sleep(1.0)
+            own = conn.execute(
+                "SELECT pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
+            ).fetchone()
+            assert own == (True,)  # nothing received waits: the replica's view says 0
+            state = await reads.check()
+            assert not state.usable
+            assert "behind" in state.reason
+            assert state.lag_seconds is not None and state.lag_seconds >= 1.0
+            assert reads.engine is primary
+        finally:
+            restore = sql.SQL("ALTER SYSTEM SET primary_conninfo = {}")
+            conn.execute(restore.format(sql.Literal(conninfo[0])))
+            conn.execute("SELECT pg_reload_conf()")
+    _replayed(pair, 11, timeout=30)
+    assert (await reads.check()).usable
 
 
 async def test_reads_fall_back_to_the_primary_when_the_replica_goes_down(

@@ -11,11 +11,14 @@ CREATE DATABASE {database};
 -- The read engine's check of a replica (db/replica.py).
 
 -- name: replica_lag
--- Seconds the replica is behind: 0 when it has replayed all it received (an idle
--- primary sends nothing, and the last replayed transaction then looks old without the
--- replica being behind), else the age of the last transaction it replayed. NULL
--- recovery means the server is a primary, not a replica.
+-- What the replica says of itself: whether it is one (NULL recovery: a primary), the
+-- WAL position it has replayed through (compared with the primary's in
+-- db/replica.py), and the age of the last transaction it replayed while WAL it
+-- received waits for replay (0 when it has replayed all it received: an idle primary
+-- sends nothing, and the last replayed transaction then looks old without the replica
+-- being behind).
 SELECT pg_is_in_recovery() AS in_recovery,
+       pg_last_wal_replay_lsn()::text AS replay_lsn,
        CASE
            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0.0
            ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0.0)
