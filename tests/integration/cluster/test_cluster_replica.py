@@ -12,9 +12,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import psycopg
-from psycopg import sql
 import pytest
 from cluster_processes import PG_BIN, StreamingPair
+from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -143,13 +143,14 @@ async def test_a_replica_cut_off_from_its_primary_is_seen_falling_behind(
     assert (await reads.check()).usable
     with psycopg.connect(pair.replica_url, autocommit=True) as conn:
         conninfo = conn.execute("SHOW primary_conninfo").fetchone()
-        assert conninfo is not None and conninfo[0]
+        assert conninfo is not None
+        assert conninfo[0]
         conn.execute("ALTER SYSTEM SET primary_conninfo = ''")
         conn.execute("SELECT pg_reload_conf()")
         deadline = time.monotonic() + 10
         while conn.execute("SELECT count(*) FROM pg_stat_wal_receiver").fetchone() != (0,):
             assert time.monotonic() < deadline, "the WAL receiver never stopped"
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         try:
             _write(pair, 11)  # never reaches the replica
             assert (await reads.check()).usable  # the first sight of the new position
@@ -161,7 +162,8 @@ async def test_a_replica_cut_off_from_its_primary_is_seen_falling_behind(
             state = await reads.check()
             assert not state.usable
             assert "behind" in state.reason
-            assert state.lag_seconds is not None and state.lag_seconds >= 1.0
+            assert state.lag_seconds is not None
+            assert state.lag_seconds >= 1.0
             assert reads.engine is primary
         finally:
             restore = sql.SQL("ALTER SYSTEM SET primary_conninfo = {}")
