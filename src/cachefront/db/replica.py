@@ -88,6 +88,19 @@ class PrimaryPositions:
 T = TypeVar("T")
 
 
+# SQLSTATE of a query a hot standby cancelled because replay had to remove what it read
+# ("canceling statement due to conflict with recovery"), and of a recovery conflict
+# that ended the whole session (a dropped database, say): the first is the query's bad
+# luck, not the replica's state.
+_RECOVERY_CONFLICT = "40001"
+
+
+def _recovery_conflict(exc: DBAPIError) -> bool:
+    return (
+        getattr(exc.orig, "sqlstate", None) == _RECOVERY_CONFLICT and not exc.connection_invalidated
+    )
+
+
 def _lost(exc: DBAPIError) -> bool:
     """Whether a driver error means the replica is gone (not a fault of the query)."""
     return isinstance(exc, OperationalError) or exc.connection_invalidated
@@ -145,6 +158,11 @@ class ReadEngine(AsyncResource):
         try:
             return await query(engine)
         except (OperationalError, DBAPIError) as exc:
+            if _recovery_conflict(exc):
+                # The replica is fine: its replay needed rows this read still saw. The
+                # read runs on the primary; the next ones try the replica again.
+                log.info("a replica read gave way to replay; read on the primary")
+                return await query(self.primary)
             if not _lost(exc):
                 raise
             self._mark(False, f"a read failed ({type(exc.orig).__name__})", None)

@@ -230,3 +230,44 @@ def _replica_settles(pair: StreamingPair) -> None:
                 return
             assert time.monotonic() < deadline, "the replica did not catch up"
             time.sleep(0.05)
+
+
+async def test_a_read_cancelled_by_replay_reads_the_primary_and_keeps_the_replica() -> None:
+    # A hot standby cancels a query whose snapshot still sees rows replay must remove
+    # (at once with max_standby_streaming_delay=0): the query's bad luck, not a sign the
+    # replica is gone.
+    if not (PG_BIN / "pg_basebackup").exists():
+        pytest.skip(f"needs PostgreSQL's server binaries in {PG_BIN}")
+    with StreamingPair(replica_options="-c max_standby_streaming_delay=0") as pair:
+        with psycopg.connect(pair.primary_url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE marks (n int)")
+            conn.execute("ALTER TABLE marks SET (autovacuum_enabled = off)")
+        _write(pair, 20)
+        _replayed(pair, 20)
+        primary = create_engine(pair.primary_url, pool_size=2)
+        replica = create_engine(pair.replica_url, pool_size=2, connect_timeout=2)
+        try:
+            reads = ReadEngine(primary, replica)
+            assert (await reads.check()).usable
+
+            async def slow_count(engine: AsyncEngine) -> int:
+                async with engine.connect() as conn:
+                    # One statement, one snapshot held while it sleeps on the row.
+                    query = text("SELECT count(*) FROM (SELECT pg_sleep(3) FROM marks) AS s")
+                    return int((await conn.execute(query)).scalar_one())
+
+            def remove_the_rows() -> None:
+                with psycopg.connect(pair.primary_url, autocommit=True) as conn:
+                    conn.execute("DELETE FROM marks")
+                    conn.execute("VACUUM marks")
+
+            read = asyncio.create_task(reads.read(slow_count))
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(remove_the_rows)
+            # The replica's answer would be 1 after 3 s; the primary's, run again, is 0.
+            assert await asyncio.wait_for(read, timeout=10) == 0
+            assert reads.state.usable, reads.state.reason
+            assert reads.engine is replica
+        finally:
+            await primary.dispose()
+            await replica.dispose()
