@@ -1,4 +1,4 @@
-"""Observability routes, for the service role only: health checks as JSON, and /metrics."""
+"""Observability routes, for the service role only: health checks and storage as JSON, /metrics."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from cachefront.http.problems import problem_response
 from cachefront.observability.checks import HealthReport
 from cachefront.observability.health import measure_health
 from cachefront.observability.prometheus import PrometheusSink, StoredFigures
+from cachefront.observability.storage import StorageReport, load_storage
 
 __all__ = ["metrics_router", "router"]
 
 QUERIES = load_queries("cachefront.observability")
+CACHE_QUERIES = load_queries("cachefront.cache")
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 metrics_router = APIRouter(tags=["admin"])
 # The content type of Prometheus's text exposition format.
@@ -40,6 +42,19 @@ async def health(request: Request) -> HealthReport:
     )
 
 
+@router.get(
+    "/storage",
+    summary="Size of every table, and the PostgreSQL cache tier per namespace: entries, "
+    "bytes, oldest and newest entry, expiry forecast, quota and evictions",
+    dependencies=[Depends(require_service)],
+    response_model=StorageReport,
+)
+async def storage(request: Request) -> StorageReport:
+    settings = request.app.state.settings
+    quotas = {ns: int(size) for ns, size in settings.cache_quotas.items()}
+    return await load_storage(request.app.state.resources.engine, quotas)
+
+
 @metrics_router.get(
     "/metrics",
     summary="Prometheus exposition of every worker process's counters, histograms and gauges",
@@ -62,4 +77,9 @@ async def metrics(request: Request) -> Response:
             (str(r[0]), int(r[1]), int(r[2]))
             for r in await conn.execute(QUERIES.text("cache_sizes"))
         ]
-    return Response(sink.exposition(StoredFigures(queue, cache)), media_type=PROMETHEUS_TEXT)
+        evictions = [
+            (str(r.namespace), int(r.evicted_entries), int(r.evicted_bytes))
+            for r in await conn.execute(CACHE_QUERIES.text("quota_state"))
+        ]
+    stored = StoredFigures(queue, cache, evictions)
+    return Response(sink.exposition(stored), media_type=PROMETHEUS_TEXT)
