@@ -365,8 +365,9 @@ class Settings(BaseSettings):
         "per this many seconds, however often it is read.",
     )
     cache_evict_schedule: str = Field(
-        default="* * * * *",
-        description="When the namespaces over their quota are evicted (cron, UTC).",
+        default="*/5 * * * *",
+        description="When the namespaces with a quota are measured and those over it "
+        "evicted (cron, UTC); each run is one pass over their rows.",
     )
 
     # --- upstream --------------------------------------------------------------

@@ -22,13 +22,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cachefront.cache.keys import EVICT_BATCH_ROWS
 from cachefront.db.queries import load_queries
 
-__all__ = ["Eviction", "evict_over_quota"]
+__all__ = ["Eviction", "QuotaState", "evict_over_quota", "quota_states"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,32 @@ class Eviction:
     @property
     def bytes_after(self) -> int:
         return self.bytes_before - self.bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaState:
+    """A namespace as the last eviction run left it, and what eviction removed in all."""
+
+    namespace: str
+    bytes: int
+    checked_at: datetime
+    evicted_entries: int
+    evicted_bytes: int
+
+
+async def quota_states(conn: AsyncConnection) -> dict[str, QuotaState]:
+    """Every namespace eviction has measured (the health check, storage figures, /metrics)."""
+    rows = await conn.execute(QUERIES.text("quota_state"))
+    return {
+        str(r.namespace): QuotaState(
+            str(r.namespace),
+            int(r.bytes),
+            r.checked_at,
+            int(r.evicted_entries),
+            int(r.evicted_bytes),
+        )
+        for r in rows
+    }
 
 
 async def evict_over_quota(

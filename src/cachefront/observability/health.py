@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cachefront.cache.quotas import quota_states
 from cachefront.config import Settings
 from cachefront.db.queries import load_queries
 from cachefront.metrics.stats import load_stats
@@ -22,7 +23,6 @@ from cachefront.observability.checks import Check, HealthReport, Level, Threshol
 __all__ = ["BreakerView", "measure_health"]
 
 QUERIES = load_queries("cachefront.observability")
-CACHE_QUERIES = load_queries("cachefront.cache")
 # A cache namespace past this share of its quota has not been evicted for a while.
 NAMESPACE_CRITICAL_RATIO = 1.5
 
@@ -60,8 +60,8 @@ async def measure_health(
         if quotas:
             # As the last eviction run measured them: measuring here would scan the
             # namespaces' rows on every check of every process.
-            rows = await conn.execute(CACHE_QUERIES.text("quota_state"))
-            namespaces = {str(r.namespace): int(r.bytes) for r in rows}
+            states = await quota_states(conn)
+            namespaces = {ns: state.bytes for ns, state in states.items()}
 
     checks = [
         judge(
@@ -170,10 +170,13 @@ def _storage(
         if namespaces.get(ns, 0) > limit
     }
     if not over:
+        measured = sum(1 for ns in quotas if ns in namespaces)
         detail = (
-            f"{check.detail}; {len(quotas)} cache namespace(s) within their quota "
-            "at the last eviction run"
+            f"{check.detail}; {measured} of {len(quotas)} cache namespace(s) with a quota "
+            "within it at the last eviction run"
         )
+        if measured < len(quotas):
+            detail += f", {len(quotas) - measured} not measured yet"
         return check.model_copy(update={"detail": detail})
     worst_ratio = max(over.values())
     level = Level.CRITICAL if worst_ratio > NAMESPACE_CRITICAL_RATIO else Level.WARN

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from cachefront.auth.dependencies import require_service
+from cachefront.cache.quotas import quota_states
 from cachefront.db.queries import load_queries
 from cachefront.http.problems import problem_response
 from cachefront.observability.checks import HealthReport
@@ -16,7 +17,6 @@ from cachefront.observability.storage import StorageReport, load_storage
 __all__ = ["metrics_router", "router"]
 
 QUERIES = load_queries("cachefront.observability")
-CACHE_QUERIES = load_queries("cachefront.cache")
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 metrics_router = APIRouter(tags=["admin"])
 # The content type of Prometheus's text exposition format.
@@ -78,8 +78,8 @@ async def metrics(request: Request) -> Response:
             for r in await conn.execute(QUERIES.text("cache_sizes"))
         ]
         evictions = [
-            (str(r.namespace), int(r.evicted_entries), int(r.evicted_bytes))
-            for r in await conn.execute(CACHE_QUERIES.text("quota_state"))
+            (ns, state.evicted_entries, state.evicted_bytes)
+            for ns, state in (await quota_states(conn)).items()
         ]
     stored = StoredFigures(queue, cache, evictions)
     return Response(sink.exposition(stored), media_type=PROMETHEUS_TEXT)

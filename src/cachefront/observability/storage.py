@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cachefront.cache.quotas import quota_states
 from cachefront.db.queries import load_queries
 
 __all__ = ["NamespaceStorage", "StorageReport", "TableStorage", "load_storage"]
 
 QUERIES = load_queries("cachefront.observability")
-CACHE_QUERIES = load_queries("cachefront.cache")
 
 
 class TableStorage(BaseModel):
@@ -75,8 +75,8 @@ async def load_storage(
         rows = (await conn.execute(QUERIES.text("storage_namespaces"), {"now": at})).mappings()
         namespaces = {r["namespace"]: dict(r) for r in rows}
         evicted = {
-            r.namespace: (int(r.evicted_entries), int(r.evicted_bytes))
-            for r in await conn.execute(CACHE_QUERIES.text("quota_state"))
+            ns: (state.evicted_entries, state.evicted_bytes)
+            for ns, state in (await quota_states(conn)).items()
         }
     figures = []
     for name in sorted({*namespaces, *quotas}):

@@ -3,7 +3,10 @@
 "use strict";
 
 const REFRESH_MS = 5000;
+// The storage figures cost a pass over the cache table: read once a minute.
+const STORAGE_REFRESH_MS = 60000;
 const charts = {};
+let storageReport = null;
 
 function pct(v) { return v === null || v === undefined ? "-" : (100 * v).toFixed(1) + "%"; }
 function ms(v) { return v === null || v === undefined ? "-" : v.toFixed(1); }
@@ -88,9 +91,11 @@ function size(v) {
 }
 
 // The storage panel: namespaces with their forecast, a bar of bytes per namespace
-// (plain HTML, scaled to the biggest or to its quota), and every table's size.
+// (plain HTML, scaled to the biggest or to its quota), and every table's size; until
+// /dashboard/storage answered, the sizes /dashboard/data carries.
 function storage(basic, report) {
   if (!report) {
+    if (!basic) return;
     fill("storage", [["namespace"], ["entries", "n"], ["bytes", "n"]],
          [["(database)", "-", num(basic.database_bytes)],
           ...basic.cache.map((c) => [c.namespace, num(c.entries), num(c.bytes)])]);
@@ -154,7 +159,7 @@ function render(doc) {
   const slow = [...s.routes].sort((a, b) => (b.p99_ms || 0) - (a.p99_ms || 0)).slice(0, 10);
   fill("routes", [["route"], ["requests", "n"], ["p50 ms", "n"], ["p99 ms", "n"]],
        slow.map((r) => [r.route, num(r.requests), ms(r.p50_ms), ms(r.p99_ms)]));
-  storage(doc.storage, doc.storage_report);
+  storage(doc.storage, storageReport);
   fill("jobs", [["status"], ["jobs", "n"]], Object.entries(doc.jobs).map(([k, v]) => [k, num(v)]));
   document.body.dataset.points = String(doc.hours.length);
   document.body.dataset.charts = String(document.querySelectorAll(".chart canvas").length);
@@ -173,4 +178,19 @@ async function refresh() {
   setTimeout(refresh, REFRESH_MS);
 }
 
+async function refreshStorage() {
+  try {
+    const answer = await fetch("/dashboard/storage", { credentials: "same-origin", cache: "no-store" });
+    if (answer.ok) {
+      storageReport = await answer.json();
+      storage(null, storageReport);
+      document.body.dataset.storage = "ready";
+    }
+  } catch (error) {
+    // The basic figures of /dashboard/data stay shown.
+  }
+  setTimeout(refreshStorage, STORAGE_REFRESH_MS);
+}
+
 refresh();
+refreshStorage();
