@@ -5,7 +5,8 @@ values of 100 to 900 bytes (about 500 on average), stored over the last 30 days 
 expiring over the next 10, then times, over the app role:
 
 - ``load_storage`` (every table's size, and the per-namespace figures and forecast),
-- the health check's bytes of the namespaces with a quota (two of them),
+- eviction's measure of the namespaces with a quota (two of them, one pass), and the
+  health check's read of what eviction left,
 - one quota eviction run that removes 1% of one namespace (LRU order, 1,000-row steps),
 - one read-log flush of 5,000 keys (one UPDATE ... FROM unnest), and again at once
   (rows within the resolution: nothing rewritten),
@@ -29,7 +30,7 @@ from sqlalchemy import text
 
 from cachefront.auth import install_isolation
 from cachefront.cache import CachePolicy, MemoryStore, make_entry
-from cachefront.cache.quotas import evict_over_quota
+from cachefront.cache.quotas import evict_over_quota, quota_states
 from cachefront.cache.reads import ReadLog
 from cachefront.db.engine import create_engine
 from cachefront.db.migrate import upgrade
@@ -84,13 +85,19 @@ async def run(url: str, rows: int, spaces: int, rounds: int) -> None:
     install_isolation(engine, "cachefront_app", jwt_issuer=None)
 
     await timed("load_storage (tables + namespaces)", lambda: load_storage(engine), rounds)
-    quota_query = load_queries("cachefront.observability").text("quota_namespace_bytes")
+    measure = load_queries("cachefront.cache").text("namespaces_bytes")
 
     async def quota_bytes() -> None:
         async with engine.connect() as conn:
-            await conn.execute(quota_query, {"names": ["bench.ns0", "bench.ns1"]})
+            await conn.execute(measure, {"names": ["bench.ns0", "bench.ns1"]})
 
-    await timed("health: bytes of 2 namespaces with a quota", quota_bytes, rounds)
+    await timed("eviction's measure of 2 namespaces", quota_bytes, rounds)
+
+    async def health_state() -> None:
+        async with engine.connect() as conn:
+            await quota_states(conn)
+
+    await timed("health: the quota state eviction left", health_state, rounds)
 
     ns = "bench.ns3"
     async with engine.connect() as conn:
@@ -116,7 +123,7 @@ async def run(url: str, rows: int, spaces: int, rounds: int) -> None:
     )
 
     reads = ReadLog(["bench.ns5"], engine=engine)
-    for i in range(5, 5 * 5000, spaces):
+    for i in range(5, 5 + spaces * 5000, spaces):
         reads.note("bench.ns5", f"key-{i}")
     started = time.perf_counter()
     written = await reads.flush()
@@ -125,7 +132,7 @@ async def run(url: str, rows: int, spaces: int, rounds: int) -> None:
         f"{(time.perf_counter() - started) * 1000:8.1f} ms"
     )
     again = ReadLog(["bench.ns5"], engine=engine)
-    for i in range(5, 5 * 5000, spaces):
+    for i in range(5, 5 + spaces * 5000, spaces):
         again.note("bench.ns5", f"key-{i}")
     started = time.perf_counter()
     rewritten = await again.flush()
