@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cachefront.cache import CachePolicy, MemoryStore, PostgresStore, TieredCache, make_entry
+from cachefront.cache import (
+    CachePolicy,
+    MemoryStore,
+    PostgresStore,
+    RedisStore,
+    TieredCache,
+    make_entry,
+)
 from cachefront.cache.quotas import evict_over_quota
 from cachefront.cache.reads import ReadLog
+from cachefront.config import Settings
+from cachefront.jobs.registry import JobResources
+from cachefront.jobs.schedule import default_registry
+from cachefront.rooms import RoomServices
 
 POLICY = CachePolicy(fresh_for=timedelta(hours=1), stale_for=timedelta(hours=1))
 DB_ONLY = CachePolicy(fresh_for=timedelta(hours=1), stale_for=timedelta(hours=1), tiers=("db",))
+REDIS_ONLY = CachePolicy(
+    fresh_for=timedelta(hours=1), stale_for=timedelta(hours=1), tiers=("redis",)
+)
 
 
 async def _fill(engine: AsyncEngine, ns: str, n: int, size: int = 100) -> None:
@@ -131,3 +145,33 @@ async def test_an_empty_quota_evicts_the_whole_namespace(engine: AsyncEngine, ns
     done = await evict_over_quota(engine, {ns: 0}, batch_rows=2)
     assert done[0].entries == 7
     assert await _keys(engine, ns) == set()
+
+
+async def test_a_redis_hit_counts_as_a_read(
+    engine: AsyncEngine, ns: str, redis_store: RedisStore
+) -> None:
+    await _fill(engine, ns, 2)
+    entry = make_entry(b"x" * 100, POLICY)
+    await redis_store.set(ns, "k01", entry)  # the same key, newer, in Redis
+    reads = ReadLog([ns], engine=engine)
+    cache = TieredCache(
+        memory=MemoryStore(), redis=redis_store, db=PostgresStore(engine), reads=reads
+    )
+    async with cache:
+        got = await cache.get(ns, "k01", REDIS_ONLY)
+        assert got is not None
+    last = await _last_reads(engine, ns)
+    assert last["k01"] is not None
+    assert last["k00"] is None
+
+
+async def test_the_periodic_task_evicts_every_namespace_with_a_quota(
+    engine: AsyncEngine, ns: str
+) -> None:
+    await _fill(engine, ns, 10)
+    settings = Settings(_env_file=None, cache_quotas={ns: "500B"})  # type: ignore[call-arg]
+    task = default_registry(settings).periodic["evict-over-quota"]
+    resources = JobResources(settings, engine, RoomServices())
+    summary = await task.run(resources, datetime.now(UTC))
+    assert summary == {ns: {"evicted": 5, "bytes": 500}}
+    assert await _keys(engine, ns) == {f"k{i:02d}" for i in range(5, 10)}
