@@ -171,10 +171,7 @@ def _storage(
     }
     if not over:
         measured = sum(1 for ns in quotas if ns in namespaces)
-        detail = (
-            f"{check.detail}; {measured} of {len(quotas)} cache namespace(s) with a quota "
-            "within it at the last eviction run"
-        )
+        detail = f"{check.detail}; {measured} cache namespace(s) within quota"
         if measured < len(quotas):
             detail += f", {len(quotas) - measured} not measured yet"
         return check.model_copy(update={"detail": detail})

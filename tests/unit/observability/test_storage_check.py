@@ -17,7 +17,7 @@ def test_without_quotas_only_the_database_is_judged() -> None:
 def test_namespaces_within_their_quota_are_ok_and_unmeasured_ones_named() -> None:
     check = _storage(5 * MB, None, {"a": 90}, {"a": 100, "b": 100})
     assert check.status is Level.OK
-    assert "1 of 2" in check.detail
+    assert "1 cache namespace(s) within quota" in check.detail
     assert "1 not measured yet" in check.detail
 
 
