@@ -73,6 +73,7 @@ class ReadLog:
         self.max_pending = max_pending
         self.batch_keys = batch_keys
         self.dropped = 0
+        self._dropped_logged = 0
         self._engine = engine
         self._clock = clock
         self._pending: set[_Slot] = set()
@@ -129,6 +130,10 @@ class ReadLog:
         # Forget keys sent before the window: they may be sent again, and the map
         # stays bounded by what was read in one window.
         self._sent = {slot: at for slot, at in self._sent.items() if at > horizon}
+        if len(self._sent) > self.max_pending:
+            # Bounded like the pending set: the statement's own check still keeps
+            # rows read within the window from being written again.
+            self._sent.clear()
         pending, self._pending = self._pending, set()
         due = sorted(slot for slot in pending if slot not in self._sent)
         for slot in due:
@@ -141,6 +146,13 @@ class ReadLog:
             return 0
         async with self._flush_lock:
             due = self._due()
+            if self.dropped > self._dropped_logged:
+                log.warning(
+                    "cache read log full: %d read(s) not recorded since the last flush",
+                    self.dropped - self._dropped_logged,
+                    extra={"action": "cache.reads_dropped", "keys": self.dropped},
+                )
+                self._dropped_logged = self.dropped
             updated = 0
             for start in range(0, len(due), self.batch_keys):
                 batch = due[start : start + self.batch_keys]

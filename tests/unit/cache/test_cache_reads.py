@@ -62,3 +62,16 @@ def test_memory_hits_are_reported_and_misses_are_not() -> None:
     assert memory.peek("a", "held") is not None
     assert memory.peek("a", "absent") is None
     assert reads._due() == [("a", "held")]
+
+
+def test_the_sent_keys_stay_bounded() -> None:
+    clock = Clock()
+    reads = ReadLog(["a"], max_pending=3, resolution_seconds=3600, clock=clock)
+    for batch in (("k1", "k2", "k3"), ("k4", "k5")):
+        for key in batch:
+            reads.note("a", key)
+        reads._due()
+    assert len(reads._sent) <= 3 + 2
+    reads.note("a", "k1")
+    # Past the bound the map was emptied: k1 goes again (the statement skips its row).
+    assert reads._due() == [("a", "k1")]
