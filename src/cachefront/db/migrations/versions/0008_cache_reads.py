@@ -9,6 +9,9 @@ Create Date: 2026-12-01
 not read since it was stored. ``ix_cache_entries_recency`` orders a namespace's entries
 by ``coalesce(last_read_at, stored_at)``, the order quota eviction deletes them in, so
 an eviction batch is an index range scan instead of a sort of the whole namespace.
+The index is built in the migration's transaction, so on a large ``cache_entries``
+writes to it wait for the build (reads do not); a deployment with millions of rows
+may prefer to build it beforehand with CREATE INDEX CONCURRENTLY under the same name.
 ``cache_quota_state`` keeps, per namespace with a quota, its bytes as the last
 eviction run left them and the running totals of what eviction removed, read by the
 health check, ``/metrics`` and the storage figures whatever process did the evicting.
