@@ -39,7 +39,7 @@ app.add_typer(jobs_cli)  # worker, jobs list|show|retry|cancel
 app.add_typer(keys_app, name="keys")
 cache_app = typer.Typer(help="Operate on the cache of a running deployment.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
-app.add_typer(observability_cli)  # stats, health
+app.add_typer(observability_cli)  # stats, health, storage, dashboard-url
 for _room in ROOMS:
     # A room's commands join the root (e.g. `precompute`) and `simulate` (its upstreams).
     if _room.cli.commands is not None:

@@ -82,6 +82,9 @@ def cache_from(
         redis_link=redis_link,
         lock_seconds=settings.singleflight_lock_seconds,
         user_deadline=settings.user_deadline_seconds,
+        quota_namespaces=frozenset(settings.cache_quotas),
+        read_flush_seconds=settings.cache_read_flush_seconds,
+        read_resolution_seconds=settings.cache_read_resolution_seconds,
         announcer=announcer_from(
             settings, engine, memory=memory, redis_link=redis_link, listen_url=listen_url
         ),

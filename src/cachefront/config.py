@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import platformdirs
 from pydantic import (
     BeforeValidator,
+    ByteSize,
     Field,
     PrivateAttr,
     SecretStr,
@@ -342,6 +343,32 @@ class Settings(BaseSettings):
         "and the other processes drop those keys from memory.",
     )
     singleflight_lock_seconds: float = Field(default=35.0, gt=0)
+    cache_quotas: dict[str, ByteSize] = Field(
+        default_factory=dict,
+        description='Bytes of values each namespace may keep in PostgreSQL, e.g. {"name": '
+        '"200MB"} (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024, or a plain number of '
+        "bytes); past it the least recently read entries are evicted. Namespaces not "
+        "named have no quota.",
+    )
+    cache_read_flush_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How often each process writes the reads of namespaces with a quota "
+        "to PostgreSQL (last_read_at), in batches.",
+    )
+    cache_read_resolution_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=86400,
+        description="How coarse last_read_at is: an entry's row is written at most once "
+        "per this many seconds, however often it is read.",
+    )
+    cache_evict_schedule: str = Field(
+        default="*/5 * * * *",
+        description="When the namespaces with a quota are measured and those over it "
+        "evicted (cron, UTC); each run is one pass over their rows.",
+    )
 
     # --- upstream --------------------------------------------------------------
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)

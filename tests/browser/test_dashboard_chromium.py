@@ -20,7 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.config import Settings
@@ -47,6 +49,23 @@ def _link(database_url: str, base: str) -> str:
     link = made.stdout.strip()
     assert link.startswith(f"{base}/dashboard/login?token=")
     return link
+
+
+def _cache_entries(database_url: str) -> None:
+    """Two namespaces of the PostgreSQL tier: one past its 1 kB quota, one without any."""
+    with psycopg.connect(_libpq(database_url), autocommit=True) as conn:
+        for ns, n in (("dash.quota", 30), ("dash.free", 10)):
+            conn.execute(
+                "INSERT INTO cache_entries (namespace, key, value, etag, negative, stored_at,"
+                " fresh_until, expires_at) SELECT %s, 'k' || i, convert_to(repeat('v', 100),"
+                " 'UTF8'), 'e', false, now(), now(), now() + interval '2 hours'"
+                " FROM generate_series(1, %s) i",
+                (ns, n),
+            )
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _artifacts(request: pytest.FixtureRequest) -> Path:
@@ -82,7 +101,9 @@ def test_the_dashboard_logs_in_and_draws_its_charts(
     assert CHROMIUM is not None
     shot = _artifacts(request) / "dashboard.png"
     shot.unlink(missing_ok=True)
-    with serve_app(settings_for(service_key=KEY)) as server:
+    settings = settings_for(service_key=KEY, cache_quotas={"dash.quota": "1kB"})
+    _cache_entries(database_url)
+    with serve_app(settings) as server:
         link = _link(database_url, server.url)
         browser = subprocess.run(
             [
@@ -117,6 +138,13 @@ def test_the_dashboard_logs_in_and_draws_its_charts(
     assert int(attributes.get("points", "0")) >= 6
     assert dom.count("<canvas") == 3
     assert "/v1/ephemeris/{body}" in dom
+    # The storage panel: namespaces, one bar each (the one over its quota marked), tables.
+    assert attributes.get("storage") == "ready", dom[:3000]
+    assert dom.count('class="bar-row"') == 2
+    assert 'class="bar over"' in dom
+    assert "dash.quota" in dom
+    assert "dash.free" in dom
+    assert "cache_entries" in dom
     console = [line for line in browser.stderr.splitlines() if ":CONSOLE" in line]
     assert console == [], console
     assert shot.stat().st_size > 20_000

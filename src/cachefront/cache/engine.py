@@ -30,6 +30,7 @@ from cachefront.cache.policy import (
     usable_if_error,
 )
 from cachefront.cache.postgres_store import PostgresStore
+from cachefront.cache.reads import ReadLog
 from cachefront.cache.redis_store import RedisStore
 from cachefront.cache.singleflight import Outcome, SingleFlight
 from cachefront.cache.store import BatchStore, EntryStore
@@ -95,9 +96,16 @@ class TieredCache(AsyncResource):
         locks: SingleFlight | None = None,
         overtime: Overtime | None = None,
         announcer: Announcer | None = None,
+        reads: ReadLog | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.memory = memory
+        # Hits of the namespaces with a quota, written to PostgreSQL in batches so that
+        # eviction knows what is still read (``cachefront.cache.reads``); the memory
+        # tier reports its hits to it too.
+        self.reads = reads
+        if reads is not None:
+            memory.reads = reads
         # Tells the other processes what this one wrote or deleted in the shared tiers,
         # and drops from ``memory`` what they did (``cachefront.cache.invalidation``).
         self.announcer = announcer
@@ -116,6 +124,8 @@ class TieredCache(AsyncResource):
             await self.redis.ping()
         if self.announcer is not None:
             await self.announcer.open()
+        if self.reads is not None:
+            await self.reads.start()
         self._open = True
 
     async def aclose(self) -> None:
@@ -123,6 +133,8 @@ class TieredCache(AsyncResource):
         self._open = False
         if self.announcer is not None:
             await self.announcer.aclose()
+        if self.reads is not None:
+            await self.reads.aclose()
         await self.overtime.aclose()
         await self._locks.aclose()
         if self.redis is not None:
@@ -306,6 +318,9 @@ class TieredCache(AsyncResource):
             if not unsettled:
                 break
             found = await store.get_many(ns, unsettled)
+            if self.reads is not None:
+                for key in found:
+                    self.reads.note(ns, key)
             better: dict[str, CacheEntry] = {}
             still: list[str] = []
             for key in unsettled:

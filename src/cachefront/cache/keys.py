@@ -13,11 +13,16 @@ __all__ = [
     "DEFAULT_LOCK_SECONDS",
     "DEFAULT_MEMORY_BYTES",
     "DEFAULT_MEMORY_MAX_ENTRY_BYTES",
+    "DEFAULT_READ_FLUSH_SECONDS",
+    "DEFAULT_READ_RESOLUTION_SECONDS",
     "DEFAULT_USER_DEADLINE_SECONDS",
+    "EVICT_BATCH_ROWS",
     "LOCK_POLL_FIRST_SECONDS",
     "LOCK_POLL_MAX_SECONDS",
     "MEMORY_ENTRY_OVERHEAD_BYTES",
     "OVERTIME_MAX_CALLS",
+    "READS_BATCH_KEYS",
+    "READS_MAX_PENDING",
 ]
 
 # Without Redis the cluster-wide lock is a PostgreSQL transaction-scoped advisory lock
@@ -54,3 +59,15 @@ DEFAULT_MEMORY_MAX_ENTRY_BYTES = 1024 * 1024
 # What one memory entry costs besides its payload: the key tuple, the entry object,
 # the ETag string and the dict slot, rounded up.
 MEMORY_ENTRY_OVERHEAD_BYTES = 256
+
+# --- read tracking and quota eviction (cache/reads.py, cache/quotas.py) -------------
+
+# How often each process writes the keys it read, and how coarse last_read_at is: an
+# entry's row is written at most once per resolution window however often it is read.
+DEFAULT_READ_FLUSH_SECONDS = 5.0
+DEFAULT_READ_RESOLUTION_SECONDS = 60.0
+# Keys held between two flushes (about 100 bytes each), and keys per UPDATE statement.
+READS_MAX_PENDING = 200_000
+READS_BATCH_KEYS = 5_000
+# Rows one eviction transaction locks at most (it deletes only what the quota needs).
+EVICT_BATCH_ROWS = 1_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 from cachefront.cache.entry import CacheEntry
 from cachefront.cache.keys import (
@@ -13,7 +14,13 @@ from cachefront.cache.keys import (
     MEMORY_ENTRY_OVERHEAD_BYTES,
 )
 
-__all__ = ["MemoryStore"]
+__all__ = ["MemoryStore", "ReadNotes"]
+
+
+class ReadNotes(Protocol):
+    """What a hit is reported to (``cache.reads.ReadLog``): one cheap call per hit."""
+
+    def note(self, ns: str, key: str) -> None: ...
 
 
 class MemoryStore:
@@ -38,6 +45,9 @@ class MemoryStore:
         self._clock = clock
         self._entries: OrderedDict[tuple[str, str], CacheEntry] = OrderedDict()
         self._bytes = 0
+        # Told of every hit, so the PostgreSQL tier knows what is still read even
+        # while memory answers it (cache/reads.py); None: no one asks.
+        self.reads: ReadNotes | None = None
 
     @property
     def size_bytes(self) -> int:
@@ -63,6 +73,8 @@ class MemoryStore:
             self._drop(slot)
             return None
         self._entries.move_to_end(slot)
+        if self.reads is not None:
+            self.reads.note(ns, key)
         return entry
 
     def put(self, ns: str, key: str, entry: CacheEntry) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cachefront.cache.cleanup import delete_expired_entries
+from cachefront.cache.quotas import evict_over_quota
 from cachefront.config import Settings
 from cachefront.jobs.registry import JobRegistry, JobResources, PeriodicTask
 from cachefront.metrics.retention import prune_metrics
@@ -22,6 +23,12 @@ async def _cleanup_expired_cache(resources: JobResources, at: datetime) -> Mappi
     return {"deleted": rows}
 
 
+async def _evict_over_quota(resources: JobResources, at: datetime) -> Mapping[str, Any]:
+    quotas = {ns: int(size) for ns, size in resources.settings.cache_quotas.items()}
+    done = await evict_over_quota(resources.engine, quotas)
+    return {e.namespace: {"evicted": e.entries, "bytes": e.bytes} for e in done if e.entries}
+
+
 async def _prune_metrics(resources: JobResources, at: datetime) -> Mapping[str, Any]:
     retention = timedelta(days=resources.settings.metrics_retention_days)
     return await prune_metrics(resources.engine, retention=retention)
@@ -35,6 +42,11 @@ def default_registry(settings: Settings) -> JobRegistry:
     registry.add_periodic(
         PeriodicTask("cleanup-expired-cache", settings.cleanup_schedule, _cleanup_expired_cache)
     )
+    if settings.cache_quotas:
+        # Only with quotas set: otherwise a job a minute would do nothing.
+        registry.add_periodic(
+            PeriodicTask("evict-over-quota", settings.cache_evict_schedule, _evict_over_quota)
+        )
     registry.add_periodic(
         PeriodicTask("prune-metrics", settings.prune_metrics_schedule, _prune_metrics)
     )

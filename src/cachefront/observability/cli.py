@@ -1,8 +1,9 @@
-"""Observability commands of the CLI: `stats`, `health` and `dashboard-url`.
+"""Observability commands of the CLI: `stats`, `health`, `storage` and `dashboard-url`.
 
-Both read the database the server writes (the same figures as ``/v1/admin/stats`` and
-``/v1/admin/health``) without starting a server. ``health`` exits 0 when every check
-is ok, 1 on a warning and 2 on a critical check, for cron and monitoring scripts.
+They read the database the server writes (the same figures as ``/v1/admin/stats``,
+``/v1/admin/health`` and ``/v1/admin/storage``) without starting a server. ``health``
+exits 0 when every check is ok, 1 on a warning and 2 on a critical check, for cron and
+monitoring scripts.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -21,6 +23,7 @@ from cachefront.config import Settings
 from cachefront.logs import setup_logging
 from cachefront.metrics.stats import Stats
 from cachefront.observability.checks import HealthReport, Level
+from cachefront.observability.storage import StorageReport
 
 __all__ = ["EXIT_CODES", "cli"]
 
@@ -92,6 +95,26 @@ def health(as_json: JsonOption = False) -> None:
     else:
         print_health(report, Console())
     raise typer.Exit(EXIT_CODES[report.status])
+
+
+@cli.command()
+def storage(as_json: JsonOption = False) -> None:
+    """Size of every table; per cache namespace: entries, bytes, age, expiry forecast, quota."""
+    from cachefront.observability.storage import load_storage
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+    quotas = {ns: int(size) for ns, size in settings.cache_quotas.items()}
+
+    async def run() -> StorageReport:
+        async with _engine(settings) as engine:
+            return await load_storage(engine, quotas)
+
+    report = asyncio.run(run())
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    print_storage(report, Console())
 
 
 @cli.command("dashboard-url")
@@ -205,3 +228,58 @@ def print_health(report: HealthReport, console: Console) -> None:
         )
     table.title = f"cachefront health: [{style}]{report.status.value}[/]"
     console.print(table)
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,} B"
+
+
+def _when(at: datetime | None) -> str:
+    return "-" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_storage(r: StorageReport, console: Console) -> None:
+    tables = Table(
+        "table",
+        "size",
+        "partitions",
+        title=f"cachefront storage: database {_bytes(r.database_bytes)}",
+    )
+    for t in r.tables:
+        name = t.table if t.schema_name == "public" else f"{t.schema_name}.{t.table}"
+        tables.add_row(name, _bytes(t.bytes), str(t.partitions) if t.partitions else "-")
+    console.print(tables)
+    spaces = Table(
+        "namespace",
+        "entries",
+        "bytes",
+        "quota",
+        "oldest",
+        "newest",
+        "expired",
+        "in 1 h",
+        "in 24 h",
+        "in 7 d",
+        "evicted",
+        title="cache namespaces (PostgreSQL tier); expiring: cumulative",
+    )
+    for n in r.namespaces:
+        spaces.add_row(
+            n.namespace,
+            f"{n.entries:,}",
+            _bytes(n.bytes),
+            f"[bold red]{_bytes(n.quota_bytes)}[/]" if n.over_quota else _bytes(n.quota_bytes),
+            _when(n.oldest_stored_at),
+            _when(n.newest_stored_at),
+            f"{n.expired:,}",
+            f"{n.expiring_1h:,}",
+            f"{n.expiring_24h:,}",
+            f"{n.expiring_7d:,}",
+            f"{n.evicted_entries:,}",
+        )
+    console.print(spaces)

@@ -3,7 +3,9 @@
 A caller gets in with the service key as a bearer (as every admin route), or with the
 session cookie a one-time link opens (``tokens.py``; ``cachefront dashboard-url``
 prints the link). The page loads only this server's files (no CDN: it works
-offline) and redraws its charts from ``/dashboard/data`` every few seconds.
+offline) and redraws its charts from ``/dashboard/data`` every few seconds; its storage
+panel reads ``/dashboard/storage`` once a minute, since those figures cost a pass over
+the cache table.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from cachefront.auth.identity import Identity, Role
 from cachefront.http.problems import problem_response
 from cachefront.http.wire import IDENTITY_SCOPE_KEY
 from cachefront.observability.dashboard_data import dashboard_data
+from cachefront.observability.storage import load_storage
 from cachefront.observability.tokens import (
     SESSION_COOKIE,
     SESSION_SECONDS,
@@ -92,6 +95,17 @@ async def data(
         worker_running=None if supervisor is None else supervisor.health.running,
     )
     return Response(orjson.dumps(doc), media_type="application/json", headers=_HEADERS)
+
+
+@router.get("/storage")
+async def storage(request: Request) -> Response:
+    if not await _allowed(request):
+        return _refused()
+    state = request.app.state
+    quotas = {ns: int(size) for ns, size in state.settings.cache_quotas.items()}
+    report = await state.resources.read_engine.read(lambda e: load_storage(e, quotas))
+    body = orjson.dumps(report.model_dump(mode="json"))
+    return Response(body, media_type="application/json", headers=_HEADERS)
 
 
 @router.get("/login")

@@ -2,7 +2,8 @@
 
 Each figure comes from what is already kept: the metrics rollups of the last
 ``health_window_minutes`` (``metrics.stats``), this process's circuit breakers, the
-job queue's tables and the database size. Thresholds are settings; the verdicts are
+job queue's tables, the database size and the bytes of each cache namespace that has
+a quota (``CACHEFRONT_CACHE_QUOTAS``). Thresholds are settings; the verdicts are
 ``checks.py``'s.
 """
 
@@ -13,6 +14,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cachefront.cache.quotas import quota_states
 from cachefront.config import Settings
 from cachefront.db.queries import load_queries
 from cachefront.metrics.stats import load_stats
@@ -21,6 +23,8 @@ from cachefront.observability.checks import Check, HealthReport, Level, Threshol
 __all__ = ["BreakerView", "measure_health"]
 
 QUERIES = load_queries("cachefront.observability")
+# A cache namespace past this share of its quota has not been evicted for a while.
+NAMESPACE_CRITICAL_RATIO = 1.5
 
 
 class BreakerView(Protocol):
@@ -51,6 +55,13 @@ async def measure_health(
             .one()
         )
         size = int((await conn.execute(QUERIES.text("database_size"))).scalar_one())
+        quotas = {ns: int(quota) for ns, quota in s.cache_quotas.items()}
+        namespaces: dict[str, int] = {}
+        if quotas:
+            # As the last eviction run measured them: measuring here would scan the
+            # namespaces' rows on every check of every process.
+            states = await quota_states(conn)
+            namespaces = {ns: state.bytes for ns, state in states.items()}
 
     checks = [
         judge(
@@ -95,7 +106,7 @@ async def measure_health(
             f"running jobs whose worker sent no heartbeat for {s.jobs_stall_seconds:g} s",
         ),
         _workers(int(jobs["live_workers"]), worker_running),
-        _storage(size, s.health_storage_quota_bytes),
+        _storage(size, s.health_storage_quota_bytes, namespaces, quotas),
     ]
     return HealthReport(status=worst(checks), checks=checks)
 
@@ -131,17 +142,42 @@ def _workers(live: int, running_here: bool | None) -> Check:
     return Check(name="workers", status=status, value=float(live), critical_at=0, detail=detail)
 
 
-def _storage(size: int, quota: int | None) -> Check:
+def _storage(
+    size: int, quota: int | None, namespaces: Mapping[str, int], quotas: Mapping[str, int]
+) -> Check:
     if quota is None:
-        return Check(
+        check = Check(
             name="storage",
             status=Level.OK,
             value=float(size),
             detail=f"database {size / 1e6:.1f} MB; no quota set",
         )
-    return judge(
-        "storage",
-        float(size),
-        Threshold(0.8 * quota, float(quota)),
-        f"database {size / 1e6:.1f} MB of a {quota / 1e6:.1f} MB quota",
-    )
+    else:
+        check = judge(
+            "storage",
+            float(size),
+            Threshold(0.8 * quota, float(quota)),
+            f"database {size / 1e6:.1f} MB of a {quota / 1e6:.1f} MB quota",
+        )
+    if not quotas:
+        return check
+    # ``namespaces``: the bytes each eviction run left. Eviction brings a namespace
+    # under its quota, so one still past it means eviction cannot keep up (rows held
+    # by writers: a warning), far past it that something is badly wrong (critical).
+    over = {
+        ns: namespaces[ns] / limit if limit else float("inf")
+        for ns, limit in quotas.items()
+        if namespaces.get(ns, 0) > limit
+    }
+    if not over:
+        measured = sum(1 for ns in quotas if ns in namespaces)
+        detail = f"{check.detail}; {measured} cache namespace(s) within quota"
+        if measured < len(quotas):
+            detail += f", {len(quotas) - measured} not measured yet"
+        return check.model_copy(update={"detail": detail})
+    worst_ratio = max(over.values())
+    level = Level.CRITICAL if worst_ratio > NAMESPACE_CRITICAL_RATIO else Level.WARN
+    named = ", ".join(f"{ns} {ratio:.0%}" for ns, ratio in sorted(over.items()))
+    status = max(check.status, level, key=lambda lv: lv.rank)
+    detail = f"{check.detail}; cache namespaces over their quota: {named}"
+    return check.model_copy(update={"status": status, "detail": detail})

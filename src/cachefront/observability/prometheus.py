@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
@@ -180,11 +180,21 @@ def _observe_many(child: Any, seconds: list[float]) -> None:
 
 
 class StoredFigures(Collector):
-    """Figures read from PostgreSQL for one scrape: queue depth and cache sizes."""
+    """Figures read from PostgreSQL for one scrape: queue depth, cache sizes, evictions.
 
-    def __init__(self, queue: Mapping[str, int], cache: Iterable[tuple[str, int, int]]) -> None:
+    ``evictions`` are the running totals of quota eviction per namespace (entries,
+    bytes), kept in ``cache_quota_state`` whatever process evicted: counters.
+    """
+
+    def __init__(
+        self,
+        queue: Mapping[str, int],
+        cache: Iterable[tuple[str, int, int]],
+        evictions: Iterable[tuple[str, int, int]] = (),
+    ) -> None:
         self.queue = queue
         self.cache = list(cache)
+        self.evictions = list(evictions)
 
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
@@ -208,3 +218,18 @@ class StoredFigures(Collector):
             size.add_metric([namespace], nbytes)
         yield entries
         yield size
+        evicted = CounterMetricFamily(
+            "cachefront_cache_evictions",
+            "Entries evicted from the PostgreSQL cache tier by its quota, by namespace.",
+            labels=["namespace"],
+        )
+        evicted_bytes = CounterMetricFamily(
+            "cachefront_cache_evicted_bytes",
+            "Bytes of values evicted from the PostgreSQL cache tier by its quota, by namespace.",
+            labels=["namespace"],
+        )
+        for namespace, n, nbytes in self.evictions:
+            evicted.add_metric([namespace], n)
+            evicted_bytes.add_metric([namespace], nbytes)
+        yield evicted
+        yield evicted_bytes

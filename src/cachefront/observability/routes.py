@@ -1,4 +1,4 @@
-"""Observability routes, for the service role only: health checks as JSON, and /metrics."""
+"""Observability routes, for the service role only: health checks and storage as JSON, /metrics."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
 from cachefront.auth.dependencies import require_service
+from cachefront.cache.quotas import quota_states
 from cachefront.db.queries import load_queries
 from cachefront.db.replica import ReadEngine
 from cachefront.http.problems import problem_response
 from cachefront.observability.checks import HealthReport
 from cachefront.observability.health import measure_health
 from cachefront.observability.prometheus import PrometheusSink, StoredFigures
+from cachefront.observability.storage import StorageReport, load_storage
 
 __all__ = ["metrics_router", "router"]
 
@@ -46,6 +48,25 @@ async def health(request: Request) -> HealthReport:
     return await reads.read(query, after_commit=True)
 
 
+@router.get(
+    "/storage",
+    summary="Size of every table, and the PostgreSQL cache tier per namespace: entries, "
+    "bytes, oldest and newest entry, expiry forecast, quota and evictions",
+    dependencies=[Depends(require_service)],
+    response_model=StorageReport,
+)
+async def storage(request: Request) -> StorageReport:
+    settings = request.app.state.settings
+    quotas = {ns: int(size) for ns, size in settings.cache_quotas.items()}
+
+    async def query(engine: AsyncEngine) -> StorageReport:
+        return await load_storage(engine, quotas)
+
+    # Sizes and counts: a physical replica has the same files, a few seconds behind.
+    reads: ReadEngine = request.app.state.resources.read_engine
+    return await reads.read(query)
+
+
 @metrics_router.get(
     "/metrics",
     summary="Prometheus exposition of every worker process's counters, histograms and gauges",
@@ -75,4 +96,8 @@ async def _stored_figures(engine: AsyncEngine) -> StoredFigures:
             (str(r[0]), int(r[1]), int(r[2]))
             for r in await conn.execute(QUERIES.text("cache_sizes"))
         ]
-    return StoredFigures(queue, cache)
+        evictions = [
+            (ns, state.evicted_entries, state.evicted_bytes)
+            for ns, state in (await quota_states(conn)).items()
+        ]
+    return StoredFigures(queue, cache, evictions)

@@ -92,3 +92,38 @@ def test_a_bad_window_is_refused_naming_it(own_database_url: str) -> None:
     refused = cachefront(own_database_url, "stats", "--hours", "0")
     assert refused.returncode == 2
     assert "--hours" in refused.stderr
+
+
+def test_storage_prints_tables_and_namespaces(url: str) -> None:
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute("DELETE FROM cache_entries WHERE namespace = 'cli.storage'")
+        conn.execute(
+            "INSERT INTO cache_entries (namespace, key, value, etag, negative, stored_at,"
+            " fresh_until, expires_at) SELECT 'cli.storage', 'k' || i, '\\x0102'::bytea, 'e',"
+            " false, now(), now(), now() + interval '30 minutes' FROM generate_series(1, 3) i"
+        )
+    env_quota = {"CACHEFRONT_CACHE_QUOTAS": '{"cli.storage": "4B"}'}
+    table = cachefront_env(url, env_quota, "storage")
+    assert table.returncode == 0, table.stderr
+    assert "cache_entries" in table.stdout
+    assert "cli.storage" in table.stdout
+    assert "cache namespaces" in table.stdout
+
+    as_json = cachefront_env(url, env_quota, "storage", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    row = next(n for n in doc["namespaces"] if n["namespace"] == "cli.storage")
+    assert (row["entries"], row["bytes"], row["expiring_1h"], row["quota_bytes"]) == (3, 6, 3, 4)
+
+
+def cachefront_env(url: str, extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CACHEFRONT_DATABASE_URL": url, "COLUMNS": "200", **extra}
+    return subprocess.run(
+        [sys.executable, "-m", "cachefront", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -120,3 +120,50 @@ SELECT hour,
 FROM running
 GROUP BY hour
 ORDER BY hour;
+
+-- name: storage_tables
+-- Every table's size with its indexes and TOAST (pg_total_relation_size); a partitioned
+-- table counts all its partitions, at every level, and they are not listed apart.
+-- Read from the catalog and the files' sizes: no table is scanned.
+SELECT n.nspname AS schema,
+       c.relname AS table_name,
+       tree.bytes,
+       tree.partitions
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL (
+    -- pg_partition_tree has no rows for a table that is not partitioned.
+    SELECT CASE WHEN c.relkind = 'p'
+                THEN coalesce(sum(pg_total_relation_size(t.relid)), 0)
+                ELSE pg_total_relation_size(c.oid) END::bigint            AS bytes,
+           (count(t.relid) FILTER (WHERE t.level > 0 AND t.isleaf))::int AS partitions
+    FROM (SELECT 1) AS one
+    LEFT JOIN pg_partition_tree(c.oid) AS t ON c.relkind = 'p'
+) AS tree
+WHERE c.relkind IN ('r', 'p')
+  AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%'
+ORDER BY tree.bytes DESC, n.nspname, c.relname;
+
+-- name: storage_namespaces
+-- Per namespace of the PostgreSQL cache tier: entries, bytes of values, the oldest and
+-- newest stored_at, and the expiry forecast: entries already past expires_at (cleanup
+-- removes them) and entries expiring within 1 h, 24 h and 7 days of :now (cumulative,
+-- not counting the past ones). One pass over the table, whatever the namespaces.
+SELECT namespace,
+       count(*)                                                  AS entries,
+       coalesce(sum(octet_length(value)), 0)::bigint             AS bytes,
+       min(stored_at)                                            AS oldest_stored_at,
+       max(stored_at)                                            AS newest_stored_at,
+       count(*) FILTER (WHERE expires_at <= at.t)                AS expired,
+       count(*) FILTER (WHERE expires_at > at.t
+                          AND expires_at <= at.t + interval '1 hour')   AS expiring_1h,
+       count(*) FILTER (WHERE expires_at > at.t
+                          AND expires_at <= at.t + interval '24 hours') AS expiring_24h,
+       count(*) FILTER (WHERE expires_at > at.t
+                          AND expires_at <= at.t + interval '7 days')   AS expiring_7d
+FROM cache_entries
+CROSS JOIN (SELECT CAST(:now AS timestamptz) AS t) AS at
+GROUP BY namespace
+ORDER BY namespace;

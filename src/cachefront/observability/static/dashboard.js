@@ -3,7 +3,10 @@
 "use strict";
 
 const REFRESH_MS = 5000;
+// The storage figures cost a pass over the cache table: read once a minute.
+const STORAGE_REFRESH_MS = 60000;
 const charts = {};
+let storageReport = null;
 
 function pct(v) { return v === null || v === undefined ? "-" : (100 * v).toFixed(1) + "%"; }
 function ms(v) { return v === null || v === undefined ? "-" : v.toFixed(1); }
@@ -79,6 +82,64 @@ function draw(hours) {
   ], [t, hours.map((h) => h.requests), hours.map((h) => h.server_errors)]);
 }
 
+function size(v) {
+  if (v === null || v === undefined) return "-";
+  for (const [unit, n] of [["GB", 1e9], ["MB", 1e6], ["kB", 1e3]]) {
+    if (v >= n) return (v / n).toFixed(1) + " " + unit;
+  }
+  return v + " B";
+}
+
+// The storage panel: namespaces with their forecast, a bar of bytes per namespace
+// (plain HTML, scaled to the biggest or to its quota), and every table's size; until
+// /dashboard/storage answered, the sizes /dashboard/data carries.
+function storage(basic, report) {
+  if (!report) {
+    if (!basic) return;
+    fill("storage", [["namespace"], ["entries", "n"], ["bytes", "n"]],
+         [["(database)", "-", num(basic.database_bytes)],
+          ...basic.cache.map((c) => [c.namespace, num(c.entries), num(c.bytes)])]);
+    return;
+  }
+  fill("storage", [["namespace"], ["entries", "n"], ["bytes", "n"], ["quota", "n"],
+                   ["expiring 1 h", "n"], ["24 h", "n"], ["7 d", "n"], ["evicted", "n"]],
+       report.namespaces.map((n) => [n.namespace, num(n.entries), size(n.bytes), size(n.quota_bytes),
+                                     num(n.expiring_1h), num(n.expiring_24h), num(n.expiring_7d),
+                                     num(n.evicted_entries)]));
+  const bars = document.getElementById("storage-bars");
+  bars.replaceChildren();
+  const biggest = Math.max(1, ...report.namespaces.map((n) => Math.max(n.bytes, n.quota_bytes || 0)));
+  for (const n of report.namespaces) {
+    const row = document.createElement("div");
+    row.className = "bar-row";
+    const label = document.createElement("span");
+    label.textContent = n.namespace;
+    const track = document.createElement("span");
+    track.className = "bar-track";
+    const bar = document.createElement("span");
+    bar.className = "bar" + (n.quota_bytes !== null && n.bytes > n.quota_bytes ? " over" : "");
+    bar.style.width = (100 * n.bytes / biggest).toFixed(2) + "%";
+    track.appendChild(bar);
+    if (n.quota_bytes !== null) {
+      const mark = document.createElement("span");
+      mark.className = "bar-quota";
+      mark.style.left = (100 * n.quota_bytes / biggest).toFixed(2) + "%";
+      mark.title = "quota " + size(n.quota_bytes);
+      track.appendChild(mark);
+    }
+    const value = document.createElement("span");
+    value.className = "n";
+    value.textContent = size(n.bytes);
+    row.append(label, track, value);
+    bars.appendChild(row);
+  }
+  fill("storage-tables", [["table"], ["size", "n"], ["partitions", "n"]],
+       [["(database)", size(report.database_bytes), "-"],
+        ...report.tables.slice(0, 15).map((t) => [
+          t.schema_name === "public" ? t.table : t.schema_name + "." + t.table,
+          size(t.bytes), t.partitions ? num(t.partitions) : "-"])]);
+}
+
 function render(doc) {
   const s = doc.stats;
   const status = document.getElementById("status");
@@ -98,9 +159,7 @@ function render(doc) {
   const slow = [...s.routes].sort((a, b) => (b.p99_ms || 0) - (a.p99_ms || 0)).slice(0, 10);
   fill("routes", [["route"], ["requests", "n"], ["p50 ms", "n"], ["p99 ms", "n"]],
        slow.map((r) => [r.route, num(r.requests), ms(r.p50_ms), ms(r.p99_ms)]));
-  fill("storage", [["namespace"], ["entries", "n"], ["bytes", "n"]],
-       [["(database)", "-", num(doc.storage.database_bytes)],
-        ...doc.storage.cache.map((c) => [c.namespace, num(c.entries), num(c.bytes)])]);
+  storage(doc.storage, storageReport);
   fill("jobs", [["status"], ["jobs", "n"]], Object.entries(doc.jobs).map(([k, v]) => [k, num(v)]));
   document.body.dataset.points = String(doc.hours.length);
   document.body.dataset.charts = String(document.querySelectorAll(".chart canvas").length);
@@ -119,4 +178,19 @@ async function refresh() {
   setTimeout(refresh, REFRESH_MS);
 }
 
+async function refreshStorage() {
+  try {
+    const answer = await fetch("/dashboard/storage", { credentials: "same-origin", cache: "no-store" });
+    if (answer.ok) {
+      storageReport = await answer.json();
+      storage(null, storageReport);
+      document.body.dataset.storage = "ready";
+    }
+  } catch (error) {
+    // The basic figures of /dashboard/data stay shown.
+  }
+  setTimeout(refreshStorage, STORAGE_REFRESH_MS);
+}
+
 refresh();
+refreshStorage();
