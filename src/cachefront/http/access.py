@@ -84,11 +84,11 @@ class RouteNames:
     """The route template of a request, once the layers inside have answered it.
 
     The framework's route when it routed the request; a hot-path hit's fast route;
-    for a request refused before routing, the first framework route matching its path.
+    for a request refused before routing, the first framework route matching it.
     """
 
     def __init__(self, routes: Iterable[BaseRoute], fast_routes: Iterable[FastRoute]) -> None:
-        self.routes = tuple(routes)
+        self.routes = tuple(_flat(routes))
         self.fast_routes = tuple(fast_routes)
 
     def of(self, scope: Scope) -> str:
@@ -98,11 +98,16 @@ class RouteNames:
         fast = route_for(self.fast_routes, scope["path"])
         if fast is not None:
             return fast.template
+        # Refused before routing: the route it would have reached (by method too, else
+        # the one answering its path with 405), if any.
+        partial = _UNMATCHED
         for candidate in self.routes:
             match, _ = candidate.matches(scope)
             if match is Match.FULL:
                 return str(getattr(candidate, "path", _UNMATCHED))
-        return _UNMATCHED
+            if match is Match.PARTIAL and partial is _UNMATCHED:
+                partial = str(getattr(candidate, "path", _UNMATCHED))
+        return partial
 
 
 class AccessLogApp:
@@ -149,6 +154,21 @@ class AccessLogApp:
                 caller=caller_of(scope),
                 client=client[0] if client else None,
             )
+
+
+def _flat(routes: Iterable[BaseRoute]) -> Iterable[BaseRoute]:
+    """The routes with a path template, those of included routers too.
+
+    FastAPI keeps an included router as one route wrapping the router's own (its
+    ``original_router``); cachefront's routers carry their prefix themselves, so the
+    wrapped routes' templates are the full paths.
+    """
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _flat(inner.routes)
+        elif getattr(route, "path", None):
+            yield route
 
 
 def x_cache_of(message: Message) -> str | None:
