@@ -7,8 +7,9 @@ fresh interpreter, so a setup done only in the parent would not reach them.
 
 Two formats (``CACHEFRONT_LOG_FORMAT``): ``text``, one human line per record, and
 ``json``, one JSON object per line (python-json-logger, serialized with orjson) with
-``time``, ``level``, ``logger``, ``message`` and every ``extra`` the call gave (the
-``action`` key, a request id, the access line's fields of ``http/access.py``).
+``level``, ``logger``, ``message``, ``time`` (ISO 8601, UTC) and every ``extra`` the
+call gave (the ``action`` key, a request id, the access line's fields of
+``http/access.py``).
 
 ``mask_url`` hides the credentials of a URL (its userinfo, and query parameters that
 carry keys, tokens, passwords or signatures); a filter on the log handler applies it to
@@ -22,6 +23,8 @@ import logging.config
 import re
 from typing import Any, Literal
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 __all__ = [
     "LOG_FORMAT",
@@ -38,8 +41,8 @@ MASK = "***"
 
 # The record attributes a JSON line starts with, and the keys they appear under; the
 # call's ``extra`` fields follow them.
-_JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
-_JSON_RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
+_JSON_FIELDS = "%(levelname)s %(name)s %(message)s"
+_JSON_RENAMED = {"levelname": "level", "name": "logger"}
 
 # Query parameter names whose values are secrets (compared case-insensitively), and
 # name endings that mean the same (client_secret, x_api_key, refresh_token, ...).
@@ -118,8 +121,10 @@ def _formatter(fmt: LogFormat) -> dict[str, Any]:
             "()": "pythonjsonlogger.orjson.OrjsonFormatter",
             "fmt": _JSON_FIELDS,
             "rename_fields": _JSON_RENAMED,
-            # ISO 8601 with milliseconds and the offset, which log stores parse as is.
-            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+            # uvicorn adds its message again with terminal colours: not for a log store.
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
+            # ISO 8601 in UTC to the microsecond, which log stores parse as is.
+            "timestamp": "time",
         }
     return {"format": LOG_FORMAT}
 
