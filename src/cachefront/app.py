@@ -1,7 +1,8 @@
 """The application factory: wires settings, storage, cache, upstreams and services together.
 
 ``create_app(settings)`` returns the ASGI application, in layers from the outside in:
-the gate (request id, identity, inbound limits, body size, CORS), the fast path (fresh
+tracing (only with an OTLP endpoint), the access log (only in json log mode), the
+gate (request id, identity, inbound limits, body size, CORS), the fast path (fresh
 memory hits answered without entering the framework), request metrics, and
 FastAPI with the rooms' routers. Pools, clients, stores, every room's service and the
 job worker open in the lifespan and close with it. The services come from the one
@@ -14,6 +15,7 @@ module decides what goes where and when it opens and closes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -37,6 +39,7 @@ from cachefront.db.migrate import upgrade
 from cachefront.db.replica import ReadEngine
 from cachefront.db.topology import database_urls
 from cachefront.errors import ConfigurationError
+from cachefront.http.access import AccessLog, AccessLogApp, RouteNames
 from cachefront.http.admin_cache import admin_cache_router
 from cachefront.http.client_address import ClientAddress
 from cachefront.http.cors import CorsPolicy
@@ -110,6 +113,7 @@ def create_app(
     prometheus = PrometheusSink()
     if settings.prometheus_enabled:
         recorder.sink = prometheus
+    tracer = composition.tracer_from(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -183,6 +187,9 @@ def create_app(
                 await redis_link.aclose()
             await read_engine.aclose()
             await engine.dispose()
+            if tracer is not None:
+                # Sends the spans still batched; blocking, so off the event loop.
+                await asyncio.to_thread(tracer.shutdown)
 
     # FastAPIOffline is FastAPI with /docs and /redoc served from assets shipped in the
     # package (under /static-offline-docs), not from a CDN: the docs work offline.
@@ -236,10 +243,19 @@ def create_app(
         client_address=ClientAddress(settings.trusted_proxies),
     )
     outer: ASGIApp = ErrorFormatApp(gated, formats) if formats else gated
+    # Both layers below exist only when asked for: text logs and no tracing cost nothing.
+    names = RouteNames(api.routes, fast.routes)
+    access = AccessLog() if settings.log_format == "json" else None
+    if access is not None:
+        outer = AccessLogApp(outer, access, names)
+    if tracer is not None:
+        from cachefront.observability.otel import TracingApp
+
+        outer = TracingApp(outer, tracer, names)
     if settings.direct_hits:
         # The server answers the fast path's hits itself, before ASGI (http/direct.py).
         responder = DirectResponder(
-            gate=gated, memory=memory, recorder=recorder, routes=fast.routes
+            gate=gated, memory=memory, recorder=recorder, routes=fast.routes, access_log=access
         )
         attach_responder(outer, responder)
     return outer

@@ -101,7 +101,7 @@ def serve(
     from cachefront.db.topology import database_urls
 
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     bind_host = host or settings.host
     bind_port = settings.port if port is None else port
     refusal = _port_refusal(bind_host, bind_port)
@@ -159,7 +159,7 @@ def _run_uvicorn(settings: Settings, bind_host: str, bind_port: int, workers: in
         log_level=settings.log_level,
         # Applied again by uvicorn in each worker process it spawns, so every process
         # logs in one format whatever --workers says.
-        log_config=log_config(settings.log_level),
+        log_config=log_config(settings.log_level, settings.log_format),
         **uvicorn_options(settings),
     )
 
@@ -176,7 +176,7 @@ def migrate() -> None:
     from cachefront.db.topology import database_urls
 
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     # Past a transaction pooler, on the direct connection: DDL wants a session.
     url = database_urls(settings, resolve_database_url(settings)).direct
     upgrade(url)
@@ -224,7 +224,7 @@ def cache_purge(
     from cachefront.errors import InvalidInputError
 
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     try:
         target = purge_target(namespace, key, prefix)
     except InvalidInputError as exc:

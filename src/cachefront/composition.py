@@ -8,6 +8,8 @@ reused without a settings object, and a setting's meaning is spelled in one plac
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 import limits
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,6 +33,9 @@ from cachefront.upstream import (
     build_upstream_client,
 )
 
+if TYPE_CHECKING:
+    from cachefront.observability.otel import OtelTracer
+
 __all__ = [
     "announcer_from",
     "authenticator_from",
@@ -41,6 +46,7 @@ __all__ = [
     "recorder_from",
     "redis_link_from",
     "retry_policy_from",
+    "tracer_from",
     "upstream_client_from",
 ]
 
@@ -220,3 +226,18 @@ def inbound_limiter_from(settings: Settings, redis_link: RedisLink | None) -> In
         redis_link=redis_link if use_redis else None,
         exact=settings.rate_limit_exact,
     )
+
+
+def tracer_from(settings: Settings) -> OtelTracer | None:
+    """The OpenTelemetry tracer, or None (and nothing of OpenTelemetry imported) without
+    an OTLP endpoint; raises ``ConfigurationError`` when the ``otel`` extra is missing."""
+    if settings.otel_endpoint is None:
+        return None
+    try:
+        from cachefront.observability.otel import OtelTracer
+    except ImportError as exc:
+        raise ConfigurationError(
+            "CACHEFRONT_OTEL_ENDPOINT is set but OpenTelemetry is not installed: "
+            "pip install 'cachefront[otel]'"
+        ) from exc
+    return OtelTracer(settings.otel_endpoint, settings.otel_service_name)

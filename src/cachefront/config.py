@@ -84,6 +84,12 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("cachefront", appauthor=False))
 
 
+def _standard_otlp_endpoint() -> str | None:
+    # The variable every OpenTelemetry SDK reads: a deployment that sets it for all its
+    # services gets traces from this one too, without a setting of its own.
+    return os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+
+
 def _configuration_error(
     exc: ValidationError, model: type[BaseSettings]
 ) -> tuple[ConfigurationError, bool]:
@@ -253,6 +259,12 @@ class Settings(BaseSettings):
         f"routes; at least {MIN_SERVICE_KEY_CHARS} characters.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: one human line per record; json: one JSON object per line in "
+        "every process, and one access line per request (request id, route, status, "
+        "latency, cache tier, caller kind, client; never a credential).",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=0, description="Request bodies larger than this get 413."
     )
@@ -393,6 +405,18 @@ class Settings(BaseSettings):
         default=True,
         description="Count requests and upstream calls for GET /metrics (Prometheus); off "
         "leaves out their cost and /metrics answers 404.",
+    )
+    otel_endpoint: str | None = Field(
+        default_factory=_standard_otlp_endpoint,
+        description="OTLP/HTTP base URL (e.g. http://collector:4318) to send OpenTelemetry "
+        "traces to: a span per request, with child spans for cache tier lookups and "
+        "upstream calls. Unset: the standard OTEL_EXPORTER_OTLP_ENDPOINT, else no tracing "
+        "(needs the otel extra).",
+    )
+    otel_service_name: str = Field(
+        default="cachefront",
+        min_length=1,
+        description="The service.name of the spans this deployment sends.",
     )
     upstream_call_costs: dict[str, float] = Field(
         default_factory=dict,

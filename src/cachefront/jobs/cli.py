@@ -43,7 +43,7 @@ def worker(
     if concurrency is not None:
         overrides["worker_concurrency"] = concurrency
     settings = Settings(**overrides)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     # Imported when the command runs: the app brings every room and the server's libraries.
     from cachefront.app import running_services
 

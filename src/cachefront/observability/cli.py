@@ -59,7 +59,7 @@ def stats(
     from cachefront.services import ROOMS
 
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
 
     async def run() -> Stats:
         async with _engine(settings) as engine:
@@ -83,7 +83,7 @@ def health(as_json: JsonOption = False) -> None:
     from cachefront.observability.health import measure_health
 
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
 
     async def run() -> HealthReport:
         async with _engine(settings) as engine:
@@ -130,7 +130,7 @@ def dashboard_url(
     from cachefront.observability.tokens import LOGIN_SECONDS, new_login_token
 
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     root = (base or f"http://{settings.host}:{settings.port}").rstrip("/")
     parts = urlsplit(root)
     if parts.scheme not in {"http", "https"} or not parts.netloc:

@@ -11,7 +11,8 @@ A request goes down a chain of httpx transports, each wrapping the next::
 The breaker sits above the retries so that one logical call counts once towards
 opening it; the budget sits below them because every attempt is a request the
 upstream counts, and because it must see every answer (a usage header, a hold).
-httpx errors become ``cachefront.errors`` here and nowhere else.
+httpx errors become ``cachefront.errors`` here and nowhere else. Each logical call is
+a client span of the request's trace when it has one (``cachefront.tracing``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from cachefront import tracing
 from cachefront.errors import (
     BudgetExhaustedError,
     CircuitOpenError,
@@ -157,25 +159,40 @@ class UpstreamClient(AsyncResource):
         request = self._http.build_request(
             method, url, params=params, json=json, headers=headers, extensions={CONTEXT_KEY: ctx}
         )
+        with tracing.span(
+            f"upstream {self.provider}",
+            {
+                "cachefront.provider": self.provider,
+                "http.request.method": method,
+                "server.address": request.url.host,
+                "cachefront.cost": cost,
+                "cachefront.priority": priority,
+            },
+            kind="client",
+        ) as traced:
+            return await self._send(request, ctx, traced)
+
+    async def _send(
+        self, request: httpx.Request, ctx: CallContext, traced: tracing.Span
+    ) -> httpx.Response:
         started_at = time.time()
         started = self._clock()
         try:
             response = await self._http.send(request)
         except (httpx.HTTPError, UpstreamError) as exc:
             error = self._translate(exc)
-            self._record(request, ctx, started_at, started, None, _outcome_of(error), error)
+            self._record(request, ctx, started_at, started, None, _outcome_of(error), error, traced)
             if error is exc:
                 raise
             raise error from exc
+        status = response.status_code
         if not response.is_success:
-            status_error = UpstreamStatusError(
-                self.provider, response.status_code, response.reason_phrase
-            )
+            status_error = UpstreamStatusError(self.provider, status, response.reason_phrase)
             self._record(
-                request, ctx, started_at, started, response.status_code, "http_error", status_error
+                request, ctx, started_at, started, status, "http_error", status_error, traced
             )
             raise status_error
-        self._record(request, ctx, started_at, started, response.status_code, "ok", None)
+        self._record(request, ctx, started_at, started, status, "ok", None, traced)
         return response
 
     def _translate(self, exc: httpx.HTTPError | UpstreamError) -> UpstreamError:
@@ -197,7 +214,13 @@ class UpstreamClient(AsyncResource):
         status: int | None,
         outcome: Outcome,
         error: UpstreamError | None,
+        traced: tracing.Span,
     ) -> None:
+        if traced is not tracing.NO_SPAN:
+            if status is not None:
+                traced.set_attribute("http.response.status_code", status)
+            traced.set_attribute("cachefront.outcome", outcome)
+            traced.set_attribute("cachefront.attempts", ctx.attempts)
         if self._recorder is None:
             return
         record = UpstreamCallRecord(
