@@ -83,6 +83,8 @@ ENVIRONMENT_NAMES = {
         "horizons_budget",
         "horizons_url",
         "host",
+        "job_events_heartbeat_seconds",
+        "job_events_max_seconds",
         "jobs_cleanup_schedule",
         "jobs_max_attempts",
         "jobs_result_max_bytes",

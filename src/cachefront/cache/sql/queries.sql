@@ -54,7 +54,3 @@ DELETE FROM cache_entries AS entry
 -- One memory-tier invalidation to every listening process (cache/invalidation_postgres.py);
 -- delivered when the transaction commits.
 SELECT pg_notify(:channel, :payload);
-
--- name: listener_ping
--- Run by the invalidation listener after a quiet second: a broken connection shows.
-SELECT 1;

@@ -20,3 +20,9 @@ SELECT pg_is_in_recovery() AS in_recovery,
            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0.0
            ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0.0)
        END::float8 AS lag_seconds;
+
+-- The shared LISTEN connection's check (db/listener.py).
+
+-- name: listener_ping
+-- Run by a listener after a quiet second: a broken connection shows.
+SELECT 1;
