@@ -13,6 +13,12 @@ their path prefixes, the platform's problem+json answers (the gate's refusals
 included) are reshaped for clients that read errors in a format of their own. It is
 optional, read with a default of none, so rooms without one need not spell it.
 
+So is ``cors_request_headers`` (a sequence of strings): the request headers its
+clients send from browsers beyond the platform's own (``http.cors.ALLOWED_HEADERS``),
+exact names or a prefix ending in ``*`` (``"x-sdk-*"``) for a family an SDK adds.
+With ``CACHEFRONT_CORS_ORIGINS`` set, preflights asking for them are allowed; the
+platform's policy is one for every path, so they are allowed on every path.
+
 A room object keeps no state: several apps may run in one process (tests, an
 embedding app), so what ``open`` built is handed back to ``aclose``.
 """

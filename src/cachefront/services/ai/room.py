@@ -68,6 +68,15 @@ class AiRoom:
         ErrorFormat(path, problem_as_openai, schema=ERROR_SCHEMA) for path in _PATHS
     )
 
+    # What the official OpenAI JS client sends from a browser (dangerouslyAllowBrowser):
+    # its x-stainless-* telemetry and retry headers, and the account it bills.
+    cors_request_headers: Sequence[str] = (
+        "OpenAI-Organization",
+        "OpenAI-Project",
+        "OpenAI-Beta",
+        "x-stainless-*",
+    )
+
     def upstreams(self, settings: Settings) -> Sequence[UpstreamSpec]:
         own = settings.room(AiSettings)
         return tuple(
