@@ -149,7 +149,9 @@ def _run(label: str, src: str | None, args: argparse.Namespace) -> Result:
             "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",
             "CACHEFRONT_JWT_SECRET": SECRET,
             "CACHEFRONT_JWT_AUDIENCE": "authenticated",
-            "CACHEFRONT_RATE_LIMITS": json.dumps({g: "1000000/minute" for g in ("jobs", "generation", "general")}),
+            "CACHEFRONT_RATE_LIMITS": json.dumps(
+                {g: "1000000/minute" for g in ("jobs", "generation", "general")}
+            ),
             "CACHEFRONT_MAX_CONNECTIONS": str(args.streams + 100),
             "CACHEFRONT_LOG_LEVEL": "warning",
         }

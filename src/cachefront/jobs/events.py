@@ -5,7 +5,8 @@ that changes a job's status or progress (``jobs/records.py``). Each process has 
 ``JobEvents``, whose listener connection (the direct one under a transaction pooler:
 ``db/listener.py``) is opened by the first stream and shared by all that follow; a
 notification wakes the streams of that job only, through a queue of one slot each (a
-wake-up already waiting says all a burst would say: read the job again).
+wake-up already waiting says all a burst would say: read the job again), and the
+streams of one job woken together share one read of it (``JobEvents.read``).
 
 Notifications are not durable: one sent while the listener was reconnecting is lost.
 So a reconnect wakes every stream, and each stream also reads its job every
@@ -17,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from cachefront.db.listener import Listener
 
@@ -31,6 +33,8 @@ __all__ = [
     "EventTiming",
     "JobEvents",
 ]
+
+T = TypeVar("T")
 
 # The NOTIFY channel (an identifier, versioned like the database's other names).
 CHANNEL = "cachefront_job_events_v1"
@@ -77,7 +81,13 @@ class JobEvents:
             action="jobs.events",
         )
         self._watching: dict[uuid.UUID, set[asyncio.Queue[None]]] = {}
+        # A clock ticking at each notification heard and each stream opened; per job,
+        # its tick at the latest. A read started at or after that tick has seen it all.
+        self._tick = 0
+        self._generation: dict[uuid.UUID, int] = {}
+        self._reads: dict[Hashable, tuple[int, asyncio.Future[Any]]] = {}
         self.delivered = 0
+        self.reads = 0
 
     @property
     def streams(self) -> int:
@@ -93,6 +103,8 @@ class JobEvents:
         await self.listener.start()
         queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
         self._watching.setdefault(job_id, set()).add(queue)
+        # Its first read must not join one that started before it subscribed.
+        self._advance(job_id)
         try:
             yield queue
         finally:
@@ -101,6 +113,32 @@ class JobEvents:
                 queues.discard(queue)
                 if not queues:
                     del self._watching[job_id]
+                    self._generation.pop(job_id, None)
+
+    async def read(self, job_id: uuid.UUID, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``, shared by the streams of ``job_id`` that ask with the same ``key``
+        while it runs, as long as it started after the job's latest notification.
+
+        A wake-up of many streams of one job then costs one read, not one per stream;
+        one that started earlier may predate the change, so a new read starts instead.
+        """
+        running = self._reads.get(key)
+        if running is None or running[0] < self._generation.get(job_id, 0):
+            future: asyncio.Future[T] = asyncio.ensure_future(read())
+            self._reads[key] = (self._tick, future)
+            self.reads += 1
+
+            def forget(done: asyncio.Future[T]) -> None:
+                if self._reads.get(key, (0, None))[1] is done:
+                    del self._reads[key]
+                if not done.cancelled():
+                    done.exception()  # each reader gets it; none is left unretrieved
+
+            future.add_done_callback(forget)
+            running = (self._tick, future)
+        # Shielded: a stream whose client left must not cancel the others' read.
+        result: T = await asyncio.shield(running[1])
+        return result
 
     async def aclose(self) -> None:
         await self.listener.aclose()
@@ -110,11 +148,20 @@ class JobEvents:
             job_id = uuid.UUID(payload)
         except ValueError:
             return  # not ours: the channel is the deployment's, but be strict
-        for queue in self._watching.get(job_id, ()):
+        queues = self._watching.get(job_id)
+        if not queues:
+            return
+        self._advance(job_id)
+        for queue in queues:
             _wake(queue)
             self.delivered += 1
 
     def _wake_all(self) -> None:
-        for queues in self._watching.values():
+        for job_id, queues in self._watching.items():
+            self._advance(job_id)
             for queue in queues:
                 _wake(queue)
+
+    def _advance(self, job_id: uuid.UUID) -> None:
+        self._tick += 1
+        self._generation[job_id] = self._tick

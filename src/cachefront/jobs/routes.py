@@ -205,7 +205,13 @@ async def job_events(
         return out.model_dump_json().encode(), record.status in _FINAL
 
     return StreamingResponse(
-        job_stream(jobs.events, job_id, read, last_event_id=last_event_id),
+        job_stream(
+            jobs.events,
+            job_id,
+            read,
+            reader=(job_id, caller.scope),
+            last_event_id=last_event_id,
+        ),
         media_type="text/event-stream",
         # no-transform and X-Accel-Buffering: proxies must pass each event on at once.
         headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 
 from cachefront.jobs.events import JobEvents
 
@@ -44,9 +44,11 @@ async def job_stream(
     job_id: uuid.UUID,
     read: Callable[[], Awaitable[JobSnapshot]],
     *,
+    reader: Hashable,
     last_event_id: str | None = None,
 ) -> AsyncIterator[bytes]:
-    """The stream of ``job_id``, ``read`` giving its current snapshot."""
+    """The stream of ``job_id``, ``read`` giving its current snapshot; streams with the
+    same ``reader`` (the job and what the caller may see of it) share their reads."""
     timing = events.timing
     loop = asyncio.get_running_loop()
     async with events.subscribe(job_id) as changes:
@@ -55,7 +57,7 @@ async def job_stream(
         beat_at = now + timing.heartbeat_seconds
         yield b"retry: %d\n\n" % timing.retry_ms
         # Read after subscribing: a change committed from here on wakes ``changes``.
-        body, finished = await read()
+        body, finished = await events.read(job_id, reader, read)
         last = last_event_id
         while True:
             if event_id(body) != last:
@@ -81,4 +83,4 @@ async def job_stream(
                         beat_at = now + timing.heartbeat_seconds
                     if now >= recheck_at:
                         break
-            body, finished = await read()
+            body, finished = await events.read(job_id, reader, read)
