@@ -42,7 +42,7 @@ from cachefront.errors import ConfigurationError
 from cachefront.http.access import AccessLog, AccessLogApp, RouteNames
 from cachefront.http.admin_cache import admin_cache_router
 from cachefront.http.client_address import ClientAddress
-from cachefront.http.cors import CorsPolicy
+from cachefront.http.cors import CorsPolicy, cors_request_headers_of
 from cachefront.http.direct import DirectResponder, attach_responder
 from cachefront.http.error_formats import ErrorFormatApp, error_formats_of
 from cachefront.http.fastpath import FastPathApp
@@ -232,6 +232,10 @@ def create_app(
     document_access(api, limiter.limits, settings.anon_route_groups, formats)
     if not gate:
         return ErrorFormatApp(fast, formats) if formats else fast
+    cors = None
+    if settings.cors_origins:
+        # Browsers may send the platform's request headers and those the rooms declare.
+        cors = CorsPolicy(settings.cors_origins, request_headers=cors_request_headers_of(ROOMS))
     gated = GateApp(
         fast,
         authenticator=authenticator,
@@ -239,7 +243,7 @@ def create_app(
         anon_groups=settings.anon_route_groups,
         max_body_bytes=settings.max_body_bytes,
         # The gate applies CORS to every response (refusals, hot path, routes).
-        cors=CorsPolicy(settings.cors_origins) if settings.cors_origins else None,
+        cors=cors,
         client_address=ClientAddress(settings.trusted_proxies),
     )
     outer: ASGIApp = ErrorFormatApp(gated, formats) if formats else gated

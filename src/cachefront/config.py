@@ -498,6 +498,20 @@ class Settings(BaseSettings):
         description="Bytes of unexpired results each user may hold; past it submissions "
         "get 409 and a job whose result would not fit fails.",
     )
+    job_events_max_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86400,
+        description="How long one `GET /v1/jobs/{id}/events` stream stays open; then it "
+        "ends and the client reconnects with Last-Event-ID.",
+    )
+    job_events_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="A job event stream with nothing to say sends a comment this often, "
+        "so proxies with an idle timeout keep it open.",
+    )
     worker_restart_max_seconds: float = Field(
         default=30.0,
         gt=0,

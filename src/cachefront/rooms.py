@@ -17,6 +17,12 @@ Likewise optional, ``cost_reader`` (a ``CostReader``): a room that knows what it
 upstream calls really cost (billed per token, say) reads it from its own records for a
 window, and the stats report that instead of the per-call estimate of its providers.
 
+So is ``cors_request_headers`` (a sequence of strings): the request headers its
+clients send from browsers beyond the platform's own (``http.cors.ALLOWED_HEADERS``),
+exact names or a prefix ending in ``*`` (``"x-sdk-*"``) for a family an SDK adds.
+With ``CACHEFRONT_CORS_ORIGINS`` set, preflights asking for them are allowed; the
+platform's policy is one for every path, so they are allowed on every path.
+
 A room object keeps no state: several apps may run in one process (tests, an
 embedding app), so what ``open`` built is handed back to ``aclose``.
 """

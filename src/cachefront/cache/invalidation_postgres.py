@@ -1,27 +1,27 @@
 """Memory tiers kept in step over PostgreSQL LISTEN/NOTIFY, for deployments without Redis.
 
 Announcements go out with ``pg_notify`` through the engine's pool; each process
-listens on a connection of its own (LISTEN needs a session: a transaction-mode pooler
-cannot carry it: behind one, it connects to CACHEFRONT_DATABASE_DIRECT_URL). A payload
-holds at most ``_PAYLOAD_MAX`` bytes (the server's limit is 8000), so a large batch of
-keys goes out as several notifications. After the listening connection breaks, the
-listener connects again and drops the whole memory tier first, as over Redis.
+listens on a connection of its own (``db/listener.py``; LISTEN needs a session: a
+transaction-mode pooler cannot carry it: behind one, it connects to
+CACHEFRONT_DATABASE_DIRECT_URL). A payload holds at most ``_PAYLOAD_MAX`` bytes (the
+server's limit is 8000), so a large batch of keys goes out as several notifications.
+After the listening connection breaks, the listener connects again and drops the whole
+memory tier first, as over Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
-import psycopg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.cache.invalidation import Invalidation, apply_invalidation, new_origin
 from cachefront.cache.memory import MemoryStore
+from cachefront.db.listener import Listener
 from cachefront.db.queries import load_queries
 
 __all__ = ["CHANNEL", "PostgresAnnouncer"]
@@ -30,16 +30,13 @@ log = logging.getLogger(__name__)
 
 QUERIES = load_queries("cachefront.cache")
 NOTIFY_SQL = QUERIES.text("notify_invalidation")
-PING_SQL = QUERIES["listener_ping"]
 
 # The NOTIFY channel (an identifier; one database serves one deployment).
 CHANNEL = "cachefront_invalidate"
 _PAYLOAD_MAX = 7000
-# Every announcement and connection attempt has a deadline: a database that stops
+# Every announcement has a deadline: a database that stops
 # answering must not hold up the write that announces.
 _DEADLINE_SECONDS = 2.0
-_POLL_SECONDS = 1.0
-_RETRY_SECONDS = 0.5
 
 
 def _chunks(origin: str, ns: str, keys: Sequence[str]) -> list[bytes]:
@@ -72,26 +69,25 @@ class PostgresAnnouncer:
         pooler (CACHEFRONT_DATABASE_DIRECT_URL); default the engine's own server."""
         self._engine = engine
         url = engine.url if listen_url is None else make_url(listen_url)
-        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._memory = memory
         self.origin = new_origin()
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
+        self._listener = Listener(
+            url.set(drivername="postgresql").render_as_string(hide_password=False),
+            CHANNEL,
+            self._apply,
+            # After the connection broke, what was announced meanwhile is lost.
+            on_reconnect=self._resync,
+            application_name="cachefront-invalidation",
+            action="cache.invalidation",
+        )
         self.applied = 0
         self.resyncs = 0
 
     async def open(self) -> None:
-        if self._listener is not None:
-            return
-        self._listener = asyncio.create_task(self._listen())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), _DEADLINE_SECONDS)
+        await self._listener.start()
 
     async def aclose(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
-            self._listener = None
+        await self._listener.aclose()
 
     async def announce(
         self, ns: str, keys: Sequence[str] = (), *, prefix: str | None = None
@@ -118,46 +114,13 @@ class PostgresAnnouncer:
                 extra={"action": "cache.invalidation_lost"},
             )
 
-    async def _listen(self) -> None:
-        listened = False
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self._conninfo, autocommit=True, connect_timeout=int(_DEADLINE_SECONDS)
-                )
-            except (psycopg.Error, OSError) as exc:
-                log.warning(
-                    "cache invalidation: cannot listen (%s)",
-                    type(exc).__name__,
-                    extra={"action": "cache.invalidation_down"},
-                )
-                await asyncio.sleep(_RETRY_SECONDS)
-                continue
-            try:
-                async with conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    if listened:
-                        self._memory.clear()
-                        self.resyncs += 1
-                        log.info(
-                            "cache invalidation: listening again; memory tier dropped",
-                            extra={"action": "cache.invalidation_resync"},
-                        )
-                    listened = True
-                    self._listening.set()
-                    while True:
-                        async for notify in conn.notifies(timeout=_POLL_SECONDS):
-                            self._apply(notify.payload)
-                        # A quiet second: make sure the connection still answers.
-                        await conn.execute(PING_SQL)
-            except (psycopg.Error, OSError) as exc:
-                self._listening.clear()
-                log.warning(
-                    "cache invalidation: listening connection lost (%s)",
-                    type(exc).__name__,
-                    extra={"action": "cache.invalidation_down"},
-                )
-            await asyncio.sleep(_RETRY_SECONDS)
+    def _resync(self) -> None:
+        self._memory.clear()
+        self.resyncs += 1
+        log.info(
+            "cache invalidation: listening again; memory tier dropped",
+            extra={"action": "cache.invalidation_resync"},
+        )
 
     def _apply(self, data: str) -> None:
         message = Invalidation.decode(data)

@@ -14,11 +14,15 @@ by Origin among tuples built at start (a dictionary lookup on the hot path).
 - Preflights (OPTIONS with Origin and Access-Control-Request-Method) are answered 204
   with the allowed methods and headers and a max-age, or 400 problem+json saying which
   origin, method or header is not allowed.
+- Beyond the platform's request headers, a room may declare the ones its clients send
+  (``cors_request_headers``: exact names, or a prefix ending in ``*`` for a family of
+  headers an SDK adds, e.g. ``x-sdk-*``). Access-Control-Allow-Headers cannot express a
+  prefix, so a preflight asking for such headers gets them named back one by one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from cachefront.http.wire import Header
 
@@ -29,6 +33,7 @@ __all__ = [
     "EXPOSED_HEADERS",
     "CorsPolicy",
     "Preflight",
+    "cors_request_headers_of",
     "preflight_request",
 ]
 
@@ -63,7 +68,36 @@ DEFAULT_PREFLIGHT_MAX_AGE_SECONDS = 600
 _VARY_ORIGIN: Header = (b"vary", b"Origin")
 _EXPOSE: Header = (b"access-control-expose-headers", ", ".join(EXPOSED_HEADERS).encode())
 _METHODS = frozenset(m.encode() for m in ALLOWED_METHODS)
-_HEADERS = frozenset(h.lower().encode() for h in ALLOWED_HEADERS)
+_PREFIX_MARK = "*"
+
+
+def cors_request_headers_of(rooms: Sequence[object]) -> list[str]:
+    """The request headers the rooms declare (``cors_request_headers``, optional: most
+    rooms have none), each once."""
+    found: dict[str, str] = {}
+    for room in rooms:
+        for name in getattr(room, "cors_request_headers", ()):
+            found.setdefault(name.lower(), name)
+    return list(found.values())
+
+
+def _split_request_headers(declared: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``(names, prefixes)`` of the declared headers; ValueError for a bare ``*``."""
+    names: list[str] = []
+    prefixes: list[str] = []
+    for entry in declared:
+        entry = entry.strip()
+        if entry.endswith(_PREFIX_MARK):
+            prefix = entry.removesuffix(_PREFIX_MARK)
+            if not prefix or _PREFIX_MARK in prefix:
+                # A bare "*" would let a browser send any header at all.
+                raise ValueError(f"CORS request header {entry!r}: a prefix needs a name part")
+            prefixes.append(prefix)
+        elif entry and _PREFIX_MARK not in entry:
+            names.append(entry)
+        else:
+            raise ValueError(f"CORS request header {entry!r} is not a header name or prefix")
+    return names, prefixes
 
 
 class Preflight:
@@ -84,9 +118,18 @@ class CorsPolicy:
         self,
         origins: Iterable[str],
         *,
+        request_headers: Iterable[str] = (),
         max_age_seconds: int = DEFAULT_PREFLIGHT_MAX_AGE_SECONDS,
     ) -> None:
+        """``request_headers``: the rooms' own, beyond ``ALLOWED_HEADERS`` (names, or
+        prefixes ending in ``*``)."""
         listed = tuple(origins)
+        names, prefixes = _split_request_headers(request_headers)
+        known = {h.lower() for h in ALLOWED_HEADERS}
+        allowed = [*ALLOWED_HEADERS, *(n for n in names if n.lower() not in known)]
+        self._headers = frozenset(h.lower().encode() for h in allowed)
+        self._prefixes = tuple(p.lower().encode() for p in prefixes)
+        self._allowed_text = ", ".join([*allowed, *(p + _PREFIX_MARK for p in prefixes)])
         self.any_origin = "*" in listed
         if self.any_origin:
             self._any: tuple[Header, ...] = ((b"access-control-allow-origin", b"*"), _EXPOSE)
@@ -105,11 +148,12 @@ class CorsPolicy:
             *vary,
             (b"vary", b"Access-Control-Request-Method, Access-Control-Request-Headers"),
         )
+        self._allow_headers = ", ".join(allowed).encode()
         self._preflight_fixed = (
             (b"access-control-allow-methods", ", ".join(ALLOWED_METHODS).encode()),
-            (b"access-control-allow-headers", ", ".join(ALLOWED_HEADERS).encode()),
             (b"access-control-max-age", b"%d" % max_age_seconds),
         )
+        self._allow_headers_fixed = (b"access-control-allow-headers", self._allow_headers)
 
     def headers(self, origin: bytes | None) -> tuple[Header, ...]:
         """The CORS headers of a response to a request with this Origin (or none)."""
@@ -131,16 +175,28 @@ class CorsPolicy:
             return self._refused(
                 f"method {asked!r} is not allowed (allowed: {', '.join(ALLOWED_METHODS)})"
             )
+        # Headers allowed by a prefix only: named back, as the answer has no wildcards.
+        by_prefix: list[bytes] = []
         if request_headers:
             for name in request_headers.split(b","):
                 name = name.strip().lower()
-                if name and name not in _HEADERS:
-                    return self._refused(
-                        f"request header {name.decode('latin-1')!r} is not allowed "
-                        f"(allowed: {', '.join(ALLOWED_HEADERS)})"
-                    )
+                if not name or name in self._headers:
+                    continue
+                if self._prefixes and name.startswith(self._prefixes):
+                    by_prefix.append(name)
+                    continue
+                return self._refused(
+                    f"request header {name.decode('latin-1')!r} is not allowed "
+                    f"(allowed: {self._allowed_text})"
+                )
         allow = (b"access-control-allow-origin", b"*" if self.any_origin else origin)
-        return Preflight(204, (allow, *self._preflight_fixed, *self._preflight_vary), None)
+        allow_headers = self._allow_headers_fixed
+        if by_prefix:
+            listed = b", ".join([self._allow_headers, *by_prefix])
+            allow_headers = (b"access-control-allow-headers", listed)
+        return Preflight(
+            204, (allow, allow_headers, *self._preflight_fixed, *self._preflight_vary), None
+        )
 
     def _refused(self, detail: str) -> Preflight:
         return Preflight(400, self._preflight_vary, f"CORS preflight refused: {detail}")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from cachefront.db.queries import load_queries
+from cachefront.jobs.events import CHANNEL as EVENTS_CHANNEL
 from cachefront.jobs.registry import JobResult
 from cachefront.jobs.status import MOVES, JobStatus, Move
 from cachefront.jobs.storage import ResultLimits
@@ -22,8 +23,11 @@ from cachefront.jobs.tables import jobs
 
 __all__ = ["JobRecord", "JobRecords", "StoredResult"]
 
+_QUERIES = load_queries("cachefront.jobs")
 # One owner's result writes, one at a time (see jobs/sql/queries.sql).
-_LOCK_OWNER_SQL = load_queries("cachefront.jobs")["lock_owner"]
+_LOCK_OWNER_SQL = _QUERIES["lock_owner"]
+# Wakes the job's event streams once the transaction that changed it commits.
+_NOTIFY_SQL = _QUERIES.text("notify_job_change")
 
 # Everything but the result bytes, which only the download reads.
 _COLUMNS = [column for column in jobs.c if column.name != "result"]
@@ -85,6 +89,12 @@ def _status_in(statuses: frozenset[JobStatus]) -> ColumnElement[bool]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def _announce(conn: AsyncConnection, job_id: uuid.UUID) -> None:
+    """Tell the event streams that ``job_id`` changed, at the commit of ``conn``'s
+    transaction (jobs/events.py)."""
+    await conn.execute(_NOTIFY_SQL, {"channel": EVENTS_CHANNEL, "job_id": str(job_id)})
 
 
 class JobRecords:
@@ -255,6 +265,8 @@ class JobRecords:
         )
         async with self.engine.begin() as conn:
             row = (await conn.execute(statement)).mappings().first()
+            if row is not None:
+                await _announce(conn, job_id)
         return None if row is None else JobRecord.from_row(row)
 
     async def set_queue_job_id(self, job_id: uuid.UUID, queue_job_id: int) -> None:
@@ -275,11 +287,13 @@ class JobRecords:
 
     async def set_progress(self, job_id: uuid.UUID, progress: float) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
+            done = await conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id)
                 .values(progress=min(max(progress, 0.0), 1.0), updated_at=_now())
             )
+            if done.rowcount:
+                await _announce(conn, job_id)
 
     async def succeed(
         self, job_id: uuid.UUID, result: JobResult, limits: ResultLimits
@@ -316,6 +330,8 @@ class JobRecords:
                 .returning(*_COLUMNS)
             )
             row = (await conn.execute(statement)).mappings().first()
+            if row is not None:
+                await _announce(conn, job_id)
         return None if row is None else JobRecord.from_row(row)
 
     async def fail(self, job_id: uuid.UUID, error: str) -> JobRecord | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from cachefront.jobs.records import JobRecord, JobRecords, StoredResult
 from cachefront.jobs.runtime import JobsRuntime
 from cachefront.jobs.status import JobStatus
 from cachefront.jobs.storage import DOWNLOAD_CHUNK_BYTES
+from cachefront.jobs.stream import JobSnapshot, job_stream
 
 __all__ = ["JobOut", "JobSubmission", "router"]
 
@@ -175,9 +175,6 @@ async def get_job(job_id: uuid.UUID, request: Request, jobs: JobsDep, caller: Ca
     return JobOut.of(record, request, await _detail(jobs, record))
 
 
-# How often the events stream looks at its job, and for how long at most.
-EVENTS_POLL_SECONDS = 0.25
-EVENTS_MAX_SECONDS = 3600.0
 _FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
@@ -190,29 +187,42 @@ _FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
     },
 )
 async def job_events(
-    job_id: uuid.UUID, request: Request, jobs: JobsDep, caller: CallerDep
+    job_id: uuid.UUID,
+    request: Request,
+    jobs: JobsDep,
+    caller: CallerDep,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            max_length=64,
+            description="The id of the last event received: the job is sent again only "
+            "if it changed since",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """The job as server-sent events: one ``progress`` event (the body of GET
-    /v1/jobs/{id}) each time it changes, then ``end`` once it has finished."""
-    first = await jobs.get(job_id, caller.scope)
+    /v1/jobs/{id}) each time it changes, then ``end`` once it has finished; a stream
+    that ends without ``end`` is to be reopened (EventSource does so by itself)."""
+    await jobs.get(job_id, caller.scope)  # 404 before the stream starts
+    if jobs.events is None:
+        raise NotReadyError("job events are not open yet")
 
-    async def events() -> AsyncIterator[bytes]:
-        record, last, waited = first, b"", 0.0
-        while True:
-            out = JobOut.of(record, request, await _detail(jobs, record))
-            body = out.model_dump_json().encode()
-            if body != last:
-                yield b"event: progress\ndata: " + body + b"\n\n"
-                last = body
-            if record.status in _FINAL or waited >= EVENTS_MAX_SECONDS:
-                yield b"event: end\ndata: " + body + b"\n\n"
-                return
-            await asyncio.sleep(EVENTS_POLL_SECONDS)
-            waited += EVENTS_POLL_SECONDS
-            record = await jobs.get(job_id, caller.scope)
+    async def read() -> JobSnapshot:
+        record = await jobs.get(job_id, caller.scope)
+        out = JobOut.of(record, request, await _detail(jobs, record))
+        return out.model_dump_json().encode(), record.status in _FINAL
 
     return StreamingResponse(
-        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        job_stream(
+            jobs.events,
+            job_id,
+            read,
+            reader=(job_id, caller.scope),
+            last_event_id=last_event_id,
+        ),
+        media_type="text/event-stream",
+        # no-transform and X-Accel-Buffering: proxies must pass each event on at once.
+        headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
     )
 
 

@@ -23,6 +23,7 @@ from procrastinate import App
 
 from cachefront.config import Settings
 from cachefront.errors import BadRequestError, ConflictError, InvalidInputError, NotFoundError
+from cachefront.jobs.events import EventTiming, JobEvents
 from cachefront.jobs.queue import RUN_USER_JOB, build_queue_app, libpq_url
 from cachefront.jobs.records import JobRecord, JobRecords
 from cachefront.jobs.registry import JobRegistry, JobResources
@@ -59,6 +60,8 @@ class JobsRuntime:
     registry: JobRegistry
 
     supervisor: WorkerSupervisor | None = None
+    # The process's job event streams (the API's; the CLI has none).
+    events: JobEvents | None = None
 
     @property
     def limits(self) -> ResultLimits:
@@ -159,8 +162,8 @@ async def open_jobs(
     """Open the queue (and run a supervised worker when ``settings.worker_in_process``).
 
     ``direct_url``, when ``url`` is a transaction pooler: the worker LISTENs for new
-    jobs, which needs a session of its own, so it runs over this direct connection;
-    submissions still go through the pooler.
+    jobs, and the event streams for job changes, which needs a session of its own, so
+    they run over this direct connection; submissions still go through the pooler.
     """
     registry = registry or default_registry(settings)
     pooled = direct_url is not None and direct_url != url
@@ -176,6 +179,15 @@ async def open_jobs(
             worker_queue = build_queue_app(settings, worker_url, registry)
             await stack.enter_async_context(worker_queue.open_async())
         runtime = JobsRuntime(settings, queue, JobRecords(resources.engine), registry)
+        # Its listener connects when the first stream opens, not before.
+        runtime.events = JobEvents(
+            libpq_url(worker_url),
+            EventTiming(
+                heartbeat_seconds=settings.job_events_heartbeat_seconds,
+                max_seconds=settings.job_events_max_seconds,
+            ),
+        )
+        stack.push_async_callback(runtime.events.aclose)
         task: asyncio.Task[None] | None = None
         if settings.worker_in_process:
 

@@ -11,6 +11,8 @@ the requests here ("prepared statement ... does not exist").
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,6 +28,7 @@ from cachefront.auth import KeyManager
 from cachefront.auth.identity import Role
 from cachefront.config import Settings
 from cachefront.db.engine import create_engine
+from cachefront.jobs.records import JobRecords
 from cachefront.services.ephemeris.keys import NAMESPACE
 from harness_servers import ServerThread
 from jobs_harness import libpq, user_headers, wait_for
@@ -184,3 +187,34 @@ def test_memory_tiers_stay_in_step_through_pgbouncer(
 
         # The other server's memory tier heard of it: its next read is not from memory.
         assert wait_for(refetched, timeout=2, every=0.05)
+
+
+def test_job_events_listen_on_the_direct_connection(
+    job_settings: Callable[..., Settings], pgbouncer: PgBouncer, database_url: str
+) -> None:
+    # A LISTEN through a transaction pooler would hear nothing: the stream must be woken
+    # over the direct URL, while the progress NOTIFY goes through PgBouncer.
+    settings = _pooled(job_settings, pgbouncer, database_url, worker_in_process=False)
+    with (
+        ServerThread(settings) as server,
+        httpx.Client(base_url=server.url, headers=user_headers("carol"), timeout=30) as client,
+    ):
+        job = client.post("/v1/jobs", json=EXPORT).json()
+        with client.stream("GET", f"/v1/jobs/{job['id']}/events") as events:
+            lines = events.iter_lines()
+            assert next(line for line in lines if line.startswith("data: "))
+            started = time.monotonic()
+            asyncio.run(_set_progress(pgbouncer.url_for(database_url), job["id"]))
+            data = next(line for line in lines if line.startswith("data: "))
+            waited = time.monotonic() - started
+        assert '"progress":0.5' in data
+        # Well under the streams' 5 s re-check: it was the notification that woke it.
+        assert waited < 2.0
+
+
+async def _set_progress(pooled_url: str, job_id: str) -> None:
+    engine = create_engine(pooled_url, pool_size=1, transaction_pooler=True)
+    try:
+        await JobRecords(engine).set_progress(uuid.UUID(job_id), 0.5)
+    finally:
+        await engine.dispose()

@@ -1,4 +1,5 @@
-"""CORS in a real browser: a page from an allowed origin reads a hot-path hit and submits a job.
+"""CORS in a real browser: a page from an allowed origin reads a hot-path hit, submits a job,
+and calls the AI gateway with the headers an SDK adds (declared by its room).
 
 Headless Chromium loads a page from a second local server (the allowed origin); the
 page's script calls cachefront cross-origin, as a browser app would, and posts what it
@@ -48,6 +49,17 @@ PAGE = """<!doctype html><html><body>running<script>
     });
     out.job = {status: job.status, location: job.headers.get("Location"),
                replayed: job.headers.get("Idempotent-Replayed")};
+    // The headers the OpenAI JS client adds: a refused preflight would throw here.
+    const chat = await fetch(API + "/v1/chat/completions", {
+      method: "POST",
+      cache: "no-store",
+      headers: {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json",
+                "OpenAI-Organization": "org-browser", "OpenAI-Project": "proj-browser",
+                "X-Stainless-Lang": "js", "X-Stainless-OS": "Linux",
+                "X-Stainless-Package-Version": "4.104.0", "X-Stainless-Retry-Count": "0"},
+      body: JSON.stringify({model: "any", messages: [{role: "user", content: "hi"}]}),
+    });
+    out.chat = {status: chat.status, rid: chat.headers.get("X-Request-ID")};
   } catch (error) {
     out.error = String(error);
   }
@@ -99,7 +111,7 @@ def page_server(page: bytes) -> Iterator[tuple[str, list[dict[str, Any]], thread
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install -y chromium)")
-def test_browser_app_reads_hit_headers_and_submits_a_job_with_idempotency_key(
+def test_browser_app_reads_hit_headers_submits_a_job_and_sends_sdk_headers(
     settings_for: Callable[..., Settings], serve_app: type[ServerThread]
 ) -> None:
     assert CHROMIUM is not None
@@ -143,3 +155,6 @@ def test_browser_app_reads_hit_headers_and_submits_a_job_with_idempotency_key(
     assert report["job"]["status"] == 202
     assert report["job"]["location"].startswith("/v1/jobs/")
     assert report["job"]["replayed"] == "false"
+    # Past the preflight, whatever the gateway answered (no provider is configured).
+    assert isinstance(report["chat"]["status"], int)
+    assert report["chat"]["rid"]

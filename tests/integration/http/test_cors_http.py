@@ -92,3 +92,45 @@ def test_every_kind_of_response_carries_the_cors_policy(
         assert "post" in _listed(preflight, "access-control-allow-methods")
         assert int(preflight.headers["access-control-max-age"]) > 0
         assert "origin" in _listed(preflight, "vary")
+
+
+# What the official OpenAI JS client (openai 4.x/5.x, dangerouslyAllowBrowser) asks a
+# preflight for on a chat completion; the AI room declares them.
+OPENAI_JS_HEADERS = (
+    "authorization,content-type,openai-organization,openai-project,x-stainless-arch,"
+    "x-stainless-lang,x-stainless-os,x-stainless-package-version,x-stainless-retry-count,"
+    "x-stainless-runtime,x-stainless-runtime-version,x-stainless-timeout"
+)
+
+
+def test_preflights_allow_the_request_headers_a_room_declares(
+    settings_for: Callable[..., Settings], serve_app: type[ServerThread]
+) -> None:
+    settings = settings_for(cors_origins=[ORIGIN])
+    with (
+        serve_app(settings) as server,
+        httpx.Client(base_url=server.url, headers={"Origin": ORIGIN}) as client,
+    ):
+        preflight = client.options(
+            "/v1/chat/completions",
+            headers={
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": OPENAI_JS_HEADERS,
+            },
+        )
+        assert preflight.status_code == 204, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == ORIGIN
+        assert set(OPENAI_JS_HEADERS.split(",")) <= _listed(
+            preflight, "access-control-allow-headers"
+        )
+        # Declared headers widen the list; they do not open it.
+        refused = client.options(
+            "/v1/chat/completions",
+            headers={
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-stainless-os,x-not-declared",
+            },
+        )
+        assert refused.status_code == 400
+        # In OpenAI's error shape on this path (the room's error format), naming it.
+        assert "x-not-declared" in refused.json()["error"]["message"]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from cachefront.http.cors import ALLOWED_HEADERS, CorsPolicy, preflight_request
+import pytest
+
+from cachefront.http.cors import (
+    ALLOWED_HEADERS,
+    CorsPolicy,
+    cors_request_headers_of,
+    preflight_request,
+)
 
 APP = b"https://app.example"
 
@@ -80,3 +87,59 @@ def test_preflight_request_reads_what_an_options_asks_for() -> None:
     assert preflight_request([(b"access-control-request-method", b"GET")]) == (b"GET", None)
     # Without a requested method an OPTIONS is an ordinary request, not a preflight.
     assert preflight_request([(b"access-control-request-headers", b"apikey")]) is None
+
+
+def _allowed(answer_headers: tuple[tuple[bytes, bytes], ...]) -> set[bytes]:
+    value = dict(answer_headers)[b"access-control-allow-headers"]
+    return {h.strip().lower() for h in value.split(b",")}
+
+
+def test_rooms_headers_are_allowed_by_name_and_by_prefix() -> None:
+    policy = CorsPolicy(
+        ["https://app.example"], request_headers=["X-Sdk-Account", "x-sdk-telemetry-*"]
+    )
+    asked = b"authorization, x-sdk-account, x-sdk-telemetry-os, X-SDK-Telemetry-Arch"
+    answer = policy.preflight(APP, b"POST", asked)
+    assert answer.status == 204, answer.detail
+    # A prefix cannot be said in the answer: the names asked for are named back.
+    assert {b"authorization", b"x-sdk-account", b"x-sdk-telemetry-os"} <= _allowed(answer.headers)
+    assert b"x-sdk-telemetry-arch" in _allowed(answer.headers)
+    assert b"x-sdk-telemetry-*" not in _allowed(answer.headers)
+    # Without prefixed headers asked, the answer is the one built at start.
+    plain = policy.preflight(APP, b"POST", b"x-sdk-account")
+    assert _allowed(plain.headers) == {
+        *(h.lower().encode() for h in ALLOWED_HEADERS),
+        b"x-sdk-account",
+    }
+
+
+def test_headers_outside_the_rooms_declarations_are_still_refused() -> None:
+    policy = CorsPolicy(["*"], request_headers=["x-sdk-telemetry-*"])
+    refused = policy.preflight(APP, b"POST", b"x-sdk-telemetry-os, x-sdk-other")
+    assert refused.status == 400
+    assert "'x-sdk-other'" in (refused.detail or "")
+    assert "x-sdk-telemetry-*" in (refused.detail or "")
+    # Without declarations, the platform's list alone, as before.
+    assert CorsPolicy(["*"]).preflight(APP, b"POST", b"x-sdk-telemetry-os").status == 400
+
+
+@pytest.mark.parametrize("declared", ["*", " * ", "x-*-y", ""])
+def test_a_bare_wildcard_is_not_a_declaration(declared: str) -> None:
+    with pytest.raises(ValueError, match="CORS request header"):
+        CorsPolicy(["*"], request_headers=[declared])
+
+
+def test_rooms_declarations_are_read_optionally_and_each_once() -> None:
+    class Declares:
+        cors_request_headers = ("X-Sdk-Account", "x-sdk-telemetry-*")
+
+    class AlsoDeclares:
+        cors_request_headers = ("x-sdk-account",)
+
+    class Silent:
+        pass
+
+    assert cors_request_headers_of([Declares(), Silent(), AlsoDeclares()]) == [
+        "X-Sdk-Account",
+        "x-sdk-telemetry-*",
+    ]

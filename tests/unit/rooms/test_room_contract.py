@@ -7,6 +7,7 @@ import pytest
 from cachefront.config import RoomSettings, Settings, env_name, masked_settings
 from cachefront.db.base import metadata
 from cachefront.errors import ConfigurationError
+from cachefront.http.cors import CorsPolicy, cors_request_headers_of
 from cachefront.ratelimit import DEFAULT_RATE_LIMITS, GROUPS, parse_rate_limits, route_group
 from cachefront.rooms import RoomServices
 from cachefront.services import ROOMS
@@ -83,6 +84,8 @@ ENVIRONMENT_NAMES = {
         "horizons_budget",
         "horizons_url",
         "host",
+        "job_events_heartbeat_seconds",
+        "job_events_max_seconds",
         "jobs_cleanup_schedule",
         "jobs_max_attempts",
         "jobs_result_max_bytes",
@@ -258,3 +261,12 @@ def test_services_are_found_by_type() -> None:
         services.get(Answers)
     with pytest.raises(ValueError, match="two rooms opened a Prices"):
         services.add(Prices())
+
+
+def test_every_rooms_cors_request_headers_make_a_policy() -> None:
+    declared = cors_request_headers_of(ROOMS)
+    policy = CorsPolicy(["*"], request_headers=declared)
+    for room in ROOMS:
+        for name in getattr(room, "cors_request_headers", ()):
+            asked = name.replace("*", "any").lower().encode()
+            assert policy.preflight(b"https://app.example", b"POST", asked).status == 204

@@ -55,10 +55,6 @@ DELETE FROM cache_entries AS entry
 -- delivered when the transaction commits.
 SELECT pg_notify(:channel, :payload);
 
--- name: listener_ping
--- Run by the invalidation listener after a quiet second: a broken connection shows.
-SELECT 1;
-
 -- name: record_reads
 -- The read log's batch (cache/reads.py): keys read in this process since the last
 -- flush, as parallel arrays. A row whose last_read_at is within :resolution seconds

@@ -33,3 +33,8 @@ SELECT pg_current_wal_flush_lsn()::text AS lsn;
 -- Whether the replica has replayed the primary's WAL through :lsn, so a read on it
 -- sees every commit that came before.
 SELECT COALESCE(pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn), false) AS replayed;
+
+-- name: listener_ping
+-- Run by the shared LISTEN connection (db/listener.py) after a quiet second: a broken
+-- connection shows.
+SELECT 1;

@@ -25,3 +25,9 @@ UPDATE procrastinate_periodic_defers AS defer
 -- name: probe
 -- The supervisor's check that the database takes a connection and answers a query.
 SELECT 1;
+
+-- name: notify_job_change
+-- Tells every process's event streams (jobs/events.py) that a job's status or progress
+-- changed; the payload is its id. Sent inside the transaction that made the change, so
+-- it is delivered at its commit, once the change can be read, and never if it rolls back.
+SELECT pg_notify(:channel, :job_id);

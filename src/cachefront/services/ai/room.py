@@ -82,6 +82,15 @@ class AiRoom:
     # Providers bill per token: the stats read the ledger's costs, not a per-call price.
     cost_reader = staticmethod(ledger_costs)
 
+    # What the official OpenAI JS client sends from a browser (dangerouslyAllowBrowser):
+    # its x-stainless-* telemetry and retry headers, and the account it bills.
+    cors_request_headers: Sequence[str] = (
+        "OpenAI-Organization",
+        "OpenAI-Project",
+        "OpenAI-Beta",
+        "x-stainless-*",
+    )
+
     def upstreams(self, settings: Settings) -> Sequence[UpstreamSpec]:
         own = settings.room(AiSettings)
         return tuple(
