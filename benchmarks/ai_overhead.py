@@ -9,7 +9,12 @@ goes to the provider (``X-Cache: BYPASS``): what is measured is the gateway's ow
 work (gate, routing, provider call) on top of the provider's. Streams are measured
 to the first ``data:`` line. Cache hits are shown for reference.
 
+Quotas are on unless ``--no-quotas`` (limits far above what the run uses, so every call
+takes and settles a hold); ``--redis URL`` gives the gateway a Redis, where the holds
+then live (without it they are PostgreSQL's).
+
     python benchmarks/ai_overhead.py [--rate 200] [--seconds 5] [--rounds 3]
+        [--no-quotas] [--redis redis://127.0.0.1:6379/0]
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from harness import bench_database, cachefront, free_port, process, wait_http
+from harness import DEFAULT_REDIS_URL, bench_database, cachefront, free_port, process, wait_http
 
 SERVICE_KEY = "bench-service-key-" + "x" * 32
 HUGE = '{"general": "1000000000/minute", "ai": "1000000000/minute"}'
@@ -138,6 +143,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stream-rate", type=float, default=50.0)
+    parser.add_argument("--no-quotas", action="store_true", help="no limits: no hold at all")
+    parser.add_argument(
+        "--redis", nargs="?", const=DEFAULT_REDIS_URL, default=None, help="a Redis URL"
+    )
     args = parser.parse_args()
     port = free_port()
     sim_args = [sys.executable, "-m", "cachefront", "simulate", "openai", "--port", str(port)]
@@ -162,6 +171,12 @@ def main() -> None:
             "CACHEFRONT_WORKER_IN_PROCESS": "false",
             "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",
         }
+        if not args.no_quotas:
+            env["CACHEFRONT_AI_DAILY_TOKENS"] = str(10**12)
+            env["CACHEFRONT_AI_REQUESTS_PER_MINUTE"] = str(10**9)
+        if args.redis:
+            env["CACHEFRONT_REDIS_URL"] = args.redis
+            env["CACHEFRONT_REDIS_PREFIX"] = f"aibench{port}"
         with cachefront(env) as base:
             direct = sim + "/v1/chat/completions"
             gateway = base + "/v1/chat/completions"
@@ -177,6 +192,8 @@ def main() -> None:
     print(
         f"python benchmarks/ai_overhead.py --rate {args.rate:g} --seconds {args.seconds:g} "
         f"--rounds {args.rounds} --stream-rate {args.stream_rate:g}"
+        + (" --no-quotas" if args.no_quotas else "")
+        + (f" --redis {args.redis}" if args.redis else "")
     )
     print(
         "| measure | requests | direct p50 ms | gateway p50 ms | added p50 | direct p99 ms "

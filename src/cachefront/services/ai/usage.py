@@ -2,7 +2,8 @@
 
 ``UnlimitedUsage`` admits every call and keeps nothing (a service built without a
 database, unit tests); ``quota.QuotaGate`` holds tokens against each caller's daily
-quota and counts requests per minute in PostgreSQL, and writes the usage ledger.
+quota and counts requests per minute (in Redis, or PostgreSQL), and keeps the usage
+ledger.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
+
+from cachefront.services.ai.quota_headers import QuotaState
 
 __all__ = ["CallUsage", "Reservation", "UnlimitedUsage", "UsageGate"]
 
@@ -24,6 +27,10 @@ class Reservation:
     tokens: int
     # The UTC day the tokens were held on (None when nothing was held).
     day: date | None = None
+    # Which store holds them ("redis", "postgres"), to settle them in the same one.
+    counter: str | None = None
+    # The caller's counters just after the hold (None without limits).
+    state: QuotaState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,9 @@ class CallUsage:
     # False when no provider was called after all (the answer came from another
     # process or the cache): the hold is released and no ledger row is written.
     called: bool = True
+    # The provider and model that answered, when not the reservation's.
+    provider: str | None = None
+    model: str | None = None
 
 
 class UsageGate(Protocol):
