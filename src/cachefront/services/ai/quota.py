@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # What "no limit" is written as in the reservation's comparison.
 _UNLIMITED = 2**62
+# Callers whose last counters this process remembers, for the headers of cache hits.
+_KNOWN_CALLERS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,9 @@ class QuotaGate:
         self.fallback = PostgresCounters(engine)
         self.shared = shared
         self.ledger = ledger or LedgerWriter(engine)
+        # Each caller's counters as this process last saw them: a cache hit's
+        # x-ratelimit-* headers come from here rather than from a round trip.
+        self._known: dict[str, QuotaState] = {}
 
     def _stores(self) -> dict[str, Counters]:
         stores: dict[str, Counters] = {self.fallback.name: self.fallback}
@@ -123,6 +128,7 @@ class QuotaGate:
         if held is None:
             held = await self.fallback.hold(namespace, now, tokens, day_limit, minute_limit)
         state = QuotaState(now, held.day_tokens, held.minute_requests, *self._limit_pair())
+        self._remember(namespace, state)
         if not held.admitted:
             raise self._refusal(state, tokens)
         return Reservation(namespace, provider, model, tokens, now.date(), store.name, state)
@@ -137,6 +143,25 @@ class QuotaGate:
         daily = self.limits.daily_tokens
         if state.requests_exhausted() or (daily is not None and used + tokens > daily):
             raise self._refusal(state, tokens)
+        return state
+
+    def _remember(self, namespace: str, state: QuotaState) -> None:
+        self._known.pop(namespace, None)
+        if len(self._known) >= _KNOWN_CALLERS:
+            del self._known[next(iter(self._known))]
+        self._known[namespace] = state
+
+    async def current(self, namespace: str) -> QuotaState | None:
+        """The caller's counters now: as this process last saw them, else read once."""
+        if not self.limits.any:
+            return None
+        now = datetime.now(UTC)
+        known = self._known.get(namespace)
+        if known is not None:
+            return known.at(now)
+        used, requests = await self.counters_of(namespace, now)
+        state = QuotaState(now, used, requests, *self._limit_pair())
+        self._remember(namespace, state)
         return state
 
     async def counters_of(self, namespace: str, now: datetime) -> tuple[int, int]:
@@ -183,6 +208,9 @@ class QuotaGate:
             self.record(reservation, usage)
         if reservation.day is None or reservation.counter is None:
             return
+        known = self._known.get(reservation.namespace)
+        if known is not None and known.day == reservation.day:
+            known.day_tokens = max(0, known.day_tokens - reservation.tokens + used)
         store = self._stores().get(reservation.counter, self.fallback)
         try:
             await store.settle(reservation.namespace, reservation.day, reservation.tokens, used)

@@ -35,6 +35,7 @@ from cachefront.services.ai.providers import (
     Target,
 )
 from cachefront.services.ai.providers.openai_compatible import DONE
+from cachefront.services.ai.quota_headers import QuotaState, ratelimit_headers
 from cachefront.services.ai.shared_flight import Lease, SharedFlights
 from cachefront.services.ai.stored import StoredAnswer, decode_answer, encode_answer
 from cachefront.services.ai.usage import CallUsage, Reservation, UnlimitedUsage, UsageGate
@@ -176,7 +177,7 @@ class AiService:
             if hit is not None:
                 answer, age, index = hit
                 self._note_hit(request, chain[index], answer)
-                return self._delivered(request, answer, age)
+                return await self._delivered(request, answer, age)
         if directives.only_if_cached:
             raise AiRequestError(
                 504,
@@ -193,7 +194,7 @@ class AiService:
             late = self._peek_memory(keys, directives.max_age)
             if late is not None:
                 self._note_hit(request, chain[late[2]], late[0])
-                return self._delivered(request, late[0], late[1])
+                return await self._delivered(request, late[0], late[1])
         x_cache = "COALESCED"
         if flight is not None and flight.done and (directives.no_cache or flight.error):
             # An answer already given is a cached one, not what no-cache asks for; a
@@ -213,6 +214,8 @@ class AiService:
 
             flight = self.flights.start(keys[0] if repeatable else None, run)
             x_cache = "" if repeatable else "BYPASS"
+        # The hold's counters are this caller's only on the flight it started.
+        own = x_cache in ("", "BYPASS")
         if request.stream:
             await flight.first()
             waited = (time.perf_counter() - waiting) * 1000
@@ -222,12 +225,23 @@ class AiService:
                 waited,
                 payloads=_follow(flight, request.wants_usage),
                 gate_ms=flight.gate_ms,
+                ratelimit=await self._ratelimit(request, flight.quota if own else None),
             )
         payloads = await flight.result()
         waited = (time.perf_counter() - waiting) * 1000
         return Delivery(
-            x_cache or flight.origin, flight.age, waited, body=payloads[0], gate_ms=flight.gate_ms
+            x_cache or flight.origin,
+            flight.age,
+            waited,
+            body=payloads[0],
+            gate_ms=flight.gate_ms,
+            ratelimit=await self._ratelimit(request, flight.quota if own else None),
         )
+
+    async def _ratelimit(self, request: AiRequest, held: QuotaState | None) -> dict[str, str]:
+        """The caller's x-ratelimit-* headers: from its hold, or its counters now."""
+        state = held if held is not None else await self.usage.current(request.billed)
+        return ratelimit_headers(state) if state is not None else {}
 
     def _note_hit(
         self,
@@ -239,10 +253,12 @@ class AiService:
             request.billed, target.provider_name, target.model, _usage_of(answer.payloads)
         )
 
-    def _delivered(self, request: AiRequest, answer: StoredAnswer, age: int) -> Delivery:
+    async def _delivered(self, request: AiRequest, answer: StoredAnswer, age: int) -> Delivery:
+        ratelimit = await self._ratelimit(request, None)
         if request.stream:
-            return Delivery("HIT", age, 0.0, payloads=_replay(answer.payloads, request.wants_usage))
-        return Delivery("HIT", age, 0.0, body=answer.payloads[0])
+            replay = _replay(answer.payloads, request.wants_usage)
+            return Delivery("HIT", age, 0.0, payloads=replay, ratelimit=ratelimit)
+        return Delivery("HIT", age, 0.0, body=answer.payloads[0], ratelimit=ratelimit)
 
     async def _lookup(
         self, keys: Sequence[str], max_age: int | None
@@ -427,9 +443,11 @@ class AiService:
         began = time.perf_counter()
         tokens = maximum_tokens(request.route, request.body, self.answer_cap)
         try:
-            return await self.usage.reserve(
+            reservation = await self.usage.reserve(
                 request.billed, target.provider_name, target.model, tokens
             )
+            flight.quota = reservation.state
+            return reservation
         except AiRequestError as exc:
             # Past the caller's quota: every caller of this flight is that caller.
             retry = exc.headers.get("Retry-After")

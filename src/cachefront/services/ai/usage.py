@@ -61,6 +61,9 @@ class UsageGate(Protocol):
     ) -> None:
         """Note an answer served from cache (its usage counted as saved); never waits."""
 
+    async def current(self, namespace: str) -> QuotaState | None:
+        """The caller's counters for the ``x-ratelimit-*`` headers (None: no limits)."""
+
     async def aclose(self) -> None:
         """Finish what was noted and not yet written."""
 
@@ -77,6 +80,9 @@ class UnlimitedUsage:
     def cache_hit(
         self, namespace: str, provider: str, model: str, usage: tuple[int | None, int | None]
     ) -> None:
+        return None
+
+    async def current(self, namespace: str) -> QuotaState | None:
         return None
 
     async def aclose(self) -> None:
