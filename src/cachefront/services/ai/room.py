@@ -23,6 +23,7 @@ from cachefront.services.ai.providers import Catalog, OpenAICompatibleProvider, 
 from cachefront.services.ai.quota import QuotaGate, QuotaLimits, used_on_day
 from cachefront.services.ai.quota_redis import RedisCounters
 from cachefront.services.ai.reflection_routes import reflection_router
+from cachefront.services.ai.retention import retention_task
 from cachefront.services.ai.routes import router as openai_router
 from cachefront.services.ai.service import CACHE_NS, AiService
 from cachefront.services.ai.settings import AiSettings
@@ -84,6 +85,7 @@ class AiRoom:
 
     def register_jobs(self, registry: JobRegistry, settings: Settings) -> None:
         registry.add_job_type(generation_job_type())
+        registry.add_periodic(retention_task())
 
     async def open(self, platform: Platform) -> AiService:
         own = platform.settings.room(AiSettings)

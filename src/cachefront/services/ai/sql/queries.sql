@@ -103,3 +103,20 @@ ON CONFLICT (job_id, step, input_hash) DO NOTHING;
 SELECT EXISTS (
     SELECT 1 FROM ai_generation_steps WHERE job_id = :job_id AND step = -1
 ) AS requested;
+
+-- name: delete_old_usage
+-- One batch of ledger rows older than the cut-off, oldest first (retention.py).
+DELETE FROM ai_usage
+ WHERE id IN (SELECT id FROM ai_usage WHERE at < :cutoff ORDER BY at LIMIT :batch);
+
+-- name: delete_old_generation_steps
+-- One batch of the steps of generations that finished before the cut-off, and of steps
+-- whose job is gone altogether (written before the cut-off); a running job's stay.
+DELETE FROM ai_generation_steps
+ WHERE (job_id, step, input_hash) IN (
+       SELECT s.job_id, s.step, s.input_hash
+         FROM ai_generation_steps s
+         LEFT JOIN jobs j ON j.id = s.job_id
+        WHERE (j.id IS NULL AND s.created_at < :cutoff)
+           OR (j.finished_at < :cutoff AND j.status IN ('succeeded', 'failed', 'cancelled'))
+        LIMIT :batch);
