@@ -13,8 +13,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from cachefront.services.ai.quota_headers import QuotaState
-
 __all__ = ["Flight", "FlightError", "Flights"]
 
 log = logging.getLogger(__name__)
@@ -54,10 +52,6 @@ class Flight:
         self.origin = "MISS"
         self.age: int | None = None
         self.provider_ms: float | None = None
-        # Time spent holding the caller's quota before the call, and the caller's
-        # counters just after the hold (``quota_headers.QuotaState``; None: no hold).
-        self.gate_ms = 0.0
-        self.quota: QuotaState | None = None
         self.started = time.perf_counter()
         self._wake = asyncio.Event()
 

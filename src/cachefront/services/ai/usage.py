@@ -53,8 +53,16 @@ class UsageGate(Protocol):
     async def reserve(self, namespace: str, provider: str, model: str, tokens: int) -> Reservation:
         """Hold ``tokens`` for the call; raises a 429 error past the caller's quota."""
 
+    async def check(self, namespace: str, tokens: int) -> QuotaState | None:
+        """The caller's counters; raises the 429 a hold of ``tokens`` would get. Holds
+        nothing (a caller joining a call in flight)."""
+
     async def settle(self, reservation: Reservation, usage: CallUsage) -> None:
-        """Replace the hold with what the call used (also for failed calls)."""
+        """Replace the hold with what the call used (also for failed calls), and write
+        the call's ledger row."""
+
+    def record(self, reservation: Reservation, usage: CallUsage) -> None:
+        """The ledger row of an attempt the chain moved past; the hold stands."""
 
     def cache_hit(
         self, namespace: str, provider: str, model: str, usage: tuple[int | None, int | None]
@@ -74,7 +82,13 @@ class UnlimitedUsage:
     async def reserve(self, namespace: str, provider: str, model: str, tokens: int) -> Reservation:
         return Reservation(namespace, provider, model, tokens)
 
+    async def check(self, namespace: str, tokens: int) -> QuotaState | None:
+        return None
+
     async def settle(self, reservation: Reservation, usage: CallUsage) -> None:
+        return None
+
+    def record(self, reservation: Reservation, usage: CallUsage) -> None:
         return None
 
     def cache_hit(
