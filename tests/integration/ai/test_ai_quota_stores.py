@@ -149,3 +149,22 @@ async def test_closing_writes_what_is_left(engine: AsyncEngine) -> None:
         writer.add(_row(owner, tokens))
     await writer.aclose()
     assert await _ledger_rows(engine, owner) == 5
+
+
+async def test_the_first_calls_of_a_day_read_the_ledger_once(
+    redis_client: Redis, redis_prefix: str
+) -> None:
+    reads: list[str] = []
+
+    async def counted(owner: str, day: object) -> int:
+        reads.append(owner)
+        await asyncio.sleep(0.05)
+        return 10
+
+    counters = RedisCounters(redis_client, prefix=redis_prefix, ns="ai", seed=counted)
+    owner = f"u-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    held = await asyncio.gather(*(counters.hold(owner, now, 1, 100, 2**62) for _ in range(20)))
+    assert reads == [owner]
+    assert all(h.admitted for h in held)
+    assert max(h.day_tokens for h in held) == 30

@@ -12,6 +12,7 @@ is then not counted.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
@@ -79,6 +80,7 @@ class RedisCounters:
         self._prefix = prefix
         self._ns = ns
         self._seed = seed
+        self._seeding: dict[str, asyncio.Future[None]] = {}
         self._hold = redis.register_script(_HOLD)
         self._settle = redis.register_script(_SETTLE)
 
@@ -95,11 +97,24 @@ class RedisCounters:
         args = [tokens, day_limit, minute_limit, 60_000 + _MARGIN_MS]
         answer = await self._hold(keys=keys, args=args)
         if int(answer[0]) < 0:
-            used = await self._seed(owner, now.date())
-            # NX: another process may have seeded it meanwhile, and holds since.
-            await self._redis.set(keys[0], used, nx=True, px=_ms_to_next_day(now))
+            await self._seeded(keys[0], owner, now)
             answer = await self._hold(keys=keys, args=args)
         return Held(int(answer[0]) == 1, int(answer[1]), int(answer[2]))
+
+    async def _seeded(self, key: str, owner: str, now: datetime) -> None:
+        # The first calls of a caller's day arrive together: one ledger read for all
+        # of them in this process.
+        seeding = self._seeding.get(key)
+        if seeding is None:
+            seeding = asyncio.ensure_future(self._seed_day(key, owner, now))
+            self._seeding[key] = seeding
+            seeding.add_done_callback(lambda _: self._seeding.pop(key, None))
+        await asyncio.shield(seeding)
+
+    async def _seed_day(self, key: str, owner: str, now: datetime) -> None:
+        used = await self._seed(owner, now.date())
+        # NX: another process may have seeded it meanwhile, and holds since.
+        await self._redis.set(key, used, nx=True, px=_ms_to_next_day(now))
 
     async def settle(self, owner: str, day: date, reserved: int, used: int) -> None:
         if used == reserved:
