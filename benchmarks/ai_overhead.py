@@ -9,7 +9,12 @@ goes to the provider (``X-Cache: BYPASS``): what is measured is the gateway's ow
 work (gate, routing, provider call) on top of the provider's. Streams are measured
 to the first ``data:`` line. Cache hits are shown for reference.
 
+Quotas are on unless ``--no-quotas`` (limits far above what the run uses, so every call
+takes and settles a hold); ``--redis URL`` gives the gateway a Redis, where the holds
+then live (without it they are PostgreSQL's).
+
     python benchmarks/ai_overhead.py [--rate 200] [--seconds 5] [--rounds 3]
+        [--no-quotas] [--redis redis://127.0.0.1:6379/0]
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ import time
 from collections.abc import Awaitable, Callable
 
 import httpx
-from harness import SERVICE_KEY, ai_gateway_env, bench_database, cachefront, simulator
+from harness import (
+    DEFAULT_REDIS_URL,
+    SERVICE_KEY,
+    ai_gateway_env,
+    bench_database,
+    cachefront,
+    simulator,
+)
 
 HUGE = '{"general": "1000000000/minute", "ai": "1000000000/minute"}'
 MESSAGES = [{"role": "user", "content": "Summarise the benefits of a cache in one line."}]
@@ -134,9 +146,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stream-rate", type=float, default=50.0)
+    parser.add_argument("--no-quotas", action="store_true", help="no limits: no hold at all")
+    parser.add_argument(
+        "--redis", nargs="?", const=DEFAULT_REDIS_URL, default=None, help="a Redis URL"
+    )
     args = parser.parse_args()
     with simulator(name="openai") as sim, bench_database() as db:
         env = ai_gateway_env(sim, db, rate_limits=HUGE)
+        if not args.no_quotas:
+            env["CACHEFRONT_AI_DAILY_TOKENS"] = str(10**12)
+            env["CACHEFRONT_AI_REQUESTS_PER_MINUTE"] = str(10**9)
+        if args.redis:
+            env["CACHEFRONT_REDIS_URL"] = args.redis
+            env["CACHEFRONT_REDIS_PREFIX"] = f"aibench{sim.rsplit(':', 1)[1]}"
         with cachefront(env) as base:
             direct = sim + "/v1/chat/completions"
             gateway = base + "/v1/chat/completions"
@@ -152,6 +174,8 @@ def main() -> None:
     print(
         f"python benchmarks/ai_overhead.py --rate {args.rate:g} --seconds {args.seconds:g} "
         f"--rounds {args.rounds} --stream-rate {args.stream_rate:g}"
+        + (" --no-quotas" if args.no_quotas else "")
+        + (f" --redis {args.redis}" if args.redis else "")
     )
     print(
         "| measure | requests | direct p50 ms | gateway p50 ms | added p50 | direct p99 ms "

@@ -20,6 +20,7 @@ __all__ = [
     "HOLD_KEY_V1",
     "INVALIDATION_CHANNEL_V1",
     "LOCK_KEY_V1",
+    "QUOTA_KEY_V1",
     "RATELIMIT_KEY_V3",
     "RATELIMIT_PROCS_KEY_V1",
     "budget_key_prefix",
@@ -30,6 +31,7 @@ __all__ = [
     "hold_key",
     "invalidation_channel",
     "lock_key",
+    "quota_key",
     "ratelimit_key",
     "ratelimit_key_prefix",
     "ratelimit_procs_key",
@@ -70,6 +72,15 @@ FLIGHT_LOCK_KEY_V1 = "{prefix}:v1:flight:lock:{ns}:{key}"
 # stream of entries {d: chunk} ended by {end: "ok"} or {end: "error", status, message}.
 # TTL (EXPIRE): a minute past the last entry, so followers arriving late still read it.
 FLIGHT_CHUNKS_KEY_V1 = "{prefix}:v1:flight:chunks:{ns}:{key}:{flight}"
+
+# --- a room's per-caller quotas (counted where every process sees them) -------------
+
+# One caller's count in one window of a room's quota: the window is a UTC day
+# (``d20260131``, tokens held and used) or minute (``m202601312359``, requests started).
+# Value: an integer, changed only by INCRBY in the room's Lua scripts. TTL (PEXPIRE): the
+# rest of the window plus a margin, so a passed window's keys vanish on their own. The
+# owner may hold ``:`` (``key:<id>``); the window, last, never does.
+QUOTA_KEY_V1 = "{prefix}:v1:quota:{ns}:{owner}:{window}"
 
 # --- inbound limits (ratelimit/limiter.py) --------------------------------------------
 
@@ -125,6 +136,11 @@ def flight_lock_key(prefix: str, ns: str, key: str) -> str:
 def flight_chunks_key(prefix: str, ns: str, key: str, flight: str) -> str:
     """The Redis stream of one flight's chunks (schema ``FLIGHT_CHUNKS_KEY_V1``)."""
     return f"{prefix}:v1:flight:chunks:{ns}:{key}:{flight}"
+
+
+def quota_key(prefix: str, ns: str, owner: str, window: str) -> str:
+    """The Redis key of one caller's count in one quota window (schema ``QUOTA_KEY_V1``)."""
+    return f"{prefix}:v1:quota:{ns}:{owner}:{window}"
 
 
 def cache_key_pattern(prefix: str, ns: str, key_prefix: str = "") -> str:

@@ -40,6 +40,7 @@ from cachefront.jobs.registry import (
     CurrentJob,
     JobRegistry,
     JobResources,
+    JobStopped,
     PeriodicTask,
     current_job,
 )
@@ -173,6 +174,10 @@ def build_queue_app(
         token = current_job.set(CurrentJob(record.id, record.owner))
         try:
             result = await job_type.run(resources, params, progress)
+        except JobStopped as exc:
+            # Asked to stop and stopped: done with, as the queue sees it; cancelled.
+            await records.stop(record.id, str(exc))
+            return
         except Exception as exc:
             # Keep the error on the record either way; the queue decides about retrying.
             error = job_error(exc)

@@ -349,6 +349,10 @@ class JobRecords:
     async def cancel(self, job_id: uuid.UUID) -> JobRecord | None:
         return await self._move(job_id, Move.CANCEL, finished_at=_now())
 
+    async def stop(self, job_id: uuid.UUID, reason: str) -> JobRecord | None:
+        """A running job that ended itself as asked: cancelled, ``reason`` as its error."""
+        return await self._move(job_id, Move.STOP, finished_at=_now(), error=reason)
+
     async def requeue(self, job_id: uuid.UUID) -> JobRecord | None:
         """A failed or cancelled job, queued again from the start (its last error kept)."""
         return await self._move(

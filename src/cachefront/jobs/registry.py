@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from cachefront.errors import InvalidInputError
+from cachefront.errors import CachefrontError, InvalidInputError
 from cachefront.validation import error_message
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ __all__ = [
     "JobRegistry",
     "JobResources",
     "JobResult",
+    "JobStopped",
     "JobType",
     "PeriodicTask",
     "Progress",
@@ -40,6 +41,14 @@ T = TypeVar("T")
 
 Progress = Callable[[float], Awaitable[None]]
 """Report the share of a job done so far, from 0.0 to 1.0."""
+
+
+class JobStopped(CachefrontError):
+    """Raised by a job's ``run`` to end it, between its steps, because it was asked to
+    stop: the job ends ``cancelled`` (not failed, never retried), the message as its
+    error, whatever it stored so far left as it is."""
+
+    status = 409
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class Move(StrEnum):
     FAIL = "fail"
     WAIT_FOR_RETRY = "wait_for_retry"
     CANCEL = "cancel"
+    STOP = "stop"
     REQUEUE = "requeue"
 
 
@@ -61,6 +62,9 @@ MOVES: dict[Move, Transition] = {
     Move.WAIT_FOR_RETRY: Transition(frozenset({JobStatus.RUNNING}), JobStatus.QUEUED),
     # Only a job no worker has taken: a running task is not interrupted.
     Move.CANCEL: Transition(frozenset({JobStatus.QUEUED}), JobStatus.CANCELLED),
+    # A running job that ended itself, between its steps, because it was asked to
+    # (``registry.JobStopped``): cancelled, not failed.
+    Move.STOP: Transition(frozenset({JobStatus.RUNNING}), JobStatus.CANCELLED),
     Move.REQUEUE: Transition(frozenset({JobStatus.FAILED, JobStatus.CANCELLED}), JobStatus.QUEUED),
 }
 

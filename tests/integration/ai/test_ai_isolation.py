@@ -55,6 +55,7 @@ async def test_the_policy_refuses_rows_of_others_without_the_owner_filter(
     bob = Identity(f"bob-{uuid.uuid4().hex[:6]}", Role.USER, Kind.JWT)
     await _use(gate, alice)
     await _use(gate, bob)
+    await gate.ledger.flush()
     with acting_as(alice):
         async with app_engine.connect() as conn:
             assert (

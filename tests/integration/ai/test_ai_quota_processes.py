@@ -1,20 +1,23 @@
-"""Across processes: two gateway servers sharing PostgreSQL hold one caller's daily tokens
-atomically, so 200 concurrent requests never use more than the limit plus one request's
-maximum, whichever server each reaches."""
+"""Across processes: two gateway servers sharing PostgreSQL (and Redis, when there is one)
+hold one caller's daily tokens atomically, so 200 concurrent requests never use more than
+the limit plus one request's maximum, whichever server each reaches."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+import redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth import KeyManager, Role
 from cachefront.auth.isolation import acting_as_service
 from cachefront.config import Settings
+from cachefront.redis_keys import quota_key
 from cachefront.services.ai.estimate import maximum_tokens
 from cachefront.services.ai.models import CHAT
 from cachefront.services.ai.simulator import RunningOpenAISimulator
@@ -32,16 +35,21 @@ def _body(index: int) -> dict[str, object]:
     }
 
 
+@pytest.mark.parametrize("counted_in", ["postgres", "redis"])
 async def test_two_processes_admit_no_more_than_the_limit_plus_one_maximum(
+    counted_in: str,
     ai_settings: Callable[..., Settings],
     primary: RunningOpenAISimulator,
     engine: AsyncEngine,
+    request: pytest.FixtureRequest,
 ) -> None:
     key, record = await KeyManager(engine).create("ai-quota-processes", Role.USER)
     owner = f"key:{record.id}"
     most = maximum_tokens(CHAT, _body(0), 1024)
     limit = 40 * most
-    env = settings_env(ai_settings(ai_daily_tokens=limit))
+    redis_url = request.getfixturevalue("redis_url") if counted_in == "redis" else None
+    settings = ai_settings(ai_daily_tokens=limit, redis_url=redis_url)
+    env = settings_env(settings)
     with spawn_server(env) as first, spawn_server(env) as second:
         urls = [first, second]
         primary.configure(latency_ms=150)
@@ -83,7 +91,16 @@ async def test_two_processes_admit_no_more_than_the_limit_plus_one_maximum(
                     text("SELECT day_tokens FROM ai_quotas WHERE owner = :owner"),
                     {"owner": owner},
                 )
-            ).scalar_one()
+            ).scalar_one_or_none()
+    if redis_url is not None:
+        assert held is None  # PostgreSQL held nothing: Redis answered every hold
+        client = redis.Redis.from_url(redis_url)
+        try:
+            day = "d" + datetime.now(UTC).strftime("%Y%m%d")
+            held = int(client.get(quota_key(settings.redis_prefix, "ai", owner, day)) or 0)
+        finally:
+            client.close()
+    # Every call's ledger row was written (in batches, the last ones at shutdown).
     assert ledgered[0] == statuses.count(200)
     assert ledgered[1] == used
     # Every hold was settled: what is counted is what was used.

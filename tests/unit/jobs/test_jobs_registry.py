@@ -23,6 +23,7 @@ def test_default_registry_names() -> None:
         "refresh-prices",
         "prices-partitions-ahead",
         "prices-retention",
+        "ai-retention",
         "cleanup-expired-cache",
         "prune-metrics",
     ]
@@ -70,7 +71,8 @@ def test_unknown_type() -> None:
 
 def test_status_moves() -> None:
     assert can_move(JobStatus.QUEUED, JobStatus.CANCELLED)
-    assert not can_move(JobStatus.RUNNING, JobStatus.CANCELLED)
+    # Only by the job itself stopping (Move.STOP); the API's cancel takes queued jobs.
+    assert can_move(JobStatus.RUNNING, JobStatus.CANCELLED)
     assert can_move(JobStatus.RUNNING, JobStatus.RUNNING)
     assert can_move(JobStatus.FAILED, JobStatus.QUEUED)
     assert not can_move(JobStatus.SUCCEEDED, JobStatus.QUEUED)

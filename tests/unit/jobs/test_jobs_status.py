@@ -23,7 +23,7 @@ Q, R, S, F, C = (
 )
 
 # Every allowed (from, to) pair, written out by hand: the table the moves must make.
-ALLOWED = {(Q, R), (R, R), (R, S), (R, F), (Q, F), (R, Q), (Q, C), (F, Q), (C, Q)}
+ALLOWED = {(Q, R), (R, R), (R, S), (R, F), (Q, F), (R, Q), (Q, C), (R, C), (F, Q), (C, Q)}
 
 
 def test_every_move_is_named_once() -> None:
@@ -54,6 +54,13 @@ def test_requeue_and_retry_reach_queued_from_different_statuses() -> None:
 
 def test_succeeded_is_the_end() -> None:
     assert not any(can_move(S, new) for new in JobStatus)
+
+
+def test_only_the_job_itself_ends_a_running_job_cancelled() -> None:
+    # The API's cancel takes queued jobs only; a running one stops itself (STOP).
+    assert MOVES[Move.CANCEL].sources == {Q}
+    assert MOVES[Move.STOP].sources == {R}
+    assert MOVES[Move.STOP].target is C
 
 
 def test_derived_sets() -> None:

@@ -52,8 +52,6 @@ class Flight:
         self.origin = "MISS"
         self.age: int | None = None
         self.provider_ms: float | None = None
-        # Time spent holding the caller's quota before the call.
-        self.gate_ms = 0.0
         self.started = time.perf_counter()
         self._wake = asyncio.Event()
 

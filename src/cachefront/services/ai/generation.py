@@ -24,8 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth.isolation import acting_as_service
-from cachefront.errors import CachefrontError, UpstreamError
-from cachefront.jobs.registry import JobResources, JobResult, JobType, Progress, current_job
+from cachefront.errors import UpstreamError
+from cachefront.jobs.registry import (
+    JobResources,
+    JobResult,
+    JobStopped,
+    JobType,
+    Progress,
+    current_job,
+)
 from cachefront.services.ai.cache_control import OPT_IN_HEADER, CacheDirectives
 from cachefront.services.ai.flight import FlightError
 from cachefront.services.ai.generation_result import as_json, as_markdown
@@ -70,11 +77,9 @@ class GenerationParams(BaseModel):
     )
 
 
-class GenerationStopped(CachefrontError):
-    """The owner asked the job to stop; raised between steps, so the queue fails it
-    with this message and without retrying (only UpstreamError is retried)."""
-
-    status = 409
+class GenerationStopped(JobStopped):
+    """The owner asked the job to stop; raised between steps, so the queue ends it
+    cancelled with this message, its finished steps kept."""
 
 
 class GenerationStepError(UpstreamError):

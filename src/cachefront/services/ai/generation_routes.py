@@ -66,7 +66,7 @@ async def cancel_generation(
     caller: Annotated[JobCaller, Depends(current_caller)],
 ) -> Response:
     """A queued job is cancelled at once; a running one stops before its next step (it
-    ends failed, its error saying so, with the steps done kept and downloadable)."""
+    ends cancelled, its error saying when, with the steps done kept and downloadable)."""
     jobs: JobsRuntime | None = getattr(request.app.state, "jobs", None)
     if jobs is None:
         raise NotReadyError("the job queue is not open yet")

@@ -10,9 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from cachefront.services.ai.quota import QUERIES, QuotaLimits
+from cachefront.services.ai.quota import QUERIES, QuotaGate
 
 __all__ = ["usage_report"]
 
@@ -20,11 +18,10 @@ __all__ = ["usage_report"]
 _TOP_OWNERS = 100
 
 
-async def usage_report(
-    engine: AsyncEngine, owner: str | None, days: int, limits: QuotaLimits
-) -> dict[str, Any]:
+async def usage_report(gate: QuotaGate, owner: str | None, days: int) -> dict[str, Any]:
     """The ledger's totals of the last ``days`` days (today included), per model; for the
     service (``owner`` None) per caller too; for a caller, today's quota counters."""
+    engine, limits = gate.engine, gate.limits
     now = datetime.now(UTC)
     since = datetime.combine(now.date() - timedelta(days=days - 1), datetime.min.time(), UTC)
     report: dict[str, Any] = {"object": "usage", "since": since.isoformat(), "days": days}
@@ -64,16 +61,11 @@ async def usage_report(
             ]
             return report
         report["user"] = owner
-        quota = (
-            await conn.execute(
-                QUERIES.text("quota_now"),
-                {"owner": owner, "day": now.date(), "minute": now.replace(second=0, microsecond=0)},
-            )
-        ).first()
+    tokens_today, requests_this_minute = await gate.counters_of(owner, now)
     report["quota"] = {
         "daily_tokens": limits.daily_tokens,
-        "tokens_today": int(quota[0]) if quota is not None else 0,
+        "tokens_today": tokens_today,
         "requests_per_minute": limits.requests_per_minute,
-        "requests_this_minute": int(quota[1]) if quota is not None else 0,
+        "requests_this_minute": requests_this_minute,
     }
     return report

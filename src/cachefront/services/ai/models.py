@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -93,3 +93,5 @@ class Delivery:
     payloads: AsyncIterator[bytes] | None = None
     # Time spent holding the caller's quota (part of the gateway's own time).
     gate_ms: float = 0.0
+    # The caller's x-ratelimit-* headers (empty without limits).
+    ratelimit: Mapping[str, str] = field(default_factory=dict)

@@ -1,45 +1,46 @@
-"""Per-caller quotas in PostgreSQL, and the usage ledger: the ``UsageGate`` with limits.
+"""Per-caller quotas and the usage ledger: the ``UsageGate`` with limits.
 
 A reservation holds a request's maximum (``estimate.maximum_tokens``) against the
-caller's tokens of the UTC day and counts one request of the minute, in one
-conditional upsert of the caller's row (``sql/queries.sql``, ``reserve``): every server
-of a deployment serializes on that row's lock, so together they never admit past the
-limit. Past it the caller gets a 429 in OpenAI's format with ``Retry-After`` and the
-``x-ratelimit-*`` headers. Settling replaces the hold with what the call used and
-writes its ledger row in the same transaction. Cache hits are written to the ledger
-in the background (their cost as saved), so a hit never waits on the database.
-
-Each statement runs as the request's identity, so row-level security holds the gate
-to the caller's own rows; work with no identity (the gateway run without auth) acts
-as the service.
+caller's tokens of the UTC day and counts one request of the minute, atomically across
+every server of the deployment: in Redis when there is one (``quota_redis.py``, one Lua
+script), else in the caller's PostgreSQL row (``quota_postgres.py``, one conditional
+upsert); a call made while Redis does not answer is held in PostgreSQL. Past a limit
+the caller gets a 429 in OpenAI's format with ``Retry-After`` and the ``x-ratelimit-*``
+headers. Settling replaces the hold with what the call used, in the store that held
+it. Every call's ledger row, and every cache hit's (its cost as saved), goes to the
+``LedgerWriter``, which writes them to PostgreSQL in batches off the request path.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cachefront.auth.identity import current_identity
-from cachefront.auth.isolation import acting_as_service
-from cachefront.db.queries import load_queries
+from cachefront.services.ai.ledger_writer import LedgerRow, LedgerWriter
 from cachefront.services.ai.openai_errors import AiRequestError
 from cachefront.services.ai.prices import PriceTable
-from cachefront.services.ai.quota_headers import QuotaState, minute_of, ratelimit_headers
+from cachefront.services.ai.quota_headers import QuotaState, ratelimit_headers
+from cachefront.services.ai.quota_postgres import (
+    QUERIES,
+    Held,
+    PostgresCounters,
+    as_someone,
+)
 from cachefront.services.ai.usage import CallUsage, Reservation
 
-__all__ = ["QUERIES", "QuotaGate", "QuotaLimits"]
+__all__ = ["QUERIES", "Counters", "QuotaGate", "QuotaLimits", "used_on_day"]
 
 log = logging.getLogger(__name__)
 
-QUERIES = load_queries("cachefront.services.ai")
 # What "no limit" is written as in the reservation's comparison.
 _UNLIMITED = 2**62
+# Callers whose last counters this process remembers, for the headers of cache hits.
+_KNOWN_CALLERS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,48 +53,123 @@ class QuotaLimits:
         return self.daily_tokens is not None or self.requests_per_minute is not None
 
 
-@contextlib.contextmanager
-def _as_someone() -> Iterator[None]:
-    if current_identity.get() is not None:
-        yield
-        return
-    with acting_as_service():
-        yield
+class Counters(Protocol):
+    """Where holds are counted: ``quota_redis.RedisCounters`` or ``PostgresCounters``."""
+
+    name: str
+
+    async def hold(
+        self, owner: str, now: datetime, tokens: int, day_limit: int, minute_limit: int
+    ) -> Held: ...
+
+    async def settle(self, owner: str, day: date, reserved: int, used: int) -> None: ...
+
+    async def read(self, owner: str, now: datetime) -> tuple[int, int]: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def used_on_day(engine: AsyncEngine, owner: str, day: date) -> int:
+    """The tokens ``owner``'s provider calls used on ``day``, by the ledger."""
+    start = datetime.combine(day, time.min, UTC)
+    params = {"owner": owner, "start": start, "end": start + timedelta(days=1)}
+    with as_someone():
+        async with engine.connect() as conn:
+            return int((await conn.execute(QUERIES.text("used_on_day"), params)).scalar_one())
 
 
 class QuotaGate:
-    """Holds and settles each caller's tokens and requests; writes every call's ledger row."""
+    """Holds and settles each caller's tokens and requests; keeps every call's ledger row."""
 
-    def __init__(self, engine: AsyncEngine, limits: QuotaLimits, prices: PriceTable) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        limits: QuotaLimits,
+        prices: PriceTable,
+        *,
+        shared: Counters | None = None,
+        ledger: LedgerWriter | None = None,
+    ) -> None:
+        """``shared``: the Redis counters, when the deployment has a Redis."""
         self.engine = engine
         self.limits = limits
         self.prices = prices
-        self._pending: set[asyncio.Task[None]] = set()
+        self.fallback = PostgresCounters(engine)
+        self.shared = shared
+        self.ledger = ledger or LedgerWriter(engine)
+        # Each caller's counters as this process last saw them: a cache hit's
+        # x-ratelimit-* headers come from here rather than from a round trip.
+        self._known: dict[str, QuotaState] = {}
+
+    def _stores(self) -> dict[str, Counters]:
+        stores: dict[str, Counters] = {self.fallback.name: self.fallback}
+        if self.shared is not None:
+            stores[self.shared.name] = self.shared
+        return stores
 
     async def reserve(self, namespace: str, provider: str, model: str, tokens: int) -> Reservation:
         if not self.limits.any:
             return Reservation(namespace, provider, model, 0)
         now = datetime.now(UTC)
         day_limit = self.limits.daily_tokens or _UNLIMITED
-        params: dict[str, object] = {
-            "owner": namespace,
-            "day": now.date(),
-            "minute": minute_of(now),
-            "tokens": tokens,
-            "day_limit": day_limit,
-            "minute_limit": self.limits.requests_per_minute or _UNLIMITED,
-        }
-        with _as_someone():
-            async with self.engine.begin() as conn:
-                held = None
-                if tokens <= day_limit:
-                    held = (await conn.execute(QUERIES.text("reserve"), params)).first()
-                if held is None:
-                    row = (await conn.execute(QUERIES.text("quota_now"), params)).first()
-        if held is not None:
-            return Reservation(namespace, provider, model, tokens, now.date())
-        used, requests = (int(row[0]), int(row[1])) if row is not None else (0, 0)
-        raise self._refusal(QuotaState(now, used, requests, *self._limit_pair()), tokens)
+        minute_limit = self.limits.requests_per_minute or _UNLIMITED
+        store: Counters = self.fallback
+        held: Held | None = None
+        if self.shared is not None:
+            try:
+                held = await self.shared.hold(namespace, now, tokens, day_limit, minute_limit)
+                store = self.shared
+            except RedisError as exc:
+                log.warning(
+                    "ai quotas: Redis unavailable, holding in PostgreSQL: %s",
+                    type(exc).__name__,
+                    extra={"action": "ai.quota_redis_down"},
+                )
+        if held is None:
+            held = await self.fallback.hold(namespace, now, tokens, day_limit, minute_limit)
+        state = QuotaState(now, held.day_tokens, held.minute_requests, *self._limit_pair())
+        self._remember(namespace, state)
+        if not held.admitted:
+            raise self._refusal(state, tokens)
+        return Reservation(namespace, provider, model, tokens, now.date(), store.name, state)
+
+    async def check(self, namespace: str, tokens: int) -> QuotaState | None:
+        """The caller's counters, or the 429 a hold of ``tokens`` would get; nothing held."""
+        if not self.limits.any:
+            return None
+        now = datetime.now(UTC)
+        used, requests = await self.counters_of(namespace, now)
+        state = QuotaState(now, used, requests, *self._limit_pair())
+        daily = self.limits.daily_tokens
+        if state.requests_exhausted() or (daily is not None and used + tokens > daily):
+            raise self._refusal(state, tokens)
+        return state
+
+    def _remember(self, namespace: str, state: QuotaState) -> None:
+        self._known.pop(namespace, None)
+        if len(self._known) >= _KNOWN_CALLERS:
+            del self._known[next(iter(self._known))]
+        self._known[namespace] = state
+
+    async def current(self, namespace: str) -> QuotaState | None:
+        """The caller's counters now: as this process last saw them, else read once."""
+        if not self.limits.any:
+            return None
+        now = datetime.now(UTC)
+        known = self._known.get(namespace)
+        if known is not None:
+            return known.at(now)
+        used, requests = await self.counters_of(namespace, now)
+        state = QuotaState(now, used, requests, *self._limit_pair())
+        self._remember(namespace, state)
+        return state
+
+    async def counters_of(self, namespace: str, now: datetime) -> tuple[int, int]:
+        """The caller's tokens of the day and requests of the minute, where they are held."""
+        try:
+            return await (self.shared or self.fallback).read(namespace, now)
+        except RedisError:
+            return await self.fallback.read(namespace, now)
 
     def _limit_pair(self) -> tuple[int | None, int | None]:
         return self.limits.daily_tokens, self.limits.requests_per_minute
@@ -121,66 +197,71 @@ class QuotaGate:
     async def settle(self, reservation: Reservation, usage: CallUsage) -> None:
         prompt = usage.prompt_tokens or 0
         completion = usage.completion_tokens or 0
-        if usage.ok and usage.prompt_tokens is None and usage.completion_tokens is None:
+        if not usage.called:
+            used = 0
+        elif usage.ok and usage.prompt_tokens is None and usage.completion_tokens is None:
             # The provider said nothing of its usage: the hold stands as what was used.
             used = reservation.tokens
         else:
             used = prompt + completion
-        row = {
-            "owner": reservation.namespace,
-            "provider": reservation.provider,
-            "model": reservation.model,
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "latency_ms": usage.latency_ms,
-            "cost_usd": self.prices.cost(reservation.model, prompt, completion),
-            "saved_usd": 0.0,
-            "cached": False,
-            "ok": usage.ok,
-        }
-        with _as_someone():
-            async with self.engine.begin() as conn:
-                if reservation.day is not None:
-                    await conn.execute(
-                        QUERIES.text("settle"),
-                        {
-                            "owner": reservation.namespace,
-                            "day": reservation.day,
-                            "reserved": reservation.tokens,
-                            "used": used,
-                        },
-                    )
-                if usage.called:
-                    await conn.execute(QUERIES.text("record"), row)
+        if usage.called:
+            self.record(reservation, usage)
+        if reservation.day is None or reservation.counter is None:
+            return
+        known = self._known.get(reservation.namespace)
+        if known is not None and known.day == reservation.day:
+            known.day_tokens = max(0, known.day_tokens - reservation.tokens + used)
+        store = self._stores().get(reservation.counter, self.fallback)
+        try:
+            await store.settle(reservation.namespace, reservation.day, reservation.tokens, used)
+        except RedisError:
+            log.warning(
+                "ai quotas: could not settle a hold in Redis; it stands until the day ends",
+                extra={"action": "ai.quota_settle_failed"},
+            )
+
+    def record(self, reservation: Reservation, usage: CallUsage) -> None:
+        """The ledger row of one provider call (also of one attempt the chain moved past)."""
+        prompt = usage.prompt_tokens or 0
+        completion = usage.completion_tokens or 0
+        self.ledger.add(
+            LedgerRow(
+                reservation.namespace,
+                datetime.now(UTC),
+                usage.provider or reservation.provider,
+                usage.model or reservation.model,
+                prompt,
+                completion,
+                usage.latency_ms,
+                self.prices.cost(usage.model or reservation.model, prompt, completion),
+                0.0,
+                False,
+                usage.ok,
+            )
+        )
 
     def cache_hit(
         self, namespace: str, provider: str, model: str, usage: tuple[int | None, int | None]
     ) -> None:
         prompt, completion = usage[0] or 0, usage[1] or 0
-        row = {
-            "owner": namespace,
-            "provider": provider,
-            "model": model,
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "latency_ms": 0.0,
-            "cost_usd": 0.0,
-            "saved_usd": self.prices.cost(model, prompt, completion),
-            "cached": True,
-            "ok": True,
-        }
-        task = asyncio.get_running_loop().create_task(self._write_hit(row))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _write_hit(self, row: dict[str, object]) -> None:
-        try:
-            with _as_someone():
-                async with self.engine.begin() as conn:
-                    await conn.execute(QUERIES.text("record"), row)
-        except Exception:  # a lost ledger row must not fail anything else
-            log.warning("could not record a cache hit in the AI ledger", exc_info=True)
+        saved = self.prices.cost(model, prompt, completion)
+        self.ledger.add(
+            LedgerRow(
+                namespace,
+                datetime.now(UTC),
+                provider,
+                model,
+                prompt,
+                completion,
+                0.0,
+                0.0,
+                saved,
+                True,
+                True,
+            )
+        )
 
     async def aclose(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.ledger.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()

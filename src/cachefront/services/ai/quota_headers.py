@@ -53,6 +53,19 @@ class QuotaState:
     def day(self) -> date:
         return self.now.date()
 
+    def at(self, now: datetime) -> QuotaState:
+        """These counters seen at ``now``: a window that has passed since starts at zero."""
+        later = now.astimezone(UTC)
+        same_day = later.date() == self.day
+        same_minute = minute_of(later) == minute_of(self.now)
+        return QuotaState(
+            later,
+            self.day_tokens if same_day else 0,
+            self.minute_requests if same_minute else 0,
+            self.daily_tokens,
+            self.requests_per_minute,
+        )
+
     def seconds_to_next_minute(self) -> float:
         return (minute_of(self.now) + timedelta(minutes=1) - self.now).total_seconds()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from fastapi import APIRouter
 from redis.asyncio import Redis
@@ -23,8 +23,10 @@ from cachefront.services.ai.generation_routes import generation_router
 from cachefront.services.ai.openai_errors import ERROR_SCHEMA, problem_as_openai
 from cachefront.services.ai.prices import PriceTable
 from cachefront.services.ai.providers import Catalog, OpenAICompatibleProvider, provider_configs
-from cachefront.services.ai.quota import QuotaGate, QuotaLimits
+from cachefront.services.ai.quota import QuotaGate, QuotaLimits, used_on_day
+from cachefront.services.ai.quota_redis import RedisCounters
 from cachefront.services.ai.reflection_routes import reflection_router
+from cachefront.services.ai.retention import retention_task
 from cachefront.services.ai.routes import router as openai_router
 from cachefront.services.ai.service import CACHE_NS, AiService
 from cachefront.services.ai.settings import AiSettings
@@ -105,6 +107,7 @@ class AiRoom:
 
     def register_jobs(self, registry: JobRegistry, settings: Settings) -> None:
         registry.add_job_type(generation_job_type())
+        registry.add_periodic(retention_task())
 
     async def open(self, platform: Platform) -> AiService:
         own = platform.settings.room(AiSettings)
@@ -120,9 +123,21 @@ class AiRoom:
             providers.append(provider)
             entries.append((config.name, provider, config.models, config.aliases))
         shared = None
+        counters = None
         if platform.settings.redis_url is not None:
             url = platform.settings.redis_url.get_secret_value().removeprefix("async+")
             timeout = platform.settings.redis_socket_timeout_seconds
+            engine = platform.engine
+
+            async def seed(owner: str, day: date) -> int:
+                return await used_on_day(engine, owner, day)
+
+            counters = RedisCounters(
+                Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout),
+                prefix=platform.settings.redis_prefix,
+                ns=CACHE_NS,
+                seed=seed,
+            )
             shared = SharedFlights(
                 Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout),
                 # Followers block on the stream of chunks for up to BLOCK_MS at a time.
@@ -146,6 +161,7 @@ class AiRoom:
                 platform.engine,
                 QuotaLimits(own.ai_daily_tokens, own.ai_requests_per_minute),
                 PriceTable(own.ai_prices),
+                shared=counters,
             ),
             answer_cap=own.ai_answer_cap,
         )

@@ -79,7 +79,7 @@ async def _sse(payloads: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 def _sent(delivery: Delivery, started: float) -> Response:
     timing = _timing(started, delivery.waited_ms, delivery.gate_ms)
-    headers = {"X-Cache": delivery.x_cache, "Server-Timing": timing}
+    headers = {"X-Cache": delivery.x_cache, "Server-Timing": timing, **delivery.ratelimit}
     if delivery.age is not None:
         headers["Age"] = str(delivery.age)
     if delivery.body is not None:

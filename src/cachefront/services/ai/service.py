@@ -6,8 +6,10 @@ provider of the chain; on a miss it joins the flight of an identical request in
 progress (in this process, or through Redis in another), or starts one. A flight tries
 the chain in order: 429/5xx are retried by the provider within the deadline, then the
 next provider is asked; only a complete answer (a stream that ended with ``[DONE]``) is
-stored, under the key of the provider that gave it. Each provider call is bracketed by
-the usage gate's ``reserve`` and ``settle``, where quotas plug in.
+stored, under the key of the provider that gave it. A flight is bracketed by the usage
+gate's ``reserve``, taken by the caller that starts it before it exists, and ``settle``;
+a caller joining one is only ``check``-ed against its own quota, so a caller's 429 is
+its own and a follower gets nothing but the provider's answer or failure.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from cachefront.services.ai.providers import (
     Target,
 )
 from cachefront.services.ai.providers.openai_compatible import DONE
+from cachefront.services.ai.quota_headers import QuotaState, ratelimit_headers
 from cachefront.services.ai.shared_flight import Lease, SharedFlights
 from cachefront.services.ai.stored import StoredAnswer, decode_answer, encode_answer
 from cachefront.services.ai.usage import CallUsage, Reservation, UnlimitedUsage, UsageGate
@@ -176,7 +179,10 @@ class AiService:
             if hit is not None:
                 answer, age, index = hit
                 self._note_hit(request, chain[index], answer)
-                return self._delivered(request, answer, age)
+                delivered = self._delivered(request, answer, age)
+                return dataclasses.replace(
+                    delivered, ratelimit=await self._ratelimit(request, None)
+                )
         if directives.only_if_cached:
             raise AiRequestError(
                 504,
@@ -185,34 +191,49 @@ class AiService:
             )
         storable = repeatable and not directives.no_store and self._policy is not None
         waiting = time.perf_counter()
-        flight = self.flights.joined(keys[0]) if repeatable else None
-        if repeatable and flight is None and not directives.no_cache:
-            # The lookup above awaited: a flight may have ended and stored its answer
-            # meanwhile. Its memory entry is written before the flight lets go of the
-            # key, with no await between, so this synchronous look closes the gap.
-            late = self._peek_memory(keys, directives.max_age)
-            if late is not None:
-                self._note_hit(request, chain[late[2]], late[0])
-                return self._delivered(request, late[0], late[1])
+        flight = self._joinable(request, chain, keys, repeatable)
+        if isinstance(flight, Delivery):
+            return dataclasses.replace(flight, ratelimit=await self._ratelimit(request, None))
+        began = time.perf_counter()
+        reservation: Reservation | None = None
+        if flight is None:
+            # This caller's own hold, before any flight exists: past its quota it alone
+            # is refused, and nobody joins a flight that could fail on someone's quota.
+            reservation = await self._reserve(request, chain[0])
+            quota = reservation.state
+            # The hold awaited: an identical flight may have started (or ended) meanwhile.
+            flight = self._joinable(request, chain, keys, repeatable)
+            if flight is not None:
+                await self._release(reservation)
+                reservation = None
+                if isinstance(flight, Delivery):
+                    ratelimit = await self._ratelimit(request, quota)
+                    return dataclasses.replace(flight, ratelimit=ratelimit)
+        elif flight.done:
+            quota = None  # answered already: as good as cached, and hits count nothing
+        else:
+            # A follower is never billed and never holds, but is checked like a hold,
+            # so a caller past its quota is not served by other callers' flights.
+            quota = await self.usage.check(request.billed, self._maximum(request))
+        gate_ms = (time.perf_counter() - began) * 1000
         x_cache = "COALESCED"
-        if flight is not None and flight.done and (directives.no_cache or flight.error):
-            # An answer already given is a cached one, not what no-cache asks for; a
-            # failure already given is not repeated to a newcomer: it gets a new try.
-            flight = None
         if flight is not None and flight.done and flight.error is None:
             # Answered already and being stored: as good as cached, and as young.
             x_cache, flight.age = "HIT", 0
             self._note_hit(request, chain[0], StoredAnswer(request.stream, tuple(flight.payloads)))
         if flight is None:
+            assert reservation is not None
             deadline_at = time.monotonic() + self.deadline_seconds
+            held = reservation
 
             async def run(started: Flight) -> None:
                 await self._fly(
-                    started, request, chain, keys, storable, deadline_at, shared=repeatable
+                    started, request, chain, keys, held, storable, deadline_at, repeatable
                 )
 
             flight = self.flights.start(keys[0] if repeatable else None, run)
             x_cache = "" if repeatable else "BYPASS"
+        ratelimit = await self._ratelimit(request, quota)
         if request.stream:
             await flight.first()
             waited = (time.perf_counter() - waiting) * 1000
@@ -221,13 +242,53 @@ class AiService:
                 flight.age,
                 waited,
                 payloads=_follow(flight, request.wants_usage),
-                gate_ms=flight.gate_ms,
+                gate_ms=gate_ms,
+                ratelimit=ratelimit,
             )
         payloads = await flight.result()
         waited = (time.perf_counter() - waiting) * 1000
         return Delivery(
-            x_cache or flight.origin, flight.age, waited, body=payloads[0], gate_ms=flight.gate_ms
+            x_cache or flight.origin,
+            flight.age,
+            waited,
+            body=payloads[0],
+            gate_ms=gate_ms,
+            ratelimit=ratelimit,
         )
+
+    def _joinable(
+        self,
+        request: AiRequest,
+        chain: Sequence[Target[OpenAICompatibleProvider]],
+        keys: Sequence[str],
+        repeatable: bool,
+    ) -> Flight | Delivery | None:
+        """The flight in progress to join, or an answer stored meanwhile, or None."""
+        if not repeatable:
+            return None
+        directives = request.directives
+        flight = self.flights.joined(keys[0])
+        if flight is None and not directives.no_cache:
+            # A lookup awaited: a flight may have ended and stored its answer meanwhile.
+            # Its memory entry is written before the flight lets go of the key, with no
+            # await between, so this synchronous look closes the gap.
+            late = self._peek_memory(keys, directives.max_age)
+            if late is not None:
+                self._note_hit(request, chain[late[2]], late[0])
+                return self._delivered(request, late[0], late[1])
+        if flight is not None and flight.done and (directives.no_cache or flight.error):
+            # An answer already given is a cached one, not what no-cache asks for; a
+            # failure already given is not repeated to a newcomer: it gets a new try.
+            return None
+        return flight
+
+    def _maximum(self, request: AiRequest) -> int:
+        return maximum_tokens(request.route, request.body, self.answer_cap)
+
+    async def _ratelimit(self, request: AiRequest, held: QuotaState | None) -> dict[str, str]:
+        """The caller's x-ratelimit-* headers: from its hold, or its counters now."""
+        state = held if held is not None else await self.usage.current(request.billed)
+        return ratelimit_headers(state) if state is not None else {}
 
     def _note_hit(
         self,
@@ -290,16 +351,22 @@ class AiService:
         request: AiRequest,
         chain: Sequence[Target[OpenAICompatibleProvider]],
         keys: Sequence[str],
+        reservation: Reservation,
         storable: bool,
         deadline_at: float,
-        *,
         shared: bool,
     ) -> None:
         lease: Lease | None = None
-        if shared and self.shared is not None:
-            lease = await self.shared.lease(keys[0], deadline_at)
+        try:
+            if shared and self.shared is not None:
+                lease = await self.shared.lease(keys[0], deadline_at)
+        except FlightError:
+            await self._release(reservation)
+            raise
         if lease is not None and not lease.leader:
             assert self.shared is not None
+            # Another process makes the call: this caller's hold is not needed.
+            await self._release(reservation)
             flight.origin = "COALESCED"
             async for payload in self.shared.relay(lease, deadline_at):
                 flight.publish(payload)
@@ -320,12 +387,15 @@ class AiService:
                 # Another process may have stored the answer just before we took the lead.
                 hit = await self._lookup(keys, request.directives.max_age)
             if hit is not None:
+                await self._release(reservation)
                 flight.origin, flight.age = "HIT", hit[1]
                 self._note_hit(request, chain[hit[2]], hit[0])
                 for payload in hit[0].payloads:
                     await emit(payload)
             else:
-                settled = await self._call_chain(flight, request, chain, keys, deadline_at, emit)
+                settled = await self._call_chain(
+                    flight, request, chain, keys, reservation, deadline_at, emit
+                )
                 to_store = settled.key, settled.answer
         except FlightError as exc:
             if lease is not None and self.shared is not None:
@@ -336,10 +406,12 @@ class AiService:
         flight.finish()
         try:
             if settled is not None:
-                # After the callers have their answer: the ledger's write is not theirs
-                # to wait on. The flight runs on whether they stay or not, so a stream
+                # After the callers have their answer: the settle is not theirs to
+                # wait on. The flight runs on whether they stay or not, so a stream
                 # the caller abandoned is billed all the same.
-                await self._settle(settled.reservation, settled.answer.payloads, settled.started)
+                await self._settle(
+                    settled.reservation, settled.target, settled.answer.payloads, settled.started
+                )
             if to_store is not None and storable:
                 await self._store(*to_store)
         finally:
@@ -365,11 +437,13 @@ class AiService:
         request: AiRequest,
         chain: Sequence[Target[OpenAICompatibleProvider]],
         keys: Sequence[str],
+        reservation: Reservation,
         deadline_at: float,
         emit: Emit,
     ) -> _Settlement:
-        """Ask the chain in order; the key and answer of the provider that gave one, and
-        its reservation, to settle once the callers have the answer."""
+        """Ask the chain in order under the one hold; the key and answer of the provider
+        that gave one, to settle once the callers have the answer. Each attempt the chain
+        moves past gets its ledger row; a chain that fails ends the hold."""
         failures: list[str] = []
         for target, key in zip(chain, keys, strict=True):
             remaining = deadline_at - time.monotonic()
@@ -377,7 +451,6 @@ class AiService:
                 failures.append(f"{target.provider_name}: deadline passed")
                 break
             body = self._upstream_body(request, target.model)
-            reservation = await self._reserve(flight, request, target)
             started = time.perf_counter()
             sent: list[bytes] = []
             try:
@@ -396,13 +469,12 @@ class AiService:
                     sent.append(answer.body)
                     await emit(answer.body)
             except ProviderFailure as exc:
-                await self._settle(reservation, sent, started, ok=False)
+                await self._settle(reservation, target, sent, started, ok=False)
                 raise FlightError(
                     exc.status_code,
                     f"provider {target.provider_name} refused the request: {exc.message}",
                 ) from None
             except UpstreamError as exc:
-                await self._settle(reservation, sent, started, ok=False)
                 log.warning(
                     "ai provider %s failed: %s",
                     target.provider_name,
@@ -410,46 +482,66 @@ class AiService:
                     extra={"action": "ai.provider_failed", "provider": target.provider_name},
                 )
                 if sent:
+                    await self._settle(reservation, target, sent, started, ok=False)
                     # Chunks went out already: another provider's answer cannot follow them.
                     raise FlightError(
                         502, f"provider {target.provider_name} broke off its answer"
                     ) from None
+                self.usage.record(reservation, self._usage(target, sent, started, ok=False))
                 failures.append(f"{target.provider_name}: {exc.detail}")
                 continue
-            return _Settlement(key, StoredAnswer(request.stream, tuple(sent)), reservation, started)
+            return _Settlement(
+                key, StoredAnswer(request.stream, tuple(sent)), reservation, started, target
+            )
+        await self._release(reservation)
         raise FlightError(
             503, "no provider could answer (" + "; ".join(failures) + ")", retry_after=30
         )
 
     async def _reserve(
-        self, flight: Flight, request: AiRequest, target: Target[OpenAICompatibleProvider]
+        self, request: AiRequest, target: Target[OpenAICompatibleProvider]
     ) -> Reservation:
-        began = time.perf_counter()
-        tokens = maximum_tokens(request.route, request.body, self.answer_cap)
+        """The caller's hold for a call; ``AiRequestError`` (429) past its quota."""
+        return await self.usage.reserve(
+            request.billed, target.provider_name, target.model, self._maximum(request)
+        )
+
+    async def _release(self, reservation: Reservation) -> None:
+        """Give back a hold no provider call used (another process or the cache answered)."""
         try:
-            return await self.usage.reserve(
-                request.billed, target.provider_name, target.model, tokens
+            await self.usage.settle(reservation, CallUsage(None, None, 0.0, True, called=False))
+        except Exception:  # a hold not given back stands until its day ends
+            log.warning(
+                "could not release an AI quota hold",
+                exc_info=True,
+                extra={"action": "ai.release_failed"},
             )
-        except AiRequestError as exc:
-            # Past the caller's quota: every caller of this flight is that caller.
-            retry = exc.headers.get("Retry-After")
-            raise FlightError(
-                exc.status,
-                exc.message,
-                code=exc.code,
-                retry_after=int(retry) if retry is not None else None,
-                headers={k: v for k, v in exc.headers.items() if k != "Retry-After"},
-            ) from None
-        finally:
-            flight.gate_ms += (time.perf_counter() - began) * 1000
+
+    @staticmethod
+    def _usage(
+        target: Target[OpenAICompatibleProvider],
+        sent: Sequence[bytes],
+        started: float,
+        *,
+        ok: bool,
+    ) -> CallUsage:
+        prompt, completion = _usage_of(sent)
+        latency = (time.perf_counter() - started) * 1000
+        return CallUsage(
+            prompt, completion, latency, ok, provider=target.provider_name, model=target.model
+        )
 
     async def _settle(
-        self, reservation: Reservation, sent: Sequence[bytes], started: float, *, ok: bool = True
+        self,
+        reservation: Reservation,
+        target: Target[OpenAICompatibleProvider],
+        sent: Sequence[bytes],
+        started: float,
+        *,
+        ok: bool = True,
     ) -> None:
-        prompt, completion = _usage_of(sent)
-        usage = CallUsage(prompt, completion, (time.perf_counter() - started) * 1000, ok)
         try:
-            await self.usage.settle(reservation, usage)
+            await self.usage.settle(reservation, self._usage(target, sent, started, ok=ok))
         except Exception:  # the answer was given; a lost settlement must not undo it
             log.warning(
                 "could not settle an AI call's usage",
@@ -466,3 +558,4 @@ class _Settlement:
     answer: StoredAnswer
     reservation: Reservation
     started: float
+    target: Target[OpenAICompatibleProvider]

@@ -88,3 +88,15 @@ class AiSettings(RoomSettings):
         description="The whole time one request may spend on providers, retries and "
         "fallbacks included.",
     )
+    ai_usage_keep_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days the usage ledger (ai_usage) keeps its rows; older ones are "
+        "deleted by the daily ai-retention task.",
+    )
+    ai_generation_keep_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days the stored steps of an ai-generation job are kept after the job "
+        "finished; the daily ai-retention task deletes older ones.",
+    )

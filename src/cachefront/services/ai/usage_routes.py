@@ -43,5 +43,5 @@ async def usage(
         else caller_namespace(request)
     )
     with acting_as_service() if identity is None else contextlib.nullcontext():
-        report = await usage_report(gate.engine, owner, days, gate.limits)
+        report = await usage_report(gate, owner, days)
     return Response(orjson.dumps(report), media_type="application/json")

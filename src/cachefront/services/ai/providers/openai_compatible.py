@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from cachefront.errors import (
     BudgetExhaustedError,
@@ -202,6 +203,11 @@ class OpenAICompatibleProvider:
         self.base_url = base_url
         self.client = client
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._stream_headers = {
+            **self._headers,
+            "Accept": "text/event-stream",
+            "Content-Type": "application/json",
+        }
         self._retry = retry or client.retry
         # Streams only; plain calls use the platform's client. trust_env=False for the
         # same reason the platform's client has it: no proxy around these rules.
@@ -269,8 +275,9 @@ class OpenAICompatibleProvider:
             request = self._stream_http.build_request(
                 "POST",
                 self.base_url + "/chat/completions",
-                json=body,
-                headers={**self._headers, "Accept": "text/event-stream"},
+                # orjson, once per attempt: faster than httpx's own json.dumps.
+                content=orjson.dumps(body),
+                headers=self._stream_headers,
                 timeout=httpx.Timeout(max(deadline_at - time.monotonic(), 0.001)),
             )
             try:

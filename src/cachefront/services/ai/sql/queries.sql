@@ -1,5 +1,5 @@
--- The AI room's statements (quota.py, ledger.py, generation_steps.py); SQLAlchemy text
--- with :name parameters.
+-- The AI room's statements (quota_postgres.py, ledger_writer.py, ledger.py, generation.py);
+-- SQLAlchemy text with :name parameters.
 
 -- name: reserve
 -- One conditional write per reservation: the row lock serializes every server's
@@ -30,11 +30,24 @@ UPDATE ai_quotas
    SET day_tokens = greatest(day_tokens - :reserved + :used, 0)
  WHERE owner = :owner AND day = :day;
 
--- name: record
-INSERT INTO ai_usage (owner, provider, model, prompt_tokens, completion_tokens, latency_ms,
-                      cost_usd, saved_usd, cached, ok)
-VALUES (:owner, :provider, :model, :prompt_tokens, :completion_tokens, :latency_ms,
-        :cost_usd, :saved_usd, :cached, :ok);
+-- name: record_many
+-- A batch of ledger rows in one statement, one array per column (ledger_writer.py);
+-- each row keeps the time of its call, not of the batch.
+INSERT INTO ai_usage (owner, at, provider, model, prompt_tokens, completion_tokens,
+                      latency_ms, cost_usd, saved_usd, cached, ok)
+SELECT *
+  FROM unnest(CAST(:owner AS text[]), CAST(:at AS timestamptz[]), CAST(:provider AS text[]),
+              CAST(:model AS text[]), CAST(:prompt_tokens AS integer[]),
+              CAST(:completion_tokens AS integer[]), CAST(:latency_ms AS real[]),
+              CAST(:cost_usd AS double precision[]), CAST(:saved_usd AS double precision[]),
+              CAST(:cached AS boolean[]), CAST(:ok AS boolean[]));
+
+-- name: used_on_day
+-- The tokens a caller's provider calls used on a UTC day, by the ledger: where a day's
+-- counter in Redis starts (quota_redis.py).
+SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) AS used
+  FROM ai_usage
+ WHERE owner = :owner AND NOT cached AND at >= :start AND at < :end;
 
 -- name: usage_by_model
 -- The ledger since a time, per model, for the rows the transaction may see: a caller's
@@ -101,3 +114,19 @@ SELECT provider,
   FROM ai_usage
  WHERE at >= :since AND at < :until
  GROUP BY provider;
+-- name: delete_old_usage
+-- One batch of ledger rows older than the cut-off, oldest first (retention.py).
+DELETE FROM ai_usage
+ WHERE id IN (SELECT id FROM ai_usage WHERE at < :cutoff ORDER BY at LIMIT :batch);
+
+-- name: delete_old_generation_steps
+-- One batch of the steps of generations that finished before the cut-off, and of steps
+-- whose job is gone altogether (written before the cut-off); a running job's stay.
+DELETE FROM ai_generation_steps
+ WHERE (job_id, step, input_hash) IN (
+       SELECT s.job_id, s.step, s.input_hash
+         FROM ai_generation_steps s
+         LEFT JOIN jobs j ON j.id = s.job_id
+        WHERE (j.id IS NULL AND s.created_at < :cutoff)
+           OR (j.finished_at < :cutoff AND j.status IN ('succeeded', 'failed', 'cancelled'))
+        LIMIT :batch);
