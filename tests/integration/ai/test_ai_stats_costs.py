@@ -87,36 +87,50 @@ async def test_admin_stats_report_the_ledger_cost_of_a_call(
     }
     auth = {"Authorization": f"Bearer {SERVICE_KEY}"}
     settings = ai_settings(ai_prices={"sim-small": [2.0, 8.0]})
+    began = datetime.now(UTC)
+    provider = upstream_name("primary")
     with serve_app(settings) as server:
         async with httpx.AsyncClient(base_url=server.url, headers=auth, timeout=10) as client:
             for _ in range(2):  # a miss that pays, then a hit that saves
                 answer = await client.post("/v1/chat/completions", json=body)
                 assert answer.status_code == 200, answer.text
-            provider = upstream_name("primary")
-            for _ in range(100):  # the ledger may be written behind the answer
+            # The ledger is written behind the answers: read until the stats and the
+            # ledger of the same window agree, with this test's two rows in it.
+            for _ in range(100):
                 stats = (await client.get("/v1/admin/stats", params={"hours": 1})).json()
                 rows = [p for p in stats["upstream_by_provider"] if p["provider"] == provider]
                 room = next(r for r in stats["rooms"] if r["room"] == "ai")
-                if rows and room["cost_saved"] > 0:
+                paid, saved, mine = await _ledger_window(engine, stats, began)
+                if rows and mine >= 2 and rows[0]["cost"] == pytest.approx(paid, rel=1e-6):
                     break
                 await asyncio.sleep(0.05)
     (row,) = rows
+    assert mine == 2
     assert row["cost_basis"] == "measured"
     assert row["tokens"] > 0
+    assert paid > 0
+    assert row["cost"] == pytest.approx(paid, rel=1e-6)
+    assert room["cost_saved"] == pytest.approx(saved, rel=1e-6)
+
+
+async def _ledger_window(
+    engine: AsyncEngine, stats: dict[str, object], began: datetime
+) -> tuple[float, float, int]:
+    """The ledger's cost and saving of the stats' window, and its rows since ``began``."""
     with acting_as_service():
         async with engine.connect() as conn:
-            paid, saved = (
+            paid, saved, mine = (
                 await conn.execute(
                     text(
-                        "SELECT sum(cost_usd), sum(saved_usd) FROM ai_usage "
+                        "SELECT coalesce(sum(cost_usd), 0), coalesce(sum(saved_usd), 0), "
+                        "count(*) FILTER (WHERE at >= :began) FROM ai_usage "
                         "WHERE provider = 'primary' AND at >= :since AND at < :until"
                     ),
                     {
-                        "since": datetime.fromisoformat(stats["since"]),
-                        "until": datetime.fromisoformat(stats["until"]),
+                        "began": began,
+                        "since": datetime.fromisoformat(str(stats["since"])),
+                        "until": datetime.fromisoformat(str(stats["until"])),
                     },
                 )
             ).one()
-    assert paid > 0
-    assert row["cost"] == pytest.approx(float(paid), rel=1e-6)
-    assert room["cost_saved"] == pytest.approx(float(saved), rel=1e-6)
+    return float(paid), float(saved), int(mine)
