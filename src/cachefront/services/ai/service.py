@@ -183,7 +183,8 @@ class AiService:
                 return dataclasses.replace(
                     delivered, ratelimit=await self._ratelimit(request, None)
                 )
-        if directives.only_if_cached:
+        answered = repeatable and not directives.no_cache and self._answered(keys[0])
+        if directives.only_if_cached and not answered:
             raise AiRequestError(
                 504,
                 "the answer is not in the cache and Cache-Control said only-if-cached",
@@ -281,6 +282,12 @@ class AiService:
             # failure already given is not repeated to a newcomer: it gets a new try.
             return None
         return flight
+
+    def _answered(self, key: str) -> bool:
+        """Whether a flight for ``key`` has answered and is being stored: as good as a
+        cached answer (only-if-cached takes it), though the cache has not got it yet."""
+        flight = self.flights.joined(key)
+        return flight is not None and flight.done and flight.error is None
 
     def _maximum(self, request: AiRequest) -> int:
         return maximum_tokens(request.route, request.body, self.answer_cap)
