@@ -99,9 +99,11 @@ def memory_hit(
 ) -> tuple[int, list[Header], bytes] | None:
     """``(status, headers, body)`` of a fresh memory hit of ``route``, or None.
 
-    The one rule of what a hot-path hit answers, shared by ``FastPathApp`` and the
-    server's direct path (``direct.py``): plain and synchronous, with no side effect
-    but the memory tier's recency, so a caller may look and then decide to fall back.
+    The rule of what a hot-path hit answers: ``fresh_entry`` for which entry, then the
+    cache headers of ``wire.py`` and If-None-Match. The server's direct path
+    (``direct.py``) applies the same two steps with the header lines rendered once per
+    entry and second. Plain and synchronous, with no side effect but the memory tier's
+    recency, so a caller may look and then decide to fall back.
     """
     entry = fresh_entry(route, memory, path, query, now)
     if entry is None:

@@ -21,7 +21,9 @@ holds a socket and memory for as long as it likes. ``GuardedHttpProtocol`` adds:
   but answers in plain text; here the answer is problem+json like every other error.
 
 Cost per request: a few attribute updates and one clock read; no timer is created or
-cancelled per request (see ``GuardedHttpProtocol``).
+cancelled per request (see ``GuardedHttpProtocol``). A request that arrives whole and
+is a direct hit is answered before the parser sees it (``direct_protocol.serve_chunk``),
+and its connection's keep-alive timeout is then kept on the same timer.
 """
 
 from __future__ import annotations
@@ -114,7 +116,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     A deadline is a timestamp, ``_expires_at`` (0 when none runs), checked by one timer
     per connection that re-arms itself only while a deadline runs: a kept-alive
     connection making request after request sets and clears a float per request and
-    creates a timer at most once per timeout, not one per request.
+    creates a timer at most once per timeout, not one per request. After an answer of
+    ``serve_chunk`` the same deadline is the idle connection's keep-alive timeout
+    (``_idle``), in place of the timer uvicorn would arm per request.
     """
 
     # Loop time of the last over-capacity warning, shared by the process's connections.
