@@ -13,7 +13,8 @@ Nothing here is a rule of its own: the gate's request id, client address, thrott
 access and CORS rules (``GateApp`` and ``access_refusal``), the authenticator's cached
 verification (``Authenticator.known``), the limiter's synchronous count
 (``InboundLimiter.try_hit``) and the fast path's hit and metrics row
-(``memory_hit``, ``record_hit``) are called as they are. The steps that cannot be
+(``fresh_entry`` and ``cache_headers``, as ``memory_hit`` applies them, and
+``record_hit``) are called as they are. The steps that cannot be
 undone (the limit's count, the request id's counter, the metrics row) run last,
 once every check has passed, so a fallback has spent nothing.
 """
@@ -129,6 +130,7 @@ class DirectResponder:
         verdict = gate.limiter.try_hit(group, identity.limit_key)
         if verdict is None or not verdict.allowed:
             return None  # a refusal does not count, so the gate's own hit decides again
+        request_id = gate.request_id(head.request_id)
         # In the order the ASGI path writes them: the server's, the fast path's, the gate's.
         answer = b"".join(
             (
@@ -136,7 +138,7 @@ class DirectResponder:
                 self._server_bytes(server_headers),
                 lines,
                 b"x-request-id: ",
-                gate.request_id(head.request_id),
+                request_id,
                 b"\r\n",
                 _lines(verdict.headers),
                 self._cors_lines(gate.cors_headers(head.origin)),
