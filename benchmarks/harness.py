@@ -153,7 +153,7 @@ def cachefront(env: dict[str, str], workers: int = 1) -> Iterator[str]:
     args += ["--workers", str(workers)]
     with process(args, {"CACHEFRONT_LOG_LEVEL": "warning", **env}) as proc:
         base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/health", proc)
+        wait_http(base + "/health", proc, timeout=180)  # a loaded machine starts slowly
         if workers > 1:
             # /health answers as soon as one worker is up; give the others time to
             # finish starting, or the load goes to the first one alone.

@@ -1,11 +1,12 @@
 """Cache-hit throughput of GET /v1/ephemeris/{body} against nginx serving the same JSON.
 
-Both run on this machine in one run, each measured with wrk (-c64, 2 threads), so the
-ratio is what matters. cachefront answers from its memory tier with metrics and cache
-headers applied; nginx serves the identical bytes as a static file.
+Both run on this machine in one run, each measured with wrk (-c64, one thread as the
+targets of issues 13 and 16 are set, ``--threads`` to change it), so the ratio is what
+matters. cachefront answers from its memory tier with metrics and cache headers
+applied; nginx serves the identical bytes as a static file.
 
     python benchmarks/hit_throughput.py [--seconds 10] [--workers 2] [--redis [--exact]]
-        [--direct on|off|both]
+        [--direct on|off|both] [--threads 1]
 
 With ``--redis`` the limits are shared through Redis from leases (the default);
 ``--exact`` counts every request in Redis instead (``CACHEFRONT_RATE_LIMIT_EXACT``).
@@ -55,7 +56,7 @@ http {{
 """
 
 
-def bare_asgi(workers: int, seconds: int) -> WrkResult:
+def bare_asgi(workers: int, seconds: int, threads: int = 1) -> WrkResult:
     """wrk against a bare ASGI app under the same uvicorn options cachefront uses."""
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", "bare_asgi:app", "--port", str(port)]
@@ -65,7 +66,7 @@ def bare_asgi(workers: int, seconds: int) -> WrkResult:
     args += ["--no-access-log", "--log-level", "warning"]
     with process(args) as proc:
         wait_http(f"http://127.0.0.1:{port}/", proc)
-        return wrk(f"http://127.0.0.1:{port}/", seconds=seconds)
+        return wrk(f"http://127.0.0.1:{port}/", seconds=seconds, threads=threads)
 
 
 def warm(url: str) -> bytes:
@@ -99,8 +100,12 @@ def main() -> None:
         default="on",
         help="hits answered before ASGI (CACHEFRONT_DIRECT_HITS); both: alternate on and off",
     )
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     args = parser.parse_args()
-    settings = ("on", "off", "on", "off") if args.direct == "both" else (args.direct,)
+    settings: tuple[str, ...] = (
+        ("on", "off", "on", "off") if args.direct == "both" else (args.direct,)
+    )
+    threads = args.threads
 
     at = "2026-11-24T12:00:00Z"
     ours: list[tuple[str, WrkResult]] = []
@@ -132,18 +137,20 @@ def main() -> None:
                 nginx = subprocess.Popen(["nginx", "-c", str(conf)])
                 try:
                     time.sleep(0.5)
-                    nginx_result = wrk(f"http://127.0.0.1:{port}/mars.json", seconds=args.seconds)
+                    nginx_result = wrk(
+                        f"http://127.0.0.1:{port}/mars.json", seconds=args.seconds, threads=threads
+                    )
                 finally:
                     nginx.terminate()
                     nginx.wait()
-            ours.append((settings[0], wrk(url, seconds=args.seconds)))
+            ours.append((settings[0], wrk(url, seconds=args.seconds, threads=threads)))
         for direct in settings[1:]:
             env["CACHEFRONT_DIRECT_HITS"] = "true" if direct == "on" else "false"
             with cachefront(env, workers=args.workers) as base:
                 url = f"{base}/v1/ephemeris/mars?at={at}"
                 warm(url)
-                ours.append((direct, wrk(url, seconds=args.seconds)))
-    bare = bare_asgi(args.workers, args.seconds)
+                ours.append((direct, wrk(url, seconds=args.seconds, threads=threads)))
+    bare = bare_asgi(args.workers, args.seconds, threads)
 
     print("| server | req/s | p50 ms | p99 ms | non-2xx |")
     print("|---|---:|---:|---:|---:|")

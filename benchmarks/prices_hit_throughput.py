@@ -1,13 +1,15 @@
 """Cache-hit throughput of GET /v1/prices/{symbol} against nginx serving the same JSON.
 
 As benchmarks/hit_throughput.py does for ephemeris: both on this machine in one run,
-each measured with wrk (-c64, 2 threads), so the ratio is what matters. cachefront
-answers from its memory tier (the hot path) with the gate, the inbound limits (set
-high enough that one client is not turned away, but counted), metrics and cache
-headers on; nginx serves the identical bytes as a static file. Non-2xx answers are
-counted: a 429 would flatter the figure.
+each measured with wrk (-c64, one thread as issue 13 sets its target; ``--threads``
+to change it), so the ratio is what matters. cachefront answers from its memory tier
+(the hot path) with the gate, the inbound limits (set high enough that one client is
+not turned away, but counted), metrics and cache headers on; nginx serves the
+identical bytes as a static file. Non-2xx answers are counted: a 429 would flatter
+the figure.
 
     python benchmarks/prices_hit_throughput.py [--seconds 10] [--workers 2] [--redis]
+        [--threads 1]
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--redis", action="store_true", help="Redis tier and limit store")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     args = parser.parse_args()
 
     with binance_simulator() as sim, bench_database() as db:
@@ -101,11 +104,15 @@ def main() -> None:
                 nginx = subprocess.Popen(["nginx", "-c", str(conf)])
                 try:
                     time.sleep(0.5)
-                    theirs = wrk(f"http://127.0.0.1:{port}/btc.json", seconds=args.seconds)
+                    theirs = wrk(
+                        f"http://127.0.0.1:{port}/btc.json",
+                        seconds=args.seconds,
+                        threads=args.threads,
+                    )
                 finally:
                     nginx.terminate()
                     nginx.wait()
-            ours = wrk(url, seconds=args.seconds)
+            ours = wrk(url, seconds=args.seconds, threads=args.threads)
 
     print("| server | req/s | p50 ms | p99 ms | non-2xx |")
     print("|---|---:|---:|---:|---:|")

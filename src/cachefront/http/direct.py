@@ -13,7 +13,8 @@ Nothing here is a rule of its own: the gate's request id, client address, thrott
 access and CORS rules (``GateApp`` and ``access_refusal``), the authenticator's cached
 verification (``Authenticator.known``), the limiter's synchronous count
 (``InboundLimiter.try_hit``) and the fast path's hit and metrics row
-(``memory_hit``, ``record_hit``) are called as they are. The steps that cannot be
+(``fresh_entry`` and ``cache_headers``, as ``memory_hit`` applies them, and
+``record_hit``) are called as they are. The steps that cannot be
 undone (the limit's count, the request id's counter, the metrics row) run last,
 once every check has passed, so a fallback has spent nothing. In json log mode a hit
 also gets its access line (``access.py``); in text mode ``access_log`` is None and a
@@ -26,12 +27,19 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from cachefront.cache import MemoryStore
+from cachefront.cache import CacheEntry, MemoryStore
 from cachefront.errors import BadRequestError
 from cachefront.http.access import AccessLog
-from cachefront.http.fastpath import FastRoute, memory_hit, record_hit, route_for
+from cachefront.http.fastpath import FastRoute, fresh_entry, record_hit, route_for
 from cachefront.http.gate import GateApp, access_refusal
-from cachefront.http.wire import Header, read_head
+from cachefront.http.wire import (
+    X_CACHE_MEMORY,
+    Header,
+    cache_headers,
+    etag_matches,
+    if_none_match_of,
+    read_head,
+)
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.ratelimit import SUCCESS_CHARGED_GROUPS, route_group
 
@@ -43,7 +51,9 @@ _ATTRIBUTE = "cachefront_direct_responder"
 _MAX_DEPTH = 8
 
 _STATUS_LINES = {200: b"HTTP/1.1 200 OK\r\n", 304: b"HTTP/1.1 304 Not Modified\r\n"}
-_CLOSE = b"connection: close\r\n"
+_CLOSE = b"connection: close\r\n\r\n"
+# Bound of each cache of rendered header lines; past it, the cache starts over.
+_RENDERED_MAX = 4096
 
 
 class DirectResponder:
@@ -63,11 +73,17 @@ class DirectResponder:
         self.memory = memory
         self.recorder = recorder
         self.routes = tuple(routes)
+        # What a request's first bytes start with when it may be one of the routes'.
+        self.request_prefixes = tuple(b"GET " + r.prefix.encode("ascii") for r in self.routes)
         self.served = 0  # requests answered directly: for tests and debugging
         # The server's default headers (Date, Server) as wire bytes, rebuilt only when
         # the server replaces its list (once a second, for the Date).
         self._server_list: object = None
         self._server_block = b""
+        # Header lines rendered once and reused while they stay the same
+        # (``_cache_lines``, ``_cors_lines``).
+        self._rendered: dict[str, tuple[int, int, float, float, bytes, bytes, bytes]] = {}
+        self._cors_rendered: dict[int, tuple[tuple[Header, ...], bytes]] = {}
 
     def respond(
         self,
@@ -106,27 +122,36 @@ class DirectResponder:
             return None  # refunds happen after the answer, on the ASGI path
         if access_refusal(identity.role, group, gate.anon_groups) is not None:
             return None
-        hit = memory_hit(route, self.memory, path, query, headers, now)
-        if hit is None:
+        entry = fresh_entry(route, self.memory, path, query, now)
+        if entry is None:
             return None
+        etag, not_modified, full = self._cache_lines(entry, now)
+        if_none_match = if_none_match_of(headers)
+        if if_none_match is not None and etag_matches(if_none_match, etag):
+            status, lines, body = 304, not_modified, b""
+        else:
+            status, lines, body = 200, full, entry.value
         # Counted only now, when the answer is certain: a fallback has spent nothing.
         verdict = gate.limiter.try_hit(group, identity.limit_key)
         if verdict is None or not verdict.allowed:
             return None  # a refusal does not count, so the gate's own hit decides again
-        status, answer, body = hit
-        # In the order the ASGI path writes them: the server's, the fast path's, the gate's.
-        parts = [_STATUS_LINES[status], self._server_bytes(server_headers)]
-        for name, value in answer:
-            parts += (name, b": ", value, b"\r\n")
         request_id = gate.request_id(head.request_id)
-        parts += (b"x-request-id: ", request_id, b"\r\n")
-        for name, value in verdict.headers:
-            parts += (name, b": ", value, b"\r\n")
-        for name, value in gate.cors_headers(head.origin):
-            parts += (name, b": ", value, b"\r\n")
-        if not keep_alive:
-            parts.append(_CLOSE)
-        parts += (b"\r\n", body)
+        # In the order the ASGI path writes them: the server's, the fast path's, the gate's.
+        answer = b"".join(
+            (
+                _STATUS_LINES[status],
+                self._server_bytes(server_headers),
+                lines,
+                b"x-request-id: ",
+                request_id,
+                b"\r\n",
+                _lines(verdict.headers),
+                self._cors_lines(gate.cors_headers(head.origin)),
+                b"\r\n" if keep_alive else _CLOSE,
+                body,
+            )
+        )
+        # The one place a direct answer is finished: what it recorded goes here.
         record_hit(self.recorder, route, status, now, started)
         self.served += 1
         if self.access_log is not None:
@@ -142,7 +167,59 @@ class DirectResponder:
                 caller=identity.role.value,
                 client=client_ip,
             )
-        return b"".join(parts)
+        return answer
+
+    def _cache_lines(self, entry: CacheEntry, now: float) -> tuple[bytes, bytes, bytes]:
+        """The entry's ETag and its header lines for a 304 and for a 200, as of ``now``.
+
+        Rendered by ``cache_headers``, as the fast path's, once per entry and second of
+        Age and max-age: what they depend on is checked on every use. Keyed by ETag,
+        the hash of the body, so the block of one body is never another's.
+        """
+        age = int(now - entry.stored_at)
+        max_age = int(entry.fresh_until - now)
+        held = self._rendered.get(entry.etag)
+        if (
+            held is not None
+            and held[0] == age
+            and held[1] == max_age
+            and held[2] == entry.stored_at
+            and held[3] == entry.fresh_until
+        ):
+            return held[4], held[5], held[6]
+        etag = entry.etag.encode()
+        answer = cache_headers(
+            etag, X_CACHE_MEMORY, stored_at=entry.stored_at, fresh_until=entry.fresh_until, now=now
+        )
+        not_modified = _lines(answer)
+        full = not_modified + _lines(
+            ((b"content-type", b"application/json"), (b"content-length", b"%d" % len(entry.value)))
+        )
+        if len(self._rendered) >= _RENDERED_MAX:
+            self._rendered.clear()
+        self._rendered[entry.etag] = (
+            age,
+            max_age,
+            entry.stored_at,
+            entry.fresh_until,
+            etag,
+            not_modified,
+            full,
+        )
+        return etag, not_modified, full
+
+    def _cors_lines(self, cors: tuple[Header, ...]) -> bytes:
+        # The policy hands out one tuple per allowed origin and one for the rest.
+        if not cors:
+            return b""
+        held = self._cors_rendered.get(id(cors))
+        if held is not None and held[0] is cors:
+            return held[1]
+        if len(self._cors_rendered) >= _RENDERED_MAX:
+            self._cors_rendered.clear()
+        block = _lines(cors)
+        self._cors_rendered[id(cors)] = (cors, block)
+        return block
 
     def _server_bytes(self, server_headers: list[Header]) -> bytes:
         if server_headers is not self._server_list:
@@ -151,6 +228,11 @@ class DirectResponder:
                 b"%s: %s\r\n" % (name.lower(), value) for name, value in server_headers
             )
         return self._server_block
+
+
+def _lines(headers: Iterable[Header]) -> bytes:
+    """Header lines on the wire, as uvicorn writes them."""
+    return b"".join([b"%s: %s\r\n" % header for header in headers])
 
 
 def attach_responder(app: object, responder: DirectResponder) -> None:

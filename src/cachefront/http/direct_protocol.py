@@ -1,7 +1,15 @@
 """The server side of the direct path: when a request may skip ASGI, and how it is finished.
 
-``serve_directly`` runs in the protocol's headers-complete callback. It hands a request
-to the ``DirectResponder`` (``direct.py``) only when skipping the ASGI cycle cannot
+Two ways in, one responder (``DirectResponder``, ``direct.py``):
+
+- ``serve_chunk`` runs first, on the bytes the protocol receives at the start of a
+  request. When they are exactly one bodiless GET of a fast route (``request_scan.py``),
+  it answers before httptools sees them: no parser callback, no scope, no cycle. When
+  it does not answer, the bytes go to httptools as if it had not looked.
+- ``serve_directly`` runs in the protocol's headers-complete callback, for the requests
+  the first way left (a head split over several chunks, pipelined requests).
+
+Either hands a request to the responder only when skipping the ASGI cycle cannot
 change what the client sees:
 
 - a GET with no body (no Content-Length, no Transfer-Encoding), no Expect, no
@@ -13,9 +21,11 @@ change what the client sees:
   drain), no root path, no access log (which the ASGI cycle writes).
 
 Once the responder's bytes are written the request is finished as uvicorn finishes
-one (``on_response_complete``: the request count, the keep-alive timer, reading
-resumed); a connection not kept alive (``Connection: close``, HTTP/1.0) is closed
-after the answer, as uvicorn closes it.
+one: the request count (``--limit-max-requests``), uvicorn's keep-alive timer cancelled;
+by ``serve_directly`` through ``on_response_complete`` (reading resumed, the keep-alive
+timer armed again), by ``serve_chunk`` with the protocol keeping the idle deadline on
+its own timer (``GuardedHttpProtocol``). A connection not kept alive (``Connection:
+close``, HTTP/1.0) is closed after the answer, as uvicorn closes it.
 """
 
 from __future__ import annotations
@@ -27,14 +37,53 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cachefront.http.direct import DirectResponder
+from cachefront.http.request_scan import scan_get
 
-__all__ = ["serve_directly"]
+__all__ = ["serve_chunk", "serve_directly"]
 
 log = logging.getLogger(__name__)
 
 # Request headers that take a request off the direct path: a body may follow, or the
 # connection may change protocol, or the client waits for a 100 first.
 _NOT_DIRECT = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
+
+
+def serve_chunk(protocol: HttpToolsProtocol, responder: DirectResponder, data: bytes) -> bool:
+    """Whether ``data``, all the protocol has of a new request, was answered directly.
+
+    The caller (the protocol) has checked what is its own to check: no bytes of this
+    request received before, the header size limit, the connection cap.
+    """
+    if not data.startswith(responder.request_prefixes):
+        return False  # another route (or method): the cheapest test first
+    cycle = protocol.cycle
+    if (cycle is not None and not cycle.response_complete) or protocol.pipeline:
+        return False
+    transport = protocol.transport
+    if protocol.flow.write_paused or transport.is_closing():
+        return False
+    scanned = scan_get(data)
+    if scanned is None:
+        return False
+    path, query, headers, keep_alive = scanned
+    try:
+        answer = responder.respond(
+            path, query, headers, protocol.client, protocol.server_state.default_headers, keep_alive
+        )
+    except Exception:
+        log.exception("direct path failed; answering through the application")
+        return False
+    if answer is None:
+        return False
+    if protocol.timeout_keep_alive_task is not None:
+        # Armed after an answer of the ASGI path; uvicorn cancels it on any new data.
+        protocol.timeout_keep_alive_task.cancel()
+        protocol.timeout_keep_alive_task = None
+    transport.write(answer)
+    protocol.server_state.total_requests += 1
+    if not keep_alive:
+        transport.close()
+    return True
 
 
 def serve_directly(protocol: HttpToolsProtocol, responder: DirectResponder) -> bool:

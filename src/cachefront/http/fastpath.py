@@ -17,7 +17,7 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cachefront.cache import MemoryStore
+from cachefront.cache import CacheEntry, MemoryStore
 from cachefront.http.wire import (
     X_CACHE_MEMORY,
     Header,
@@ -27,7 +27,7 @@ from cachefront.http.wire import (
 )
 from cachefront.metrics.recorder import MetricsRecorder
 
-__all__ = ["FastPathApp", "FastRoute", "memory_hit", "record_hit", "route_for"]
+__all__ = ["FastPathApp", "FastRoute", "fresh_entry", "memory_hit", "record_hit", "route_for"]
 
 
 class FastRoute(Protocol):
@@ -99,16 +99,15 @@ def memory_hit(
 ) -> tuple[int, list[Header], bytes] | None:
     """``(status, headers, body)`` of a fresh memory hit of ``route``, or None.
 
-    The one rule of what a hot-path hit answers, shared by ``FastPathApp`` and the
-    server's direct path (``direct.py``): plain and synchronous, with no side effect
-    but the memory tier's recency, so a caller may look and then decide to fall back.
+    The rule of what a hot-path hit answers: ``fresh_entry`` for which entry, then the
+    cache headers of ``wire.py`` and If-None-Match. The server's direct path
+    (``direct.py``) applies the same two steps with the header lines rendered once per
+    entry and second. Plain and synchronous, with no side effect but the memory tier's
+    recency, so a caller may look and then decide to fall back.
     """
-    resolved = route.resolve(path, query, now)
-    if resolved is None:
+    entry = fresh_entry(route, memory, path, query, now)
+    if entry is None:
         return None
-    entry = memory.peek(*resolved)
-    if entry is None or entry.negative or entry.fresh_until <= now:
-        return None  # misses and stale entries take the full path (revalidation, metrics)
     etag = entry.etag.encode()
     answer = cache_headers(
         etag, X_CACHE_MEMORY, stored_at=entry.stored_at, fresh_until=entry.fresh_until, now=now
@@ -120,6 +119,19 @@ def memory_hit(
     answer.append(_JSON)
     answer.append((b"content-length", b"%d" % len(body)))
     return 200, answer, body
+
+
+def fresh_entry(
+    route: FastRoute, memory: MemoryStore, path: str, query: bytes, now: float
+) -> CacheEntry | None:
+    """The fresh, positive memory entry answering ``path?query`` on ``route``, or None."""
+    resolved = route.resolve(path, query, now)
+    if resolved is None:
+        return None
+    entry = memory.peek(*resolved)
+    if entry is None or entry.negative or entry.fresh_until <= now:
+        return None  # misses and stale entries take the full path (revalidation, metrics)
+    return entry
 
 
 def record_hit(

@@ -21,7 +21,9 @@ holds a socket and memory for as long as it likes. ``GuardedHttpProtocol`` adds:
   but answers in plain text; here the answer is problem+json like every other error.
 
 Cost per request: a few attribute updates and one clock read; no timer is created or
-cancelled per request (see ``GuardedHttpProtocol``).
+cancelled per request (see ``GuardedHttpProtocol``). A request that arrives whole and
+is a direct hit is answered before the parser sees it (``direct_protocol.serve_chunk``),
+and its connection's keep-alive timeout is then kept on the same timer.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cachefront.config import Settings
 from cachefront.http.direct import responder_of
-from cachefront.http.direct_protocol import serve_directly
+from cachefront.http.direct_protocol import serve_chunk, serve_directly
 from cachefront.http.tuning import tune_process
 
 __all__ = ["ConnectionLimits", "GuardedHttpProtocol", "server_protocol", "uvicorn_options"]
@@ -114,7 +116,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     A deadline is a timestamp, ``_expires_at`` (0 when none runs), checked by one timer
     per connection that re-arms itself only while a deadline runs: a kept-alive
     connection making request after request sets and clears a float per request and
-    creates a timer at most once per timeout, not one per request.
+    creates a timer at most once per timeout, not one per request. After an answer of
+    ``serve_chunk`` the same deadline is the idle connection's keep-alive timeout
+    (``_idle``), in place of the timer uvicorn would arm per request.
     """
 
     # Loop time of the last over-capacity warning, shared by the process's connections.
@@ -140,6 +144,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # and whether the request in hand was answered by it.
         self._direct = responder_of(self.app)
         self._direct_done = False
+        # Whole requests answered before the parser (``serve_chunk``): not with a root
+        # path or uvicorn's access log, which the ASGI cycle applies.
+        no_cycle_work = not self.root_path and not self.access_log
+        self._quick = self._direct if no_cycle_work else None
+        self._keep_alive_timeout = float(self.timeout_keep_alive)
+        # Whether the running deadline is the keep-alive one of an idle connection.
+        self._idle = False
 
     # --- connection events ------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -160,13 +171,28 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._reading_headers:
-            if not self._header_bytes and not self._expires_at:
-                # The first bytes of a later request on a kept-alive connection: its
-                # headers get the same time as the first request's. Inlined, and the
-                # timer usually still runs: this is the one step every request takes.
-                self._expires_at = self.loop.time() + self._header_timeout
-                if self._timer is None or self._timer_at > self._expires_at:
-                    self._start_deadline(self._header_timeout)
+            if not self._header_bytes:
+                # The first bytes of a request. Idle no more: the keep-alive deadline of
+                # a direct answer stops here.
+                if self._idle:
+                    self._idle = False
+                    self._expires_at = 0.0
+                if (
+                    self._quick is not None
+                    and len(data) <= self._max_header_bytes
+                    and len(self.connections) <= self._max_connections
+                    and len(self.tasks) < self._max_connections
+                    and serve_chunk(self, self._quick, data)
+                ):
+                    self._answered_directly()
+                    return
+                if not self._expires_at:
+                    # A later request on a kept-alive connection: its headers get the
+                    # same time as the first request's. Inlined, and the timer usually
+                    # still runs: this is the one step every request takes.
+                    self._expires_at = self.loop.time() + self._header_timeout
+                    if self._timer is None or self._timer_at > self._expires_at:
+                        self._start_deadline(self._header_timeout)
             self._header_bytes += len(data)
             if self._header_bytes > self._max_header_bytes:
                 self._received_past_limit(data)
@@ -177,6 +203,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             # here rather than in the parser callback, so that a request complete in
             # one chunk (any GET) never starts one.
             self._start_deadline(self._limits.body_timeout)
+
+    def _answered_directly(self) -> None:
+        # A request answered whole by ``serve_chunk``: the connection is idle, and is
+        # closed after uvicorn's keep-alive timeout without another request, as uvicorn
+        # closes it; kept on this connection's one timer rather than a timer per request.
+        if self.transport.is_closing():
+            return
+        self._idle = True
+        self._expires_at = self.loop.time() + self._keep_alive_timeout
+        if self._timer is None or self._timer_at > self._expires_at:
+            self._start_deadline(self._keep_alive_timeout)
 
     # --- parser callbacks -------------------------------------------------------------
     def on_headers_complete(self) -> None:

@@ -32,7 +32,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import limits
 import redis.asyncio
@@ -132,9 +132,12 @@ _REFUND_SHA = hashlib.sha1(_REFUND_LUA.encode()).hexdigest()  # noqa: S324
 _STATE_LEN = 7
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome of one hit, and the headers that tell the caller about its limit."""
+class Verdict(NamedTuple):
+    """The outcome of one hit, and the headers that tell the caller about its limit.
+
+    A named tuple rather than a frozen dataclass: one is made for every request, and a
+    frozen dataclass sets each of its fields through ``object.__setattr__``.
+    """
 
     allowed: bool
     retry_after: int  # seconds until a refused request may come back; 0 when allowed

@@ -58,7 +58,15 @@ class Run:
     metrics: Counter[tuple[Any, ...]]
 
 
-Step = bytes | Callable[["Served"], None]
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """A request sent in two writes, ``at`` bytes then the rest, apart in time."""
+
+    data: bytes
+    at: int
+
+
+Step = bytes | Split | Callable[["Served"], None]
 
 
 @dataclasses.dataclass
@@ -136,6 +144,11 @@ def exchange(
                 if isinstance(step, bytes):
                     sock.sendall(step)
                     answers.append(_read_answer(sock, buf))
+                elif isinstance(step, Split):
+                    sock.sendall(step.data[: step.at])
+                    time.sleep(0.01)  # the server reads the first part on its own
+                    sock.sendall(step.data[step.at :])
+                    answers.append(_read_answer(sock, buf))
                 else:
                     step(served)
         closed = _closed_after(sock) if _wants_close(steps) else False
@@ -143,7 +156,9 @@ def exchange(
 
 
 def _wants_close(steps: list[Step]) -> bool:
-    last = [s for s in steps if isinstance(s, bytes)][-1]
+    last = [s if isinstance(s, bytes) else s.data for s in steps if isinstance(s, bytes | Split)][
+        -1
+    ]
     return b"Connection: close" in last or b"HTTP/1.0" in last.split(b"\r\n")[0]
 
 
@@ -373,6 +388,36 @@ def test_direct_path_answers_as_the_asgi_path(
     )
     assert on.answers["bad credentials"][0].status == 401
     assert on.answers["conflicting credentials"][0].status == 400
+
+
+def test_heads_the_protocols_reader_leaves_are_answered_as_before(
+    settings_for: Callable[..., Settings], database_url: str
+) -> None:
+    # A script of its own: kept short, so that the two runs stay seconds apart.
+    mars = get(MARS)
+    script: dict[str, tuple[list[Step], bool]] = {
+        "warm": ([mars], False),
+        # From httptools' callbacks (``serve_directly``), directly or not, as before.
+        "split at every byte": ([Split(mars, at) for at in range(1, len(mars))], False),
+        "trailing whitespace": ([get(MARS, ("X-Pad", "a "))], False),
+        "a body length": ([get(MARS, ("Content-Length", "0"))], False),
+        "oversized headers": ([get(MARS, ("X-Big", "a" * 40_000))], False),
+    }
+    on_settings = settings_for()
+    off_settings = settings_for(direct_hits=False, redis_prefix=on_settings.redis_prefix + "off")
+    _clear_of_window_edge()
+    on = run_script(on_settings, script)
+    _empty_cache(database_url)
+    off = run_script(off_settings, script)
+    compare(on, off)
+    assert on.direct == {
+        "warm": 0,
+        "split at every byte": len(mars) - 1,
+        "trailing whitespace": 1,
+        "a body length": 0,
+        "oversized headers": 0,
+    }
+    assert on.answers["oversized headers"][0].status == 431
 
 
 def test_limits_spend_one_unit_per_request_and_refuse_on_the_asgi_path(
