@@ -23,7 +23,6 @@ a wrong answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +37,7 @@ from cachefront.cache.keys import (
 )
 from cachefront.cache.postgres_store import DATABASE_UNREACHABLE
 from cachefront.db.queries import load_queries
+from cachefront.flush_loop import FlushLoop
 
 __all__ = ["RECORD_READS", "ReadLog"]
 
@@ -79,8 +79,10 @@ class ReadLog:
         self._pending: set[_Slot] = set()
         # When each key was last sent: it is not sent again within the resolution.
         self._sent: dict[_Slot, float] = {}
-        self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        self._loop = FlushLoop(
+            self.flush, flush_seconds, self._flush_lock, name="cache-reads-flush"
+        )
         self._failing = False
 
     # --- the hot path ----------------------------------------------------------------
@@ -105,21 +107,11 @@ class ReadLog:
         self._engine = engine
 
     async def start(self) -> None:
-        if self._engine is not None and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="cache-reads-flush")
+        if self._engine is not None:
+            self._loop.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            await self.flush()
+        await self._loop.stop()
 
     # --- the flush -------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ when it ends (with how many flushes failed), not on every flush in between.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -21,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.db.queries import load_queries
+from cachefront.flush_loop import FlushLoop
 from cachefront.metrics.context import note_upstream_call
 from cachefront.metrics.partitions import create_partitions, days_between
 from cachefront.metrics.records import UpstreamCallRecord
@@ -59,12 +59,11 @@ class MetricsRecorder:
         # database refused goes back to the front, and must not be counted twice.
         self._fed_requests = 0
         self._fed_upstream = 0
-        self._flush_seconds = flush_seconds
         self._buffer_max = buffer_max
         self._requests: list[RequestRow] = []
         self._upstream: list[UpstreamCallRecord] = []
-        self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        self._loop = FlushLoop(self.flush, flush_seconds, self._flush_lock, name="metrics-flush")
         # Days whose partitions this process made sure of (see _ensure_partitions).
         self._days_ready: set[date] = set()
         self.dropped = 0
@@ -108,21 +107,11 @@ class MetricsRecorder:
 
     # --- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
-        if self._engine is not None and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="metrics-flush")
+        if self._engine is not None:
+            self._loop.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_seconds)
-            await self.flush()
+        await self._loop.stop()
 
     async def flush(self) -> int:
         """Write everything buffered; returns how many records were written."""

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth.isolation import acting_as_service
+from cachefront.flush_loop import FlushLoop
 from cachefront.services.ai.quota_postgres import QUERIES
 
 __all__ = ["BATCH_ROWS", "FLUSH_SECONDS", "MAX_WAITING_ROWS", "LedgerRow", "LedgerWriter"]
@@ -57,24 +58,18 @@ class LedgerWriter:
 
     def __init__(self, engine: AsyncEngine, *, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.engine = engine
-        self._flush_seconds = flush_seconds
         self._rows: list[LedgerRow] = []
-        self._task: asyncio.Task[None] | None = None
         self._writing = asyncio.Lock()
+        self._loop = FlushLoop(self.flush, flush_seconds, self._writing, name="ai-ledger-flush")
 
     def add(self, row: LedgerRow) -> None:
         """Keep ``row`` for the next batch; never waits."""
         self._rows.append(row)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        if not self._loop.running:
+            self._loop.start()
 
     def __len__(self) -> int:
         return len(self._rows)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_seconds)
-            await self.flush()
 
     async def flush(self) -> int:
         """Write every row gathered so far; how many were written."""
@@ -116,10 +111,4 @@ class LedgerWriter:
 
     async def aclose(self) -> None:
         """Stop the background flush and write what is left."""
-        if self._task is not None:
-            # Under the lock, so the task is never stopped in the middle of a write.
-            async with self._writing:
-                self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        await self.flush()
+        await self._loop.stop()
