@@ -207,10 +207,12 @@ class RoomServices:
         return service
 
 
-def service_dependency(kind: type[T]) -> Callable[[Request], T]:
+def service_dependency(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
     """A FastAPI dependency giving routes the opened service of type ``kind``."""
 
-    def dependency(request: Request) -> T:
+    # async, though it awaits nothing: FastAPI runs a plain function in its thread
+    # pool, a thread hop on every request for a dictionary lookup.
+    async def dependency(request: Request) -> T:
         services: RoomServices = request.app.state.services
         return services.get(kind)
 

@@ -28,7 +28,7 @@ apikey_scheme = APIKeyHeader(
 )
 
 
-def get_identity(
+async def get_identity(
     request: Request,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
     _apikey: Annotated[str | None, Security(apikey_scheme)] = None,
@@ -43,7 +43,7 @@ def get_identity(
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 
 
-def require_service(identity: IdentityDep) -> Identity:
+async def require_service(identity: IdentityDep) -> Identity:
     """Only the service role; the gate already enforces this on admin routes."""
     if identity.role is Role.SERVICE:
         return identity

@@ -31,6 +31,6 @@ async def current_caller(request: Request) -> JobCaller:
     Every job query filters by ``scope``; row-level security on the ``jobs`` table
     refuses other users' rows even to a query that forgets the filter.
     """
-    identity = get_identity(request)
+    identity = await get_identity(request)
     issuer = request.app.state.settings.jwt_issuer
     return JobCaller(owner=owner_of(identity, issuer), sees_all=identity.role is Role.SERVICE)

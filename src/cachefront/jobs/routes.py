@@ -31,7 +31,7 @@ __all__ = ["JobOut", "JobSubmission", "router"]
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-def get_jobs(request: Request) -> JobsRuntime:
+async def get_jobs(request: Request) -> JobsRuntime:
     runtime = getattr(request.app.state, "jobs", None)
     if runtime is None:
         raise NotReadyError("the job queue is not open yet")
