@@ -154,6 +154,7 @@ EXPORTED: dict[str, list[str]] = {
         "DEFAULT_RETRY",
         "DEFAULT_TIMEOUT_SECONDS",
         "NO_SIGNALS",
+        "NetworkTransport",
         "OutboundBudget",
         "Priority",
         "Recorder",

@@ -25,6 +25,7 @@ from cachefront.upstream.client import (
     build_upstream_client,
 )
 from cachefront.upstream.hold import UpstreamHold
+from cachefront.upstream.network import NetworkTransport
 from cachefront.upstream.retry import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BACKOFF_MAX_SECONDS,
@@ -53,6 +54,7 @@ __all__ = [
     "BreakerTransport",
     "BudgetTransport",
     "CircuitBreaker",
+    "NetworkTransport",
     "OutboundBudget",
     "Priority",
     "Recorder",

@@ -6,7 +6,7 @@ A request goes down a chain of httpx transports, each wrapping the next::
       └─ BreakerTransport           refuse while open; one verdict per logical call
           └─ RetryTransport         attempts, backoff, Retry-After, per-attempt timeout
               └─ BudgetTransport    the call's cost per attempt; holds; usage the upstream reports
-                  └─ transport      the network (or a test server / MockTransport)
+                  └─ transport      the network (aiohttp; or a test server / MockTransport)
 
 The breaker sits above the retries so that one logical call counts once towards
 opening it; the budget sits below them because every attempt is a request the
@@ -42,6 +42,7 @@ from cachefront.upstream.breaker import (
     CircuitBreaker,
 )
 from cachefront.upstream.budget import DEFAULT_BACKGROUND_SHARE, BudgetTransport, OutboundBudget
+from cachefront.upstream.network import NetworkTransport
 from cachefront.upstream.records import Outcome, Recorder, UpstreamCallRecord
 from cachefront.upstream.retry import DEFAULT_RETRY, RetryPolicy, RetryTransport
 from cachefront.upstream.signals import NO_SIGNALS, ServerSignals
@@ -100,7 +101,7 @@ class UpstreamClient(AsyncResource):
         self._recorder = recorder
         # What latencies are measured with: monotonic seconds; tests hand in a manual clock.
         self._clock = clock
-        chain: httpx.AsyncBaseTransport = transport or httpx.AsyncHTTPTransport()
+        chain: httpx.AsyncBaseTransport = transport or NetworkTransport()
         if budget is not None:
             chain = BudgetTransport(chain, budget)
         chain = BreakerTransport(RetryTransport(chain, retry), self.breaker)

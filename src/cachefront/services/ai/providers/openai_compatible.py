@@ -31,7 +31,7 @@ from cachefront.errors import (
     UpstreamTimeoutError,
 )
 from cachefront.services.ai.providers.wait_hints import wait_hint
-from cachefront.upstream import RetryPolicy, UpstreamClient
+from cachefront.upstream import NetworkTransport, RetryPolicy, UpstreamClient
 from cachefront.upstream.breaker import Admission, Verdict
 from cachefront.upstream.records import Outcome, UpstreamCallRecord
 
@@ -212,7 +212,10 @@ class OpenAICompatibleProvider:
         # Streams only; plain calls use the platform's client. trust_env=False for the
         # same reason the platform's client has it: no proxy around these rules.
         self._stream_http = httpx.AsyncClient(
-            trust_env=False, follow_redirects=False, timeout=client.timeout
+            transport=NetworkTransport(),
+            trust_env=False,
+            follow_redirects=False,
+            timeout=client.timeout,
         )
 
     def __repr__(self) -> str:
