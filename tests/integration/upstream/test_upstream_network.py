@@ -84,7 +84,7 @@ async def test_a_body_cut_short_is_a_network_error_retried(
 ) -> None:
     async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\"")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"partial"')
         await writer.drain()
 
     server = RawServer(cut)
@@ -174,11 +174,14 @@ async def test_a_stream_arrives_in_the_pieces_it_was_sent_in() -> None:
         await writer.drain()
 
     server = RawServer(pieces)
-    async with server as url, httpx.AsyncClient(transport=NetworkTransport()) as client:
-        async with client.stream("GET", url) as response:
-            seen: list[str] = []
-            async for line in response.aiter_lines():
-                seen.append(line)
-                go_on.set()
+    seen: list[str] = []
+    async with (
+        server as url,
+        httpx.AsyncClient(transport=NetworkTransport()) as client,
+        client.stream("GET", url) as response,
+    ):
+        async for line in response.aiter_lines():
+            seen.append(line)
+            go_on.set()
 
     assert seen == ["data: 1", "data: 2"]
