@@ -42,8 +42,7 @@ def _runs_on_the_loop(call: Any) -> bool:
     if inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call):
         return True
     # Security schemes are instances whose __call__ is a coroutine.
-    method = getattr(type(call), "__call__", None)
-    return not inspect.isfunction(call) and inspect.iscoroutinefunction(method)
+    return not inspect.isfunction(call) and inspect.iscoroutinefunction(type(call).__call__)
 
 
 async def test_no_route_or_dependency_is_sent_to_the_thread_pool(
