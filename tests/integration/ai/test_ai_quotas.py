@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 import openai
 import pytest
-from ai_harness import SERVICE_KEY
+from ai_harness import SERVICE_KEY, within_one_minute
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -53,6 +53,7 @@ async def test_requests_per_minute_refused_in_openais_format(
 ) -> None:
     key, owner = await _user(engine, "ai-rpm")
     with serve_app(ai_settings(ai_requests_per_minute=3)) as server:
+        within_one_minute()
         client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0)
         for _ in range(3):
             await client.chat.completions.create(model="chat", messages=MESSAGES)  # type: ignore[arg-type]

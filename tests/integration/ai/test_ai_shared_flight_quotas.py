@@ -5,10 +5,10 @@ reaches the others, and a follower only ever gets the provider's answer or failu
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import httpx
+from ai_harness import within_one_minute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth import KeyManager, Role
@@ -21,13 +21,6 @@ BODY = {"language": "en", "tone": "neutral"}
 
 async def _keys(engine: AsyncEngine, count: int) -> list[str]:
     return [(await KeyManager(engine).create(f"flight-q-{i}", Role.USER))[0] for i in range(count)]
-
-
-def _within_one_minute() -> None:
-    # Requests per minute are the quota here: never straddle a minute's end.
-    second = time.time() % 60
-    if second > 45:
-        time.sleep(61 - second)
 
 
 async def test_a_callers_own_429_never_reaches_the_callers_joined_to_its_flight(
@@ -48,7 +41,7 @@ async def test_a_callers_own_429_never_reaches_the_callers_joined_to_its_flight(
                     headers={"Authorization": f"Bearer {key}"},
                 )
 
-            _within_one_minute()
+            within_one_minute()
             for words in ("Spending my first request.", "Spending my second request."):
                 assert (await ask(spent, words)).status_code == 200
             primary.configure(latency_ms=600)
@@ -100,7 +93,7 @@ async def test_a_follower_gets_the_providers_failure_not_anyones_quota(
                     headers={"Authorization": f"Bearer {key}"},
                 )
 
-            _within_one_minute()
+            within_one_minute()
             # The provider refuses the request as malformed (not retried elsewhere).
             primary.configure(latency_ms=400, fail_next=1, fail_status=400)
             leading = asyncio.create_task(ask(leader))

@@ -3,7 +3,12 @@
 Every server of a deployment runs the same script on the same two keys (the caller's
 tokens of the UTC day, its requests of the minute), and Redis runs scripts one at a
 time, so together they never admit past a limit: the check and the increment are one
-step. Settling adds what the call used minus what it held. A day's counter that does
+step. Settling adds what the call used minus what it held, without a round trip of its
+own: the difference waits in the process, rides on the caller's next hold (the script
+applies it before it checks) or goes with every other waiting one in one script
+within ``SETTLE_SECONDS``. Until then the caller's count stands higher than it is,
+which only ever refuses, never admits, too much; what this process reads of a counter
+includes what it has yet to send. A day's counter that does
 not exist yet (the first call of the day, or a Redis that lost its data) is seeded from
 the PostgreSQL ledger before the hold, so a restarted Redis does not hand out the day
 again; what the processes have not flushed to the ledger yet (at most a flush interval)
@@ -13,26 +18,41 @@ is then not counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from cachefront.redis_keys import quota_key
 from cachefront.services.ai.quota_headers import minute_of
 from cachefront.services.ai.quota_postgres import Held
 
-__all__ = ["RedisCounters"]
+__all__ = ["SETTLE_SECONDS", "RedisCounters"]
+
+log = logging.getLogger(__name__)
 
 # Keys outlive their window a little, so a clock a few seconds off still finds them.
 _MARGIN_MS = 120_000
 
-# KEYS: day tokens, minute requests. ARGV: tokens, day limit, minute limit, minute TTL.
-# Answers {admitted 1/0, day tokens, minute requests}, or {-1, 0, 0}: seed the day first.
+# How long a settled difference may wait for company before it is sent on its own.
+SETTLE_SECONDS = 0.05
+
+# KEYS: day tokens, minute requests. ARGV: tokens, day limit, minute limit, minute TTL,
+# the caller's settled difference not sent yet (applied first, never below zero).
+# Answers {admitted 1/0, day tokens, minute requests}, or {-1, 0, 0}: seed the day first
+# (the difference then was not applied).
 _HOLD = """
 local day = redis.call('get', KEYS[1])
 if not day then return {-1, 0, 0} end
 day = tonumber(day)
+local settled = tonumber(ARGV[5])
+if settled ~= 0 then
+  day = math.max(day + settled, 0)
+  redis.call('set', KEYS[1], day, 'KEEPTTL')
+end
 local minute = tonumber(redis.call('get', KEYS[2]) or '0')
 local tokens = tonumber(ARGV[1])
 if day + tokens > tonumber(ARGV[2]) or minute + 1 > tonumber(ARGV[3]) then
@@ -44,12 +64,15 @@ if minute == 1 then redis.call('pexpire', KEYS[2], ARGV[4]) end
 return {1, day, minute}
 """
 
-# KEYS: day tokens. ARGV: what the call used minus what it held. Never below zero; a
-# day whose key is gone (expired, lost) is left alone.
+# KEYS: day tokens of several callers. ARGV: for each, what its calls used minus what
+# they held. Never below zero; a day whose key is gone (expired, lost) is left alone.
 _SETTLE = """
-if redis.call('exists', KEYS[1]) == 0 then return 0 end
-local now = redis.call('incrby', KEYS[1], ARGV[1])
-if now < 0 then redis.call('set', KEYS[1], 0, 'KEEPTTL') end
+for i, key in ipairs(KEYS) do
+  if redis.call('exists', key) == 1 then
+    local now = redis.call('incrby', key, ARGV[i])
+    if now < 0 then redis.call('set', key, 0, 'KEEPTTL') end
+  end
+end
 return 1
 """
 
@@ -83,6 +106,9 @@ class RedisCounters:
         self._seeding: dict[str, asyncio.Future[None]] = {}
         self._hold = redis.register_script(_HOLD)
         self._settle = redis.register_script(_SETTLE)
+        # Day key -> settled difference not sent yet, and the task that will send it.
+        self._unsent: dict[str, int] = {}
+        self._sending: asyncio.Task[None] | None = None
 
     def _keys(self, owner: str, now: datetime) -> list[str]:
         return [
@@ -94,12 +120,22 @@ class RedisCounters:
         self, owner: str, now: datetime, tokens: int, day_limit: int, minute_limit: int
     ) -> Held:
         keys = self._keys(owner, now)
-        args = [tokens, day_limit, minute_limit, 60_000 + _MARGIN_MS]
-        answer = await self._hold(keys=keys, args=args)
+        answer = await self._held(keys, [tokens, day_limit, minute_limit, 60_000 + _MARGIN_MS])
         if int(answer[0]) < 0:
             await self._seeded(keys[0], owner, now)
-            answer = await self._hold(keys=keys, args=args)
+            answer = await self._held(keys, [tokens, day_limit, minute_limit, 60_000 + _MARGIN_MS])
         return Held(int(answer[0]) == 1, int(answer[1]), int(answer[2]))
+
+    async def _held(self, keys: list[str], args: list[int]) -> list[int]:
+        settled = self._unsent.pop(keys[0], 0)
+        try:
+            answer: list[int] = await self._hold(keys=keys, args=[*args, settled])
+        except BaseException:
+            self._owe(keys[0], settled)  # not applied: it goes with the next one
+            raise
+        if int(answer[0]) < 0:
+            self._owe(keys[0], settled)  # no day key yet: applied once it is seeded
+        return answer
 
     async def _seeded(self, key: str, owner: str, now: datetime) -> None:
         # The first calls of a caller's day arrive together: one ledger read for all
@@ -119,12 +155,51 @@ class RedisCounters:
     async def settle(self, owner: str, day: date, reserved: int, used: int) -> None:
         if used == reserved:
             return
-        key = quota_key(self._prefix, self._ns, owner, _day_window(day))
-        await self._settle(keys=[key], args=[used - reserved])
+        self._owe(quota_key(self._prefix, self._ns, owner, _day_window(day)), used - reserved)
+
+    def _owe(self, key: str, difference: int) -> None:
+        if difference == 0:
+            return
+        self._unsent[key] = self._unsent.get(key, 0) + difference
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.get_running_loop().create_task(
+                self._send_later(), name="ai-quota-settle"
+            )
+
+    async def _send_later(self) -> None:
+        await asyncio.sleep(SETTLE_SECONDS)
+        await self.send_settled()
+
+    async def send_settled(self) -> None:
+        """Send every settled difference waiting, in one script; kept on failure."""
+        unsent, self._unsent = self._unsent, {}
+        if not unsent:
+            return
+        try:
+            await self._settle(keys=list(unsent), args=list(unsent.values()))
+        except BaseException as exc:
+            # Not lost while the process lives: the next hold or send carries it.
+            for key, difference in unsent.items():
+                self._unsent[key] = self._unsent.get(key, 0) + difference
+            if not isinstance(exc, RedisError):
+                raise
+            log.warning(
+                "ai quotas: could not send settled usage to Redis; kept for the next try",
+                extra={"action": "ai.quota_settle_failed"},
+            )
 
     async def read(self, owner: str, now: datetime) -> tuple[int, int]:
-        day, minute = await self._redis.mget(self._keys(owner, now))
-        return int(day or 0), int(minute or 0)
+        keys = self._keys(owner, now)
+        day, minute = await self._redis.mget(keys)
+        if day is None:
+            return 0, int(minute or 0)
+        return max(int(day) + self._unsent.get(keys[0], 0), 0), int(minute or 0)
 
     async def aclose(self) -> None:
+        if self._sending is not None:
+            self._sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sending
+        with contextlib.suppress(RedisError):
+            await self.send_settled()
         await self._redis.aclose()
