@@ -1,21 +1,14 @@
 -- The AI room's statements (quota_postgres.py, ledger_writer.py, ledger.py, generation.py);
 -- SQLAlchemy text with :name parameters.
 
--- name: reserve
--- One conditional write per reservation: the row lock serializes every server's
--- reservations of one caller, and PostgreSQL re-checks the WHERE against the row as the
--- previous holder left it, so two servers can never both take the last tokens. A new
--- day or minute starts its counter from zero. No row back: a limit would be passed.
-INSERT INTO ai_quotas AS q (owner, day, day_tokens, minute, minute_requests)
-VALUES (:owner, :day, :tokens, :minute, 1)
-ON CONFLICT (owner) DO UPDATE SET
-    day_tokens = (CASE WHEN q.day = :day THEN q.day_tokens ELSE 0 END) + :tokens,
-    day = :day,
-    minute_requests = (CASE WHEN q.minute = :minute THEN q.minute_requests ELSE 0 END) + 1,
-    minute = :minute
-WHERE (CASE WHEN q.day = :day THEN q.day_tokens ELSE 0 END) + :tokens <= :day_limit
-  AND (CASE WHEN q.minute = :minute THEN q.minute_requests ELSE 0 END) + 1 <= :minute_limit
-RETURNING day_tokens, minute_requests;
+-- name: hold
+-- One statement, one round trip, its own transaction (autocommit): the function of
+-- migration 0009 sets the identity (and, behind a transaction pooler, the role) the
+-- "begin" event would have, then takes the hold in one conditional upsert of the
+-- caller's row, locked only while it runs; refused, it reads the counters instead.
+SELECT admitted, day_tokens, minute_requests
+  FROM ai_quota_hold_v1(:uid, :role, :app_role, :owner, :day, :minute, :tokens,
+                        :day_limit, :minute_limit);
 
 -- name: quota_now
 -- What a caller has used of today's tokens and this minute's requests.
@@ -25,10 +18,9 @@ SELECT CASE WHEN day = :day THEN day_tokens ELSE 0 END AS day_tokens,
  WHERE owner = :owner;
 
 -- name: settle
--- The hold replaced by what the call used; a hold of a day gone by is forgotten.
-UPDATE ai_quotas
-   SET day_tokens = greatest(day_tokens - :reserved + :used, 0)
- WHERE owner = :owner AND day = :day;
+-- The hold replaced by what the call used (a hold of a day gone by is forgotten), in
+-- one statement as the hold is; the number of rows settled back.
+SELECT ai_quota_settle_v1(:uid, :role, :app_role, :owner, :day, :reserved, :used) AS settled;
 
 -- name: record_many
 -- A batch of ledger rows in one statement, one array per column (ledger_writer.py);
