@@ -130,7 +130,7 @@ def _recording(engine: AsyncEngine) -> Sent:
 
 
 def _called(statement: str) -> str:
-    for name in ("hold", "settle"):
+    for name in ("reserve", "settle"):
         if f"ai_quota_{name}_v1(" in statement:
             return name
     return statement
@@ -154,7 +154,7 @@ async def test_each_hold_and_settle_is_one_statement_in_autocommit(
         await counters.settle(owner, now.date(), 40, 15)
         assert admitted.admitted
         assert not refused.admitted
-        assert [_called(s[0]) for s in sent] == ["hold", "hold", "settle"]
+        assert [_called(s[0]) for s in sent] == ["reserve", "reserve", "settle"]
         # Sent in autocommit with no transaction open: no BEGIN, no COMMIT around them.
         assert {(s[1], s[2]) for s in sent} == {(True, TransactionStatus.IDLE)}
         # The same engine's transactions still get the identity from the "begin" event.
@@ -212,7 +212,7 @@ async def test_a_hold_for_another_owner_is_refused_by_the_policy(
         with pytest.raises(DBAPIError, match="row-level security"):
             await auto.execute(
                 text(
-                    "SELECT * FROM ai_quota_hold_v1(NULL, NULL, :role, :owner, :day, :minute, "
+                    "SELECT * FROM ai_quota_reserve_v1(NULL, NULL, :role, :owner, :day, :minute, "
                     "1, 100, 100)"
                 ),
                 {

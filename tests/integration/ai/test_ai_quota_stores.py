@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +19,7 @@ from cachefront.db.engine import create_engine
 from cachefront.services.ai.ledger_writer import LedgerRow, LedgerWriter
 from cachefront.services.ai.prices import PriceTable
 from cachefront.services.ai.quota import QuotaGate, QuotaLimits, used_on_day
-from cachefront.services.ai.quota_redis import RedisCounters
+from cachefront.services.ai.quota_redis import RedisCounters, Seed
 from cachefront.services.ai.usage import CallUsage
 
 
@@ -28,6 +28,23 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
+
+
+Opened = Callable[[Redis, str, Seed], RedisCounters]
+
+
+@pytest.fixture
+async def open_counters() -> AsyncIterator[Opened]:
+    """RedisCounters closed after the test, which sends the settles still waiting."""
+    opened: list[RedisCounters] = []
+
+    def make(client: Redis, prefix: str, seed: Seed) -> RedisCounters:
+        opened.append(RedisCounters(client, prefix=prefix, ns="ai", seed=seed))
+        return opened[-1]
+
+    yield make
+    for counters in opened:
+        await counters.aclose()
 
 
 def _row(owner: str, tokens: int, *, cached: bool = False) -> LedgerRow:
@@ -44,12 +61,12 @@ async def _ledger_rows(engine: AsyncEngine, owner: str) -> int:
 
 
 async def test_concurrent_holds_never_pass_the_limit(
-    redis_client: Redis, redis_prefix: str
+    redis_client: Redis, redis_prefix: str, open_counters: Opened
 ) -> None:
     async def nothing_used(owner: str, day: object) -> int:
         return 0
 
-    counters = RedisCounters(redis_client, prefix=redis_prefix, ns="ai", seed=nothing_used)
+    counters = open_counters(redis_client, redis_prefix, nothing_used)
     owner = f"u-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
     held = await asyncio.gather(*(counters.hold(owner, now, 7, 100, 2**62) for _ in range(50)))
@@ -63,12 +80,12 @@ async def test_concurrent_holds_never_pass_the_limit(
 
 
 async def test_requests_per_minute_are_counted_in_redis(
-    redis_client: Redis, redis_prefix: str
+    redis_client: Redis, redis_prefix: str, open_counters: Opened
 ) -> None:
     async def nothing_used(owner: str, day: object) -> int:
         return 0
 
-    counters = RedisCounters(redis_client, prefix=redis_prefix, ns="ai", seed=nothing_used)
+    counters = open_counters(redis_client, redis_prefix, nothing_used)
     owner = f"u-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
     held = [await counters.hold(owner, now, 1, 2**62, 3) for _ in range(5)]
@@ -77,7 +94,7 @@ async def test_requests_per_minute_are_counted_in_redis(
 
 
 async def test_a_new_day_starts_from_what_the_ledger_says_was_used(
-    engine: AsyncEngine, redis_client: Redis, redis_prefix: str
+    engine: AsyncEngine, redis_client: Redis, redis_prefix: str, open_counters: Opened
 ) -> None:
     owner = f"u-{uuid.uuid4().hex[:8]}"
     writer = LedgerWriter(engine)
@@ -91,7 +108,7 @@ async def test_a_new_day_starts_from_what_the_ledger_says_was_used(
         with acting_as_service():
             return await used_on_day(engine, who, today)
 
-    counters = RedisCounters(redis_client, prefix=redis_prefix, ns="ai", seed=from_ledger)
+    counters = open_counters(redis_client, redis_prefix, from_ledger)
     held = await counters.hold(owner, datetime.now(UTC), 30, 100, 2**62)
     assert held.admitted
     assert held.day_tokens == 90
@@ -101,12 +118,12 @@ async def test_a_new_day_starts_from_what_the_ledger_says_was_used(
 
 
 async def test_the_gate_settles_in_the_store_that_held_and_batches_the_ledger(
-    engine: AsyncEngine, redis_client: Redis, redis_prefix: str
+    engine: AsyncEngine, redis_client: Redis, redis_prefix: str, open_counters: Opened
 ) -> None:
     async def nothing_used(owner: str, day: object) -> int:
         return 0
 
-    counters = RedisCounters(redis_client, prefix=redis_prefix, ns="ai", seed=nothing_used)
+    counters = open_counters(redis_client, redis_prefix, nothing_used)
     gate = QuotaGate(engine, QuotaLimits(daily_tokens=1000), PriceTable({}), shared=counters)
     owner = f"u-{uuid.uuid4().hex[:8]}"
     with acting_as_service():
@@ -152,7 +169,7 @@ async def test_closing_writes_what_is_left(engine: AsyncEngine) -> None:
 
 
 async def test_the_first_calls_of_a_day_read_the_ledger_once(
-    redis_client: Redis, redis_prefix: str
+    redis_client: Redis, redis_prefix: str, open_counters: Opened
 ) -> None:
     reads: list[str] = []
 
@@ -161,7 +178,7 @@ async def test_the_first_calls_of_a_day_read_the_ledger_once(
         await asyncio.sleep(0.05)
         return 10
 
-    counters = RedisCounters(redis_client, prefix=redis_prefix, ns="ai", seed=counted)
+    counters = open_counters(redis_client, redis_prefix, counted)
     owner = f"u-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
     held = await asyncio.gather(*(counters.hold(owner, now, 1, 100, 2**62) for _ in range(20)))

@@ -30,7 +30,7 @@ from cachefront.redis_keys import quota_key
 from cachefront.services.ai.quota_headers import minute_of
 from cachefront.services.ai.quota_postgres import Held
 
-__all__ = ["SETTLE_SECONDS", "RedisCounters"]
+__all__ = ["SETTLE_SECONDS", "RedisCounters", "Seed"]
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02
 
-``ai_quota_hold_v1`` and ``ai_quota_settle_v1`` are what ``quota_postgres.py`` calls,
+``ai_quota_reserve_v1`` and ``ai_quota_settle_v1`` are what ``quota_postgres.py`` calls,
 on a connection in autocommit: the statement is its own transaction, so the caller's
 ``ai_quotas`` row is locked only while it runs, and no BEGIN, COMMIT or identity
 statement goes to the server around it. Each function first sets, transaction-local,
@@ -33,7 +33,7 @@ HOLD_ARGS = "text, text, text, text, date, timestamptz, bigint, bigint, bigint"
 SETTLE_ARGS = "text, text, text, text, date, bigint, bigint"
 
 _FUNCTIONS = """
-CREATE FUNCTION ai_quota_hold_v1(
+CREATE FUNCTION ai_quota_reserve_v1(
     p_uid text, p_role text, p_app_role text, p_owner text, p_day date,
     p_minute timestamptz, p_tokens bigint, p_day_limit bigint, p_minute_limit bigint)
 RETURNS TABLE (admitted boolean, day_tokens bigint, minute_requests integer)
@@ -106,11 +106,11 @@ END $$;
 def upgrade() -> None:
     op.execute(_FUNCTIONS)
     # Functions are executable by PUBLIC by default; only the app role needs them.
-    for name, args in (("ai_quota_hold_v1", HOLD_ARGS), ("ai_quota_settle_v1", SETTLE_ARGS)):
+    for name, args in (("ai_quota_reserve_v1", HOLD_ARGS), ("ai_quota_settle_v1", SETTLE_ARGS)):
         op.execute(f"REVOKE ALL ON FUNCTION {name}({args}) FROM PUBLIC")
         op.execute(f"GRANT EXECUTE ON FUNCTION {name}({args}) TO {APP_ROLE}")
 
 
 def downgrade() -> None:
     op.execute(f"DROP FUNCTION ai_quota_settle_v1({SETTLE_ARGS})")
-    op.execute(f"DROP FUNCTION ai_quota_hold_v1({HOLD_ARGS})")
+    op.execute(f"DROP FUNCTION ai_quota_reserve_v1({HOLD_ARGS})")

@@ -7,7 +7,7 @@
 -- "begin" event would have, then takes the hold in one conditional upsert of the
 -- caller's row, locked only while it runs; refused, it reads the counters instead.
 SELECT admitted, day_tokens, minute_requests
-  FROM ai_quota_hold_v1(:uid, :role, :app_role, :owner, :day, :minute, :tokens,
+  FROM ai_quota_reserve_v1(:uid, :role, :app_role, :owner, :day, :minute, :tokens,
                         :day_limit, :minute_limit);
 
 -- name: quota_now
