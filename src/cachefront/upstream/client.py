@@ -105,8 +105,11 @@ class UpstreamClient(AsyncResource):
         if budget is not None:
             chain = BudgetTransport(chain, budget)
         chain = BreakerTransport(RetryTransport(chain, retry), self.breaker)
-        # trust_env=False: proxy settings from the environment would make httpx route
-        # requests to transports of its own, around the chain above.
+        self._chain = chain
+        # The client builds requests (base headers, timeout, cookies) and owns the
+        # chain; calls go down the chain directly (see _send). trust_env=False: proxy
+        # settings from the environment would make httpx route requests to transports
+        # of its own, around the chain above.
         self._http = httpx.AsyncClient(
             transport=chain,
             headers=headers,
@@ -179,13 +182,20 @@ class UpstreamClient(AsyncResource):
         started_at = time.time()
         started = self._clock()
         try:
-            response = await self._http.send(request)
+            response = await self._chain.handle_async_request(request)
         except (httpx.HTTPError, UpstreamError) as exc:
             error = self._translate(exc)
             self._record(request, ctx, started_at, started, None, _outcome_of(error), error, traced)
             if error is exc:
                 raise
             raise error from exc
+        # What httpx's own send would add, and no more: its wrapping of the body in a
+        # stream that points back at the response is a reference cycle per call, left
+        # to the cyclic collector (40 ms pauses at 200 calls a second); the cookie jar
+        # (a session cookie an upstream sets, as Yahoo's) is read only when one came.
+        response.request = request
+        if "set-cookie" in response.headers:
+            self._http.cookies.extract_cookies(response)
         status = response.status_code
         if not response.is_success:
             status_error = UpstreamStatusError(self.provider, status, response.reason_phrase)

@@ -178,6 +178,34 @@ class RetryTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         ctx = CallContext.of(request)
+        # Most calls succeed at once: the first attempt is made without tenacity, whose
+        # objects per call cost CPU and, holding the call's outcome in reference
+        # cycles, leave every response to the cyclic collector instead of freeing it.
+        first: httpx.Response | BaseException
+        try:
+            first = await self._attempt(request, ctx)
+        except RETRYABLE_ERRORS as exc:
+            first = exc
+        else:
+            if not _RetryableResponse(ctx)(first):
+                return first
+        return await self._retried(request, ctx, first)
+
+    async def _retried(
+        self, request: httpx.Request, ctx: CallContext, first: httpx.Response | BaseException
+    ) -> httpx.Response:
+        # tenacity runs the whole policy as if from the start; its first "attempt" hands
+        # back the outcome already had, so waits and stops see exactly what they would.
+        replay = [first]
+
+        async def attempt(request: httpx.Request, ctx: CallContext) -> httpx.Response:
+            if replay:
+                outcome = replay.pop()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                return outcome
+            return await self._attempt(request, ctx)
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._policy.attempts) | _StopAtDeadline(ctx),
             wait=self._wait,
@@ -186,7 +214,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             retry_error_callback=_last_outcome,
             reraise=True,
         )
-        response: httpx.Response = await retrying(self._attempt, request, ctx)
+        response: httpx.Response = await retrying(attempt, request, ctx)
         return response
 
     async def _attempt(self, request: httpx.Request, ctx: CallContext) -> httpx.Response:
