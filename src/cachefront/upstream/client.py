@@ -17,6 +17,7 @@ a client span of the request's trace when it has one (``cachefront.tracing``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -54,9 +55,22 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(url: str) -> httpx.URL:
+    # A client calls a handful of URLs (queries go in ``params``): parse each once.
+    return httpx.URL(url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _public(url: httpx.URL) -> str:
+    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
+
+
 def _public_url(url: httpx.URL) -> str:
     """The URL as it may be stored: no query string, fragment or credentials."""
-    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
+    if not url.query and not url.fragment and not url.userinfo:
+        return str(url)
+    return _public(url)
 
 
 def _outcome_of(error: UpstreamError) -> Outcome:
@@ -161,7 +175,12 @@ class UpstreamClient(AsyncResource):
         seconds = self.timeout if deadline is None else deadline
         ctx = CallContext.start(seconds, priority, cost)
         request = self._http.build_request(
-            method, url, params=params, json=json, headers=headers, extensions={CONTEXT_KEY: ctx}
+            method,
+            _parsed(url),
+            params=params,
+            json=json,
+            headers=headers,
+            extensions={CONTEXT_KEY: ctx},
         )
         with tracing.span(
             f"upstream {self.provider}",

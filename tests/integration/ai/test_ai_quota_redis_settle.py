@@ -14,7 +14,8 @@ import pytest
 from redis.asyncio import Redis
 
 from cachefront.redis_keys import quota_key
-from cachefront.services.ai.quota_redis import SETTLE_SECONDS, RedisCounters
+from cachefront.services.ai.quota_redis import RedisCounters
+from cachefront.services.ai.settle_backlog import SETTLE_SECONDS
 
 
 class CountingRedis(Redis):

@@ -263,5 +263,6 @@ class QuotaGate:
 
     async def aclose(self) -> None:
         await self.ledger.aclose()
+        await self.fallback.aclose()
         if self.shared is not None:
             await self.shared.aclose()

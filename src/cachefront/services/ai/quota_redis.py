@@ -4,11 +4,8 @@ Every server of a deployment runs the same script on the same two keys (the call
 tokens of the UTC day, its requests of the minute), and Redis runs scripts one at a
 time, so together they never admit past a limit: the check and the increment are one
 step. Settling adds what the call used minus what it held, without a round trip of its
-own: the difference waits in the process, rides on the caller's next hold (the script
-applies it before it checks) or goes with every other waiting one in one script
-within ``SETTLE_SECONDS``. Until then the caller's count stands higher than it is,
-which only ever refuses, never admits, too much; what this process reads of a counter
-includes what it has yet to send. A day's counter that does
+own (``settle_backlog.py``): the caller's next hold applies it in its script before it
+checks, or it goes with every other waiting one in one script. A day's counter that does
 not exist yet (the first call of the day, or a Redis that lost its data) is seeded from
 the PostgreSQL ledger before the hold, so a restarted Redis does not hand out the day
 again; what the processes have not flushed to the ledger yet (at most a flush interval)
@@ -18,27 +15,20 @@ is then not counted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from cachefront.redis_keys import quota_key
 from cachefront.services.ai.quota_headers import minute_of
 from cachefront.services.ai.quota_postgres import Held
+from cachefront.services.ai.settle_backlog import SettleBacklog
 
-__all__ = ["SETTLE_SECONDS", "RedisCounters", "Seed"]
-
-log = logging.getLogger(__name__)
+__all__ = ["RedisCounters", "Seed"]
 
 # Keys outlive their window a little, so a clock a few seconds off still finds them.
 _MARGIN_MS = 120_000
-
-# How long a settled difference may wait for company before it is sent on its own.
-SETTLE_SECONDS = 0.05
 
 # KEYS: day tokens, minute requests. ARGV: tokens, day limit, minute limit, minute TTL,
 # the caller's settled difference not sent yet (applied first, never below zero).
@@ -106,9 +96,7 @@ class RedisCounters:
         self._seeding: dict[str, asyncio.Future[None]] = {}
         self._hold = redis.register_script(_HOLD)
         self._settle = redis.register_script(_SETTLE)
-        # Day key -> settled difference not sent yet, and the task that will send it.
-        self._unsent: dict[str, int] = {}
-        self._sending: asyncio.Task[None] | None = None
+        self._backlog: SettleBacklog[str] = SettleBacklog(self._send_settled, store="redis")
 
     def _keys(self, owner: str, now: datetime) -> list[str]:
         return [
@@ -127,14 +115,14 @@ class RedisCounters:
         return Held(int(answer[0]) == 1, int(answer[1]), int(answer[2]))
 
     async def _held(self, keys: list[str], args: list[int]) -> list[int]:
-        settled = self._unsent.pop(keys[0], 0)
+        settled = self._backlog.take(keys[0])
         try:
             answer: list[int] = await self._hold(keys=keys, args=[*args, settled])
         except BaseException:
-            self._owe(keys[0], settled)  # not applied: it goes with the next one
+            self._backlog.owe(keys[0], settled)  # not applied: it goes with the next one
             raise
         if int(answer[0]) < 0:
-            self._owe(keys[0], settled)  # no day key yet: applied once it is seeded
+            self._backlog.owe(keys[0], settled)  # no day key yet: applied once seeded
         return answer
 
     async def _seeded(self, key: str, owner: str, now: datetime) -> None:
@@ -153,53 +141,24 @@ class RedisCounters:
         await self._redis.set(key, used, nx=True, px=_ms_to_next_day(now))
 
     async def settle(self, owner: str, day: date, reserved: int, used: int) -> None:
-        if used == reserved:
-            return
-        self._owe(quota_key(self._prefix, self._ns, owner, _day_window(day)), used - reserved)
+        if used != reserved:
+            key = quota_key(self._prefix, self._ns, owner, _day_window(day))
+            self._backlog.owe(key, used - reserved)
 
-    def _owe(self, key: str, difference: int) -> None:
-        if difference == 0:
-            return
-        self._unsent[key] = self._unsent.get(key, 0) + difference
-        if self._sending is None or self._sending.done():
-            self._sending = asyncio.get_running_loop().create_task(
-                self._send_later(), name="ai-quota-settle"
-            )
-
-    async def _send_later(self) -> None:
-        await asyncio.sleep(SETTLE_SECONDS)
-        await self.send_settled()
+    async def _send_settled(self, waiting: dict[str, int]) -> None:
+        await self._settle(keys=list(waiting), args=list(waiting.values()))
 
     async def send_settled(self) -> None:
-        """Send every settled difference waiting, in one script; kept on failure."""
-        unsent, self._unsent = self._unsent, {}
-        if not unsent:
-            return
-        try:
-            await self._settle(keys=list(unsent), args=list(unsent.values()))
-        except BaseException as exc:
-            # Not lost while the process lives: the next hold or send carries it.
-            for key, difference in unsent.items():
-                self._unsent[key] = self._unsent.get(key, 0) + difference
-            if not isinstance(exc, RedisError):
-                raise
-            log.warning(
-                "ai quotas: could not send settled usage to Redis; kept for the next try",
-                extra={"action": "ai.quota_settle_failed"},
-            )
+        """Send every settled difference waiting, now."""
+        await self._backlog.send_all()
 
     async def read(self, owner: str, now: datetime) -> tuple[int, int]:
         keys = self._keys(owner, now)
         day, minute = await self._redis.mget(keys)
         if day is None:
             return 0, int(minute or 0)
-        return max(int(day) + self._unsent.get(keys[0], 0), 0), int(minute or 0)
+        return max(int(day) + self._backlog.unsent(keys[0]), 0), int(minute or 0)
 
     async def aclose(self) -> None:
-        if self._sending is not None:
-            self._sending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sending
-        with contextlib.suppress(RedisError):
-            await self.send_settled()
+        await self._backlog.aclose()
         await self._redis.aclose()
