@@ -58,9 +58,17 @@ def _write(pair: StreamingPair, n: int) -> None:
 def _replayed(pair: StreamingPair, n: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     with psycopg.connect(pair.replica_url, autocommit=True) as conn:
-        while conn.execute("SELECT count(*) FROM marks WHERE n = %s", (n,)).fetchone() != (1,):
+        while not _has_mark(conn, n):
             assert time.monotonic() < deadline, f"the replica never replayed mark {n}"
             time.sleep(0.02)
+
+
+def _has_mark(conn: psycopg.Connection[tuple[object, ...]], n: int) -> bool:
+    try:
+        found = conn.execute("SELECT count(*) FROM marks WHERE n = %s", (n,)).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return False  # a fresh replica may not have replayed the table's creation yet
+    return found == (1,)
 
 
 async def _in_recovery(engine: AsyncEngine) -> bool:

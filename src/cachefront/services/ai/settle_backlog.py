@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # How long a settled difference may wait for company before it is sent on its own.
 SETTLE_SECONDS = 0.05
+# How long a batch the store refused waits before it is tried again.
+_RETRY_SECONDS = 1.0
 
 K = TypeVar("K", bound=Hashable)
 
@@ -43,6 +45,8 @@ class SettleBacklog(Generic[K]):
         self._seconds = seconds
         self._waiting: dict[K, int] = {}
         self._sending: asyncio.Task[None] | None = None
+        self._sending_now = False
+        self._failing = False  # one warning per outage, not one per try
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -65,14 +69,26 @@ class SettleBacklog(Generic[K]):
         return self._waiting.get(key, 0)
 
     async def _send_later(self) -> None:
-        await asyncio.sleep(self._seconds)
-        await self.send_all()
+        pause = self._seconds
+        while True:
+            await asyncio.sleep(pause)
+            # From here on the task is not cancelled (see aclose): a send cut off
+            # midway could leave a connection neither used nor given back to its pool.
+            self._sending_now = True
+            try:
+                sent = await self.send_all()
+            finally:
+                self._sending_now = False
+            if not self._waiting:
+                return
+            # Owed while the send was in flight, or kept from a failed one.
+            pause = self._seconds if sent else _RETRY_SECONDS
 
-    async def send_all(self) -> None:
+    async def send_all(self) -> bool:
         """Send everything waiting in one batch; kept for the next try if it fails."""
         waiting, self._waiting = self._waiting, {}
         if not waiting:
-            return
+            return True
         try:
             await self._send(waiting)
         except BaseException as exc:
@@ -80,17 +96,23 @@ class SettleBacklog(Generic[K]):
                 self._waiting[key] = self._waiting.get(key, 0) + difference
             if not isinstance(exc, Exception):
                 raise
-            log.warning(
-                "ai quotas: could not send settled usage to %s; kept for the next try: %s",
-                self._store,
-                type(exc).__name__,
-                extra={"action": "ai.quota_settle_failed", "store": self._store},
-            )
+            if not self._failing:
+                log.warning(
+                    "ai quotas: could not send settled usage to %s; kept for the next try: %s",
+                    self._store,
+                    type(exc).__name__,
+                    extra={"action": "ai.quota_settle_failed", "store": self._store},
+                )
+            self._failing = True
+            return False
+        self._failing = False
+        return True
 
     async def aclose(self) -> None:
         """Send what waits, once more, before the store goes."""
         if self._sending is not None:
-            self._sending.cancel()
+            if not self._sending_now:
+                self._sending.cancel()  # still waiting for company: nothing in flight
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sending
             self._sending = None
