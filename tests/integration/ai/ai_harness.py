@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import httpx
@@ -42,11 +41,3 @@ async def stream_events(
         assert response.status_code == 200
         events = [line async for line in response.aiter_lines() if line.startswith("data: ")]
         return response.headers["x-cache"], events
-
-
-def within_one_minute() -> None:
-    """Wait, if need be, so the next seconds stay in one minute: a per-minute quota
-    test must not straddle a minute's end, where the count starts again."""
-    second = time.time() % 60
-    if second > 45:
-        time.sleep(61 - second)

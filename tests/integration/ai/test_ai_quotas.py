@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 import openai
 import pytest
-from ai_harness import SERVICE_KEY, within_one_minute
+from ai_harness import SERVICE_KEY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +22,7 @@ from cachefront.services.ai.estimate import maximum_tokens
 from cachefront.services.ai.models import CHAT
 from cachefront.services.ai.simulator import RunningOpenAISimulator
 from harness_servers import ServerThread
+from minute_windows import away_from_a_minute_edge
 
 MESSAGES = [{"role": "user", "content": "Count the tokens of this one."}]
 PRICES = {"sim-small": [2.0, 8.0]}
@@ -53,7 +54,7 @@ async def test_requests_per_minute_refused_in_openais_format(
 ) -> None:
     key, owner = await _user(engine, "ai-rpm")
     with serve_app(ai_settings(ai_requests_per_minute=3)) as server:
-        within_one_minute()
+        await away_from_a_minute_edge(15)
         client = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0)
         for _ in range(3):
             await client.chat.completions.create(model="chat", messages=MESSAGES)  # type: ignore[arg-type]

@@ -8,13 +8,13 @@ import asyncio
 from collections.abc import Callable
 
 import httpx
-from ai_harness import within_one_minute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth import KeyManager, Role
 from cachefront.config import Settings
 from cachefront.services.ai.simulator import RunningOpenAISimulator
 from harness_servers import ServerThread
+from minute_windows import away_from_a_minute_edge
 
 BODY = {"language": "en", "tone": "neutral"}
 
@@ -41,7 +41,7 @@ async def test_a_callers_own_429_never_reaches_the_callers_joined_to_its_flight(
                     headers={"Authorization": f"Bearer {key}"},
                 )
 
-            within_one_minute()
+            await away_from_a_minute_edge(15)
             for words in ("Spending my first request.", "Spending my second request."):
                 assert (await ask(spent, words)).status_code == 200
             primary.configure(latency_ms=600)
@@ -93,7 +93,7 @@ async def test_a_follower_gets_the_providers_failure_not_anyones_quota(
                     headers={"Authorization": f"Bearer {key}"},
                 )
 
-            within_one_minute()
+            await away_from_a_minute_edge(15)
             # The provider refuses the request as malformed (not retried elsewhere).
             primary.configure(latency_ms=400, fail_next=1, fail_status=400)
             leading = asyncio.create_task(ask(leader))

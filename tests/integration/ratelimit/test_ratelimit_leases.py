@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -13,6 +12,7 @@ from cachefront.ratelimit import FAILED_AUTH_GROUP, InboundLimiter, parse_rate_l
 from cachefront.ratelimit.leases import lease_size
 from cachefront.redis_keys import ratelimit_key
 from cachefront.redis_link import RedisLink
+from minute_windows import away_from_a_minute_edge
 
 pytestmark = pytest.mark.redis
 
@@ -39,14 +39,6 @@ def _count_calls(limiter: InboundLimiter) -> list[int]:
     return calls
 
 
-async def _away_from_a_window_edge(seconds: float) -> None:
-    # A run that straddles a minute would see the previous minute's hits weigh on the
-    # next: correct, but it makes the count of one run depend on the clock.
-    into = time.time() % 60
-    if into > 60 - seconds:
-        await asyncio.sleep(60 - into + 0.2)
-
-
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
     conn = redis.asyncio.Redis.from_url(redis_url)
@@ -57,7 +49,7 @@ async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
 async def test_one_process_gets_the_whole_limit_in_few_round_trips(
     make_link: Callable[[], RedisLink],
 ) -> None:
-    await _away_from_a_window_edge(5)
+    await away_from_a_minute_edge(5)
     limiter = _leased(make_link(), {"general": "200/minute"})
     await limiter.open()
     calls = _count_calls(limiter)
@@ -76,7 +68,7 @@ async def test_one_process_gets_the_whole_limit_in_few_round_trips(
 async def test_three_processes_never_admit_more_than_the_limit(
     make_link: Callable[[], RedisLink],
 ) -> None:
-    await _away_from_a_window_edge(10)
+    await away_from_a_minute_edge(10)
     limiters = [_leased(make_link(), {"general": "300/minute"}) for _ in range(3)]
     for limiter in limiters:
         await limiter.open()
@@ -100,7 +92,7 @@ async def test_unspent_units_go_back_at_close(
     client: redis.asyncio.Redis,
     redis_prefix: str,
 ) -> None:
-    await _away_from_a_window_edge(5)
+    await away_from_a_minute_edge(5)
     first = _leased(make_link(), {"general": "400/minute"})
     await first.open()
     try:
@@ -124,7 +116,7 @@ async def test_unspent_units_go_back_at_close(
 async def test_failed_authentications_spend_from_leases_too(
     make_link: Callable[[], RedisLink],
 ) -> None:
-    await _away_from_a_window_edge(5)
+    await away_from_a_minute_edge(5)
     import limits
 
     limiter = InboundLimiter(
@@ -145,7 +137,7 @@ async def test_failed_authentications_spend_from_leases_too(
 async def test_a_request_its_lease_covers_sends_nothing_to_redis(
     make_link: Callable[[], RedisLink],
 ) -> None:
-    await _away_from_a_window_edge(5)
+    await away_from_a_minute_edge(5)
     limiter = _leased(make_link(), {"general": "20000/minute"})
     await limiter.open()
     try:
@@ -168,7 +160,7 @@ async def test_a_request_its_lease_covers_sends_nothing_to_redis(
 async def test_refund_puts_the_unit_back_into_the_lease(
     make_link: Callable[[], RedisLink],
 ) -> None:
-    await _away_from_a_window_edge(5)
+    await away_from_a_minute_edge(5)
     limiter = _leased(make_link(), {"generation": "2/hour"})
     await limiter.open()
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import httpx
@@ -11,6 +10,7 @@ import pytest
 
 from cachefront.config import Settings
 from harness_servers import settings_env, spawn_server
+from minute_windows import away_from_a_minute_edge
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -27,11 +27,7 @@ async def test_three_processes_admit_at_least_90_percent_and_never_more(
         async with httpx.AsyncClient(timeout=30) as client:
             # Each heartbeat has counted all three processes (one every 2 s).
             await asyncio.sleep(2.5)
-            # A run straddling a minute would see the previous minute's hits weigh on
-            # the next: right, but then the count of one run depends on the clock.
-            into = time.time() % 60
-            if into > 40:
-                await asyncio.sleep(60 - into + 0.2)
+            await away_from_a_minute_edge(20)
             # Warmed on every process, so the counted requests are quick memory hits.
             urls = [first, second, third]
             for url in urls:
