@@ -108,10 +108,11 @@ class RedisCounters:
         self, owner: str, now: datetime, tokens: int, day_limit: int, minute_limit: int
     ) -> Held:
         keys = self._keys(owner, now)
-        answer = await self._held(keys, [tokens, day_limit, minute_limit, 60_000 + _MARGIN_MS])
+        args = [tokens, day_limit, minute_limit, 60_000 + _MARGIN_MS]
+        answer = await self._held(keys, args)
         if int(answer[0]) < 0:
             await self._seeded(keys[0], owner, now)
-            answer = await self._held(keys, [tokens, day_limit, minute_limit, 60_000 + _MARGIN_MS])
+            answer = await self._held(keys, args)
         return Held(int(answer[0]) == 1, int(answer[1]), int(answer[2]))
 
     async def _held(self, keys: list[str], args: list[int]) -> list[int]:
