@@ -100,8 +100,10 @@ RATELIMIT_PROCS_KEY_V1 = "{prefix}:ratelimit_procs_v1"
 
 # One provider's moving window. ``limits`` appends its own part after our prefix:
 # "LIMITER/<name>/<amount>/<multiples>/<granularity>". Value: a list of hit times
-# (``limits``' moving-window Lua). TTL: one window of the budget ("60/minute": 60 s),
-# renewed by each hit.
+# (``limits``' moving-window Lua). A budget whose units are leased
+# (``upstream/budget_lease.py``) counts over a window one second longer, so its key
+# names that window ("600/minute" counts as "LIMITER/<name>/600/61/second"). TTL: one
+# window of the count, renewed by each hit.
 BUDGET_KEY_V1 = "{prefix}:budget_v1:LIMITER/{name}/{amount}/{multiples}/{granularity}"
 
 # --- upstream holds (upstream/hold.py) -------------------------------------------------

@@ -31,6 +31,13 @@ What the upstream answers feeds back (``ServerSignals``, see ``upstream/signals.
   or a fallback), a background call waits for the end if its deadline reaches past it
   and fails at once otherwise. Held calls spend nothing.
 
+In Redis a user call usually spends from a lease (``upstream/budget_lease.py``): a
+block of units the process took ahead in one round trip, sized from its own spend rate,
+so a steady stream of calls waits on Redis about once a second instead of once a call.
+The shared count then runs over a window one second longer than the limit's, which is
+what keeps leased units within the limit in every window. Background calls, the first
+calls of a process, slow streams and small budgets spend exactly.
+
 When Redis stops answering, the budget keeps counting in process memory while the
 link backs off (the link logs the outage, once per process) and goes back to Redis
 when it answers again, so a Redis outage slows nothing down; each process then spends
@@ -56,6 +63,7 @@ from cachefront.lifecycle import AsyncResource
 from cachefront.redis_keys import budget_key_prefix
 from cachefront.redis_link import RedisLink
 from cachefront.upstream._context import CallContext, Priority
+from cachefront.upstream.budget_lease import BudgetLease, lease_cap, shared_window
 from cachefront.upstream.hold import UpstreamHold
 from cachefront.upstream.signals import NO_SIGNALS, ServerSignals
 
@@ -115,6 +123,14 @@ class OutboundBudget(AsyncResource):
         self.amount = amount
         self.background_amount = max(1, math.floor(amount * background_share))
         self._reserved_for_users = amount - self.background_amount
+        window = self._item.get_expiry()
+        self._lease = BudgetLease(lease_cap(amount, window))
+        # The Redis count's window: longer than the limit's when units are leased.
+        self._shared_item: limits.RateLimitItem = (
+            self._item
+            if not self._lease.cap
+            else limits.RateLimitItemPerSecond(amount, shared_window(window, self._lease.cap))
+        )
         self._link = redis_link
         # How the link's log lines name this budget's commands.
         self.redis_use = f"budget:{name}"
@@ -241,20 +257,22 @@ class OutboundBudget(AsyncResource):
         link = self._link
         if self._redis is not None and link is not None and link.available:
             try:
-                await self._raise_to(self._redis, target)
+                await self._raise_to(self._redis, self._shared_item, target)
             except StorageError as exc:
                 link.failed(self.redis_use, "usage", exc.storage_error)
             else:
                 link.succeeded(self.redis_use)
                 return
-        await self._raise_to(self._memory, target)
+        await self._raise_to(self._memory, self._item, target)
 
-    async def _raise_to(self, limiter: MovingWindowRateLimiter, target: int) -> None:
-        stats = await limiter.get_window_stats(self._item, self.name)
+    async def _raise_to(
+        self, limiter: MovingWindowRateLimiter, item: limits.RateLimitItem, target: int
+    ) -> None:
+        stats = await limiter.get_window_stats(item, self.name)
         counted = self.amount - stats.remaining
         if target > counted:
             # Refused only when others spent in between, which raised the count anyway.
-            await limiter.hit(self._item, self.name, cost=target - counted)
+            await limiter.hit(item, self.name, cost=target - counted)
 
     async def _try_take(self, priority: Priority, cost: int) -> float | None:
         """Take ``cost`` units (``None``), or say in how many seconds to look again."""
@@ -265,26 +283,53 @@ class OutboundBudget(AsyncResource):
             )
         link = self._link
         if self._redis is not None and link is not None and link.available:
+            lease = self._lease
+            if priority == "user" and lease.spend(cost):
+                return None
             try:
-                room_in = await self._take(self._redis, priority, cost)
+                if priority == "user" and await self._take_block(self._redis, cost):
+                    room_in = None
+                else:
+                    room_in = await self._take(self._redis, self._shared_item, priority, cost)
             except StorageError as exc:
                 link.failed(self.redis_use, "acquire", exc.storage_error)
             else:
                 link.succeeded(self.redis_use)
+                if room_in is None and priority == "user":
+                    lease.note_spent(cost)
                 return room_in
-        return await self._take(self._memory, priority, cost)
+        return await self._take(self._memory, self._item, priority, cost)
+
+    async def _take_block(self, limiter: MovingWindowRateLimiter, cost: int) -> bool:
+        """Take a block of units for this call and the next ones; False: spend exactly."""
+        lease = self._lease
+        block = lease.next_block(cost)
+        if block == cost or lease.taking:
+            return False
+        lease.taking = True
+        try:
+            if not await limiter.hit(self._shared_item, self.name, cost=block):
+                return False  # no room for a whole block: near the limit, count exactly
+        finally:
+            lease.taking = False
+        lease.grant(block, cost)
+        return True
 
     async def _take(
-        self, limiter: MovingWindowRateLimiter, priority: Priority, cost: int
+        self,
+        limiter: MovingWindowRateLimiter,
+        item: limits.RateLimitItem,
+        priority: Priority,
+        cost: int,
     ) -> float | None:
         needed = cost
         if priority == "background":
             # Room for this call plus everything kept for user calls.
             needed += self._reserved_for_users
-        has_room = needed == cost or await limiter.test(self._item, self.name, cost=needed)
-        if has_room and await limiter.hit(self._item, self.name, cost=cost):
+        has_room = needed == cost or await limiter.test(item, self.name, cost=needed)
+        if has_room and await limiter.hit(item, self.name, cost=cost):
             return None
-        stats = await limiter.get_window_stats(self._item, self.name)
+        stats = await limiter.get_window_stats(item, self.name)
         if stats.remaining >= needed:
             return _MIN_POLL_SECONDS  # freed in between: look again at once
         # The oldest unit in the window frees at reset_time; look again then.
