@@ -54,7 +54,7 @@ from typing import Any
 
 import httpx
 import limits
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
@@ -64,6 +64,7 @@ from cachefront.redis_keys import budget_key_prefix
 from cachefront.redis_link import RedisLink
 from cachefront.upstream._context import CallContext, Priority
 from cachefront.upstream.budget_lease import BudgetLease, lease_cap, shared_window
+from cachefront.upstream.budget_window import MemoryMovingWindow
 from cachefront.upstream.hold import UpstreamHold
 from cachefront.upstream.signals import NO_SIGNALS, ServerSignals
 
@@ -84,6 +85,9 @@ _MIN_POLL_SECONDS = 0.01
 # ``limits`` picks its Redis driver from the URI scheme; with a connection pool handed
 # in, the rest of the URI is never used, so no address or password needs repeating.
 _LIMITS_URI = "async+redis://"
+
+# The two counts answer the same three calls with the same meaning.
+_Count = MovingWindowRateLimiter | MemoryMovingWindow
 
 
 class OutboundBudget(AsyncResource):
@@ -134,7 +138,7 @@ class OutboundBudget(AsyncResource):
         self._link = redis_link
         # How the link's log lines name this budget's commands.
         self.redis_use = f"budget:{name}"
-        self._memory: MovingWindowRateLimiter | None = None
+        self._memory: MemoryMovingWindow | None = None
         self._redis: MovingWindowRateLimiter | None = None
         self.hold = UpstreamHold(name, redis_link=redis_link, redis_use=self.redis_use)
 
@@ -144,7 +148,7 @@ class OutboundBudget(AsyncResource):
         """Create the storages; a Redis that does not answer only means memory for now."""
         if self._memory is not None:
             return
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._memory = MemoryMovingWindow()
         link = self._link
         if link is None:
             return
@@ -265,9 +269,7 @@ class OutboundBudget(AsyncResource):
                 return
         await self._raise_to(self._memory, self._item, target)
 
-    async def _raise_to(
-        self, limiter: MovingWindowRateLimiter, item: limits.RateLimitItem, target: int
-    ) -> None:
+    async def _raise_to(self, limiter: _Count, item: limits.RateLimitItem, target: int) -> None:
         stats = await limiter.get_window_stats(item, self.name)
         counted = self.amount - stats.remaining
         if target > counted:
@@ -317,7 +319,7 @@ class OutboundBudget(AsyncResource):
 
     async def _take(
         self,
-        limiter: MovingWindowRateLimiter,
+        limiter: _Count,
         item: limits.RateLimitItem,
         priority: Priority,
         cost: int,
