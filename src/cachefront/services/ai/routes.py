@@ -16,9 +16,10 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from cachefront.auth.identity import Identity, owner_of
+from cachefront.http.streaming import LeanStreamingResponse
 from cachefront.http.wire import IDENTITY_SCOPE_KEY
 from cachefront.rooms import service_dependency
 from cachefront.services.ai.cache_control import OPT_IN_HEADER, opted_in, parse_cache_control
@@ -86,7 +87,7 @@ def _sent(delivery: Delivery, started: float) -> Response:
         return Response(delivery.body, media_type="application/json", headers=headers)
     assert delivery.payloads is not None
     headers["Cache-Control"] = "no-cache"
-    return StreamingResponse(
+    return LeanStreamingResponse(
         _sse(delivery.payloads), media_type="text/event-stream", headers=headers
     )
 
