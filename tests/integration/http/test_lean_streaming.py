@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from harness_servers import ServerThread
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -19,6 +18,7 @@ from starlette.routing import Route
 
 from cachefront.config import Settings
 from cachefront.http.streaming import LeanStreamingResponse
+from harness_servers import ServerThread
 
 
 class Probe:
