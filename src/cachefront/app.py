@@ -201,6 +201,11 @@ def create_app(
         # Starlette builds a slash redirect's Location from the Host header, which the
         # client chooses; no redirect at all: a path with a stray slash is 404.
         redirect_slashes=False,
+        # FastAPI's own OpenTelemetry layer stays off: cachefront traces requests itself
+        # (TracingApp, with the cache tiers and upstream calls), and with it on, every
+        # request looked up the global providers and the environment (~2% of a routed
+        # request's CPU), and a global provider would have got each request twice.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     api.state.settings = settings
     api.state.prometheus = prometheus

@@ -139,3 +139,23 @@ print(json.dumps({{"new": sorted(otel() - before), "all": sorted(otel())}}))
     assert loaded["new"] == []
     assert not [m for m in loaded["all"] if m.startswith(("cachefront", "opentelemetry.exporter"))]
     assert simulator.requests() == 1
+
+
+def test_fastapis_own_tracing_stays_off_under_a_global_provider(
+    settings_for: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process-wide provider (an auto-instrumenting agent's) must not get a second,
+    # framework-made span for each request: cachefront makes its own.
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    with ServerThread(settings_for()) as server:
+        assert httpx.get(server.url + "/v1/models", timeout=10).status_code in (200, 401)
+        assert httpx.get(server.url + "/health", timeout=10).status_code == 200
+    assert exporter.get_finished_spans() == ()
