@@ -8,7 +8,7 @@ the caller sees only its own jobs (the job's record and row security on the step
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
@@ -28,7 +28,23 @@ __all__ = ["generation_router"]
 generation_router = APIRouter(tags=["ai"])
 
 
-@generation_router.get("/v1/ai/generations/{job_id}", summary="A generation job's book")
+_BOOK: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The book so far",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/markdown": {"schema": {"type": "string"}},
+        },
+    }
+}
+_NOTHING_TO_STOP: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The generation has already ended: nothing to stop"}
+}
+
+
+@generation_router.get(
+    "/v1/ai/generations/{job_id}", summary="A generation job's book", responses=_BOOK
+)
 async def generation(
     job_id: uuid.UUID,
     request: Request,
@@ -58,7 +74,10 @@ async def generation(
 
 
 @generation_router.post(
-    "/v1/ai/generations/{job_id}/cancel", status_code=202, summary="Stop a generation"
+    "/v1/ai/generations/{job_id}/cancel",
+    status_code=202,
+    summary="Stop a generation",
+    responses=_NOTHING_TO_STOP,
 )
 async def cancel_generation(
     job_id: uuid.UUID,
