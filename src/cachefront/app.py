@@ -50,6 +50,7 @@ from cachefront.http.gate import GateApp
 from cachefront.http.middleware import RequestMetricsMiddleware
 from cachefront.http.openapi import document_access
 from cachefront.http.problems import install_problem_handlers
+from cachefront.http.raw_routes import RawRoutesApp, raw_routes_of
 from cachefront.jobs.registry import JobResources
 from cachefront.jobs.routes import router as jobs_router
 from cachefront.jobs.runtime import open_jobs
@@ -223,7 +224,10 @@ def create_app(
     api.include_router(dashboard_router)
     api.include_router(jobs_router)
 
-    inner: ASGIApp = RequestMetricsMiddleware(api, recorder)
+    # A room's busiest routes may skip the framework's routing (http/raw_routes.py).
+    raw_routes = raw_routes_of(ROOMS)
+    routed: ASGIApp = RawRoutesApp(api, raw_routes) if raw_routes else api
+    inner: ASGIApp = RequestMetricsMiddleware(routed, recorder)
     fast = FastPathApp(
         inner,
         memory=memory,

@@ -23,6 +23,11 @@ exact names or a prefix ending in ``*`` (``"x-sdk-*"``) for a family an SDK adds
 With ``CACHEFRONT_CORS_ORIGINS`` set, preflights asking for them are allowed; the
 platform's policy is one for every path, so they are allowed on every path.
 
+And ``raw_routes`` (``http.raw_routes.RawRoute``): an exact method and path the
+platform answers by calling the room's endpoint without the framework's routing, for a
+route busy enough that FastAPI's per-request work shows; the room keeps the same route
+in its router for the OpenAPI document.
+
 A room object keeps no state: several apps may run in one process (tests, an
 embedding app), so what ``open`` built is handed back to ``aclose``.
 """

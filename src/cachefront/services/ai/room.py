@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cachefront.config import Settings
 from cachefront.http.error_formats import ErrorFormat
 from cachefront.http.fastpath import FastRoute
+from cachefront.http.raw_routes import RawRoute
 from cachefront.jobs.registry import JobRegistry
 from cachefront.rooms import MeasuredCost, Platform, RoomCli, RouteGroupRule, UpstreamSpec
 from cachefront.services.ai.cli import simulators
@@ -27,6 +28,7 @@ from cachefront.services.ai.quota import QuotaGate, QuotaLimits, used_on_day
 from cachefront.services.ai.quota_redis import RedisCounters
 from cachefront.services.ai.reflection_routes import reflection_router
 from cachefront.services.ai.retention import retention_task
+from cachefront.services.ai.routes import chat_completions_endpoint
 from cachefront.services.ai.routes import router as openai_router
 from cachefront.services.ai.service import CACHE_NS, AiService
 from cachefront.services.ai.settings import AiSettings
@@ -80,6 +82,10 @@ class AiRoom:
     # The official OpenAI clients read errors in OpenAI's shape on these paths.
     error_formats: Sequence[ErrorFormat] = tuple(
         ErrorFormat(path, problem_as_openai, schema=ERROR_SCHEMA) for path in _PATHS
+    )
+    # The gateway's busiest route, answered without the framework's routing.
+    raw_routes: Sequence[RawRoute] = (
+        RawRoute("POST", "/v1/chat/completions", chat_completions_endpoint),
     )
     # Providers bill per token: the stats read the ledger's costs, not a per-call price.
     cost_reader = staticmethod(ledger_costs)
