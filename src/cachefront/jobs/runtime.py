@@ -123,14 +123,17 @@ class JobsRuntime:
         await self.records.set_queue_job_id(record.id, queue_job_id)
         return await self.get(record.id)
 
-    async def work_off(self, queue: str, resources: JobResources) -> None:
+    async def work_off(
+        self, queue: str, resources: JobResources, *, grace: float | None = None
+    ) -> None:
         """Run the jobs of ``queue`` in this process, one at a time, until cancelled.
 
         A command's own worker for the job it submitted to ``queue``: it runs nothing
         else (periodic runs it defers, as every worker does, wait in their own queues
         for the workers), heartbeats like any worker so a stall
         sweep elsewhere requeues its job should the process die, and, cancelled, lets a
-        running job finish for the shutdown timeout and hands it back to the queue.
+        running job finish for ``grace`` seconds (default the shutdown timeout) and
+        hands it back to the queue.
         """
         settings = self.settings
         await self.queue.run_worker_async(
@@ -141,7 +144,7 @@ class JobsRuntime:
             install_signal_handlers=False,
             update_heartbeat_interval=max(0.25, settings.jobs_stall_seconds / 4),
             stalled_worker_timeout=settings.jobs_stall_seconds,
-            shutdown_graceful_timeout=settings.shutdown_timeout_seconds,
+            shutdown_graceful_timeout=settings.shutdown_timeout_seconds if grace is None else grace,
             fetch_job_polling_interval=min(5.0, settings.jobs_stall_seconds),
         )
 

@@ -232,9 +232,8 @@ async def run_backfill_job(settings: Settings, years: int, symbols: list[str] | 
     The job goes to a queue of this process's own, which its worker here works off,
     so the command never waits on a worker that does not exist; a ``cachefront
     worker`` (which takes any queue) may take it first, and the bar follows it there.
-    Interrupted (Ctrl-C), the job goes back to that queue: a worker finishes it, or
-    ``cachefront jobs cancel ID`` drops it, and running the command again resumes from
-    what is stored.
+    Interrupted (Ctrl-C), it stops at once and the job goes back to that queue, for a
+    worker to resume; running the command again resumes from what is stored.
     """
     # The app is imported when a command runs: it imports the list of rooms, this one too.
     from cachefront.app import running_jobs
@@ -251,7 +250,8 @@ async def run_backfill_job(settings: Settings, years: int, symbols: list[str] | 
                 BACKFILL_JOB, params, owner=owner_of(SERVICE_IDENTITY), queue=own_queue
             )
             console.print(f"job {record.id} (GET /v1/jobs/{record.id})")
-            worker = asyncio.create_task(jobs.work_off(own_queue, resources))
+            # Ctrl-C stops at once: what was stored stays, the rest waits in the queue.
+            worker = asyncio.create_task(jobs.work_off(own_queue, resources, grace=0))
             try:
                 with Progress(
                     TextColumn("[bold]backfill"),
