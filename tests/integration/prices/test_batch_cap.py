@@ -84,6 +84,9 @@ def server(
             # Route limits out of the way; the batch cap and the header limit are the defaults.
             "rate_limits": {"general": "100000/minute", "upstream": "100000/minute"},
             "worker_in_process": False,
+            # Pricing 1,000 misses on a loaded machine may take longer than a user is
+            # kept waiting (those answers tested elsewhere); here every price must come.
+            "user_deadline_seconds": 30.0,
         }
     )
     assert settings.max_header_bytes == 32 * 1024
