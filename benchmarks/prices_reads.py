@@ -11,24 +11,29 @@ simulators over HTTP, with 500 crypto and 500 stock assets in a fresh database.
   New York open (a Tuesday 16:00 UTC) and closed (a Saturday);
 - hit rate: of ``--reads`` single-price reads (Zipf over the 1,000 symbols) spread over
   five refresh intervals, and the provider requests in that time;
+- over HTTP (``--http-rounds``): the same batch and 10-year history timed by a client
+  of ``cachefront serve`` started on the same database and simulators;
 - backfill: wall time, provider calls and 429s of ``--backfill N`` assets x 10 years
   (half crypto, half stocks), within the default budgets at background priority.
 
     python benchmarks/prices_reads.py [--rounds 300] [--reads 50000] [--backfill 100]
-        [--yahoo-budget 1200/minute]
+        [--http-rounds 300] [--yahoo-budget 1200/minute]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import statistics
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from harness import bench_database
+import httpx
+from harness import bench_database, cachefront
 
 from cachefront.config import Settings
 from cachefront.db.engine import create_engine
@@ -36,6 +41,7 @@ from cachefront.services.prices.assets import AssetStore
 from cachefront.services.prices.keys import HISTORY_NAMESPACE
 from cachefront.services.prices.models import Asset, AssetType
 from cachefront.services.prices.service import PricesService
+from cachefront.services.prices.settings import PricesSettings
 from cachefront.services.prices.simulators import RunningBinance, RunningYahoo
 
 TUESDAY = datetime(2026, 12, 1, 16, 0, tzinfo=UTC).timestamp()
@@ -177,6 +183,9 @@ async def run(
             f"p99 {_pct(warm, 0.99):.3f} ms"
         )
 
+        if args.http_rounds:
+            await _over_http(args, db, settings, symbols, coins[0])
+
         # --- backfill ------------------------------------------------------------------------
         if args.backfill:
             half = args.backfill // 2
@@ -194,10 +203,72 @@ async def run(
             )
 
 
+async def _over_http(
+    args: argparse.Namespace, db: str, settings: Settings, symbols: list[str], one: str
+) -> None:
+    """The batch and 10-year history again, timed by a client of ``cachefront serve``.
+
+    The server runs in its own process over the same database and simulators, with the
+    route limits on (raised so that they count but never refuse); one keep-alive
+    connection, requests one after another. A client's time holds what the in-process
+    figures leave out: reading and validating the 1,000-symbol body, the gate, the
+    limits, serialising and sending the answer, and the loopback.
+    """
+    env = {
+        "CACHEFRONT_DATABASE_URL": db,
+        "CACHEFRONT_MIGRATE_ON_START": "false",
+        "CACHEFRONT_WORKER_IN_PROCESS": "false",
+        "CACHEFRONT_BINANCE_URL": settings.room(PricesSettings).binance_url,
+        "CACHEFRONT_YAHOO_URL": settings.room(PricesSettings).yahoo_url,
+        "CACHEFRONT_YAHOO_COOKIE_URL": settings.room(PricesSettings).yahoo_cookie_url,
+        "CACHEFRONT_YAHOO_BUDGET": args.yahoo_budget,
+        "CACHEFRONT_EPHEMERIS_PROVIDERS": "local",
+        "CACHEFRONT_RATE_LIMITS": json.dumps(
+            {"general": "100000000/minute", "upstream": "100000000/minute"}
+        ),
+    }
+    with cachefront(env) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            # The first batch fills the server's memory tier (its prices, stored by
+            # the in-process runs on a driven clock, are old by the real one).
+            first = await client.post("/v1/prices/batch", json={"symbols": symbols})
+            assert first.status_code == 200, first.text[:300]
+            assert first.json()["total"] == len(symbols), first.text[:300]
+            times, tiers = [], Counter[str]()
+            for _ in range(args.http_rounds):
+                started = time.perf_counter()
+                response = await client.post("/v1/prices/batch", json={"symbols": symbols})
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.text[:300]
+                tiers[response.headers["x-cache"]] += 1
+            print(
+                f"over HTTP, batch of 1,000 cached symbols, client time: "
+                f"p50 {statistics.median(times):.2f} ms, p99 {_pct(times, 0.99):.2f} ms "
+                f"({args.http_rounds} rounds, X-Cache {dict(tiers)}, "
+                f"{len(response.content):,} bytes)"
+            )
+            path = f"/v1/prices/{one}/history"
+            warm = await client.get(path, params={"range": "10y"})
+            assert warm.status_code == 200, warm.text[:300]
+            times, tiers = [], Counter[str]()
+            for _ in range(args.http_rounds):
+                started = time.perf_counter()
+                response = await client.get(path, params={"range": "10y"})
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.text[:300]
+                tiers[response.headers["x-cache"]] += 1
+            print(
+                f"over HTTP, history 10y ({response.json()['count']} rows), client time: "
+                f"p50 {statistics.median(times):.2f} ms, p99 {_pct(times, 0.99):.2f} ms "
+                f"({args.http_rounds} rounds, X-Cache {dict(tiers)})"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--reads", type=int, default=50_000, help="app reads for the hit rate")
+    parser.add_argument("--http-rounds", type=int, default=300, help="rounds over HTTP (0: skip)")
     parser.add_argument("--backfill", type=int, default=100, help="assets to backfill (0: skip)")
     parser.add_argument("--yahoo-budget", default="1200/minute", help="CACHEFRONT_YAHOO_BUDGET")
     args = parser.parse_args()

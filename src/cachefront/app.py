@@ -53,7 +53,7 @@ from cachefront.http.problems import install_problem_handlers
 from cachefront.http.raw_routes import RawRoutesApp, raw_routes_of
 from cachefront.jobs.registry import JobResources
 from cachefront.jobs.routes import router as jobs_router
-from cachefront.jobs.runtime import open_jobs
+from cachefront.jobs.runtime import JobsRuntime, open_jobs
 from cachefront.metrics.attribution import Attribution
 from cachefront.metrics.recorder import MetricsRecorder
 from cachefront.metrics.routes import admin_router, health_router
@@ -67,7 +67,7 @@ from cachefront.rooms import AnyRoom, Platform, RoomServices
 from cachefront.services import ROOMS
 from cachefront.upstream import UpstreamClient
 
-__all__ = ["Resources", "create_app", "resolve_database_url", "running_services"]
+__all__ = ["Resources", "create_app", "resolve_database_url", "running_jobs", "running_services"]
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ def create_app(
                 settings, urls.primary, job_resources, direct_url=urls.direct
             ) as jobs:
                 app.state.jobs = jobs
+                app.state.job_resources = job_resources
                 monitor = _health_monitor(settings, resources, jobs)
                 monitor.start()
                 try:
@@ -338,3 +339,17 @@ async def running_services(settings: Settings) -> AsyncIterator[RoomServices]:
     async with api.router.lifespan_context(api):
         services: RoomServices = api.state.services
         yield services
+
+
+@contextlib.asynccontextmanager
+async def running_jobs(settings: Settings) -> AsyncIterator[tuple[JobsRuntime, JobResources]]:
+    """``running_services``, with the jobs runtime and what its tasks run with.
+
+    For commands that submit a job and may run it in their own process
+    (``JobsRuntime.submit(..., queue=)`` and ``JobsRuntime.work_off``).
+    """
+    api = _fastapi_of(create_app(settings))
+    async with api.router.lifespan_context(api):
+        jobs: JobsRuntime = api.state.jobs
+        resources: JobResources = api.state.job_resources
+        yield jobs, resources

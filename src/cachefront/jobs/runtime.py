@@ -74,8 +74,13 @@ class JobsRuntime:
         *,
         owner: str,
         idempotency_key: str | None = None,
+        queue: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """Validate, record and enqueue a job; ``(job, created)``, created False on a replay.
+
+        ``queue``: a queue of the caller's own instead of the user queue, for a command
+        that runs its job in its own process (``work_off``); every ``cachefront
+        worker`` takes jobs from any queue, so one running may take it first.
 
         A key seen before from the same owner replays that job when the type and the
         validated params are the same, and is refused (422) when they differ, as the
@@ -98,7 +103,7 @@ class JobsRuntime:
         if not created:
             # Another submission with this key won the race between lookup and insert.
             return self._replay(record, job_type, values), False
-        return await self._enqueue(record), True
+        return await self._enqueue(record, queue), True
 
     @staticmethod
     def _replay(earlier: JobRecord, job_type: str, params: Mapping[str, Any]) -> JobRecord:
@@ -110,12 +115,38 @@ class JobsRuntime:
             )
         return earlier
 
-    async def _enqueue(self, record: JobRecord) -> JobRecord:
-        queue_job_id = await self.queue.configure_task(RUN_USER_JOB).defer_async(
+    async def _enqueue(self, record: JobRecord, queue: str | None = None) -> JobRecord:
+        options: dict[str, Any] = {} if queue is None else {"queue": queue}
+        queue_job_id = await self.queue.configure_task(RUN_USER_JOB, **options).defer_async(
             job_id=str(record.id)
         )
         await self.records.set_queue_job_id(record.id, queue_job_id)
         return await self.get(record.id)
+
+    async def work_off(
+        self, queue: str, resources: JobResources, *, grace: float | None = None
+    ) -> None:
+        """Run the jobs of ``queue`` in this process, one at a time, until cancelled.
+
+        A command's own worker for the job it submitted to ``queue``: it runs nothing
+        else (periodic runs it defers, as every worker does, wait in their own queues
+        for the workers), heartbeats like any worker so a stall
+        sweep elsewhere requeues its job should the process die, and, cancelled, lets a
+        running job finish for ``grace`` seconds (default the shutdown timeout) and
+        hands it back to the queue.
+        """
+        settings = self.settings
+        await self.queue.run_worker_async(
+            name=f"{socket.gethostname()}-{os.getpid()}-{queue}",
+            queues=[queue],
+            concurrency=1,
+            additional_context={"resources": resources},
+            install_signal_handlers=False,
+            update_heartbeat_interval=max(0.25, settings.jobs_stall_seconds / 4),
+            stalled_worker_timeout=settings.jobs_stall_seconds,
+            shutdown_graceful_timeout=settings.shutdown_timeout_seconds if grace is None else grace,
+            fetch_job_polling_interval=min(5.0, settings.jobs_stall_seconds),
+        )
 
     async def get(self, job_id: uuid.UUID, owner: str | None = None) -> JobRecord:
         record = await self.records.get(job_id, owner)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import string
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.services.prices.assets import AssetStore
@@ -109,3 +112,34 @@ async def test_backfill_stores_history_and_resumes(
     assert "36" in first_row  # 365 or 366 candles written
     again_row = next(line for line in again.stdout.splitlines() if "│" in line and "1" in line)
     assert again_row.split("│")[2].strip() == "0"  # none written: all stored
+    # Each run was a prices-backfill job, in the job API with its progress.
+    ids = [_job_id(run.stderr) for run in (first, again)]
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT type, status, progress, owner, params FROM jobs WHERE id = ANY(:ids)"),
+                {"ids": ids},
+            )
+        ).all()
+    assert len(rows) == 2
+    for row in rows:
+        assert (row.type, row.status, row.progress, row.owner) == (
+            "prices-backfill",
+            "succeeded",
+            1.0,
+            "service",
+        )
+        assert row.params == {"years": 1, "symbols": [f"{tag}K"]}
+
+
+def _job_id(stderr: str) -> uuid.UUID:
+    match = re.search(r"job ([0-9a-f-]{36})", stderr)
+    assert match is not None, stderr
+    return uuid.UUID(match.group(1))
+
+
+def test_a_backfill_of_an_unknown_symbol_fails_naming_it(env: dict[str, str], tag: str) -> None:
+    result = cachefront("prices", "backfill", "--years", "1", "--symbols", f"{tag}NOPE", env=env)
+    assert result.returncode == 1
+    assert f"{tag}NOPE" in result.stderr
+    assert "failed" in result.stderr

@@ -38,6 +38,8 @@ def test_upstreams_follow_the_configured_providers_with_binance_signals() -> Non
     assert both["yahoo"].hold_statuses == frozenset({429})
     only = ROOM.upstreams(_settings(prices_providers=["yahoo"]))
     assert [spec.name for spec in only] == ["yahoo"]
+    moved = {s.name: s for s in ROOM.upstreams(_settings(binance_published_weight=1200))}
+    assert moved["binance"].published_limit == 1200
 
 
 def test_reads_count_in_the_upstream_group() -> None:

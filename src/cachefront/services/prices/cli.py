@@ -1,34 +1,47 @@
 """The prices room's commands: `cachefront assets import|list|sync` and `prices backfill`.
 
-``prices backfill`` runs in this process, as ``precompute`` does: what a user typing
-it expects is the work done when the bar reaches the end, worker or none. It spends
-the same budgets as every process (shared through Redis) at background priority, so
-the API's users keep their reserve. The ``prices-backfill`` job type does the same
-work through ``POST /v1/jobs``, with ``progress`` in the job API.
+``prices backfill`` submits a ``prices-backfill`` job, so it is in the job API with its
+``progress`` like one submitted through ``POST /v1/jobs``, and runs it in this process
+with a worker of its own: what a user typing it expects is the work done when the bar
+reaches the end, worker or none. It spends the same budgets as every process (shared
+through Redis) at background priority, so the API's users keep their reserve.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cachefront.auth.authenticator import SERVICE_IDENTITY
+from cachefront.auth.identity import owner_of
+from cachefront.auth.isolation import acting_as_service
 from cachefront.config import Settings
+from cachefront.errors import CachefrontError
+from cachefront.jobs.records import JobRecord
+from cachefront.jobs.status import FINAL, JobStatus
 from cachefront.logs import setup_logging
 from cachefront.services.prices.assets import AssetStore, UpsertCounts
 from cachefront.services.prices.assets_csv import AssetCsvError, parse_assets_csv
 from cachefront.services.prices.models import Asset, AssetType
 from cachefront.services.prices.providers import BinanceProvider
 
-__all__ = ["commands", "sync_assets"]
+__all__ = ["commands", "run_backfill_job", "sync_assets"]
 
 commands = typer.Typer()
 assets_app = typer.Typer(help="The assets whose prices are kept: import, list, sync.")
@@ -177,40 +190,29 @@ def backfill(
         str | None, typer.Option(help="Comma-separated symbols (default every active asset)")
     ] = None,
 ) -> None:
-    """Store years of daily history, skipping what is stored; a bar shows the progress."""
-    from cachefront.app import running_services
-    from cachefront.services.prices.service import PricesService
+    """Store years of daily history, skipping what is stored, as a prices-backfill job.
 
-    settings = Settings(worker_in_process=False)
-    setup_logging("warning")
+    The job is in the job API (GET /v1/jobs/{id}, its progress drawn here as the bar)
+    and runs in this process, or in a `cachefront worker` should one take it first.
+    """
     chosen = [s for s in symbols.split(",") if s.strip()] if symbols else None
-
-    async def run() -> dict[str, object]:
-        async with running_services(settings) as services:
-            service = services.get(PricesService)
-            with Progress(
-                TextColumn("[bold]backfill"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
-                task = bar.add_task("backfill", total=None)
-
-                async def advance(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                report = await service.backfill(chosen, years=years, advance=advance)
-        return report.summary()
-
-    summary = asyncio.run(run())
+    setup_logging("warning")
+    try:
+        record = asyncio.run(run_backfill_job(Settings(worker_in_process=False), years, chosen))
+    except CachefrontError as exc:
+        console.print(f"[red]backfill not started: {exc}[/red]")
+        raise typer.Exit(1) from None
+    if record.status is not JobStatus.SUCCEEDED:
+        console.print(f"[red]job {record.id} {record.status.value}: {record.error}[/red]")
+        raise typer.Exit(1)
+    summary = dict(record.summary or {})
     table = Table("assets done", "candles written", "already stored", "failed", "unavailable")
-    failed = summary["failed"]
-    unavailable = summary["unavailable"]
+    failed = summary.get("failed")
+    unavailable = summary.get("unavailable")
     table.add_row(
-        str(summary["assets"]),
-        str(summary["candles"]),
-        str(summary["skipped"]),
+        str(summary.get("assets")),
+        str(summary.get("candles")),
+        str(summary.get("skipped")),
         str(len(failed) if isinstance(failed, dict) else failed),
         ", ".join(unavailable) if isinstance(unavailable, list) else "",
     )
@@ -218,3 +220,55 @@ def backfill(
     if isinstance(failed, dict):
         for symbol, detail in failed.items():
             console.print(f"[yellow]{symbol}[/yellow]: {detail}")
+
+
+# How often the bar reads the job's progress.
+_POLL_SECONDS = 0.25
+
+
+async def run_backfill_job(settings: Settings, years: int, symbols: list[str] | None) -> JobRecord:
+    """Submit a ``prices-backfill`` job, run it in this process, draw its progress; its record.
+
+    The job goes to a queue of this process's own, which its worker here works off,
+    so the command never waits on a worker that does not exist; a ``cachefront
+    worker`` (which takes any queue) may take it first, and the bar follows it there.
+    Interrupted (Ctrl-C), it stops at once and the job goes back to that queue, for a
+    worker to resume; running the command again resumes from what is stored.
+    """
+    # The app is imported when a command runs: it imports the list of rooms, this one too.
+    from cachefront.app import running_jobs
+    from cachefront.services.prices.tasks import BACKFILL_JOB
+
+    params: dict[str, object] = {"years": years}
+    if symbols:
+        params["symbols"] = symbols
+    own_queue = f"cli-{uuid.uuid4().hex[:12]}"
+    async with running_jobs(settings) as (jobs, resources):
+        # The operator acts for the service: the job is the service's, as a worker's are.
+        with acting_as_service():
+            record, _ = await jobs.submit(
+                BACKFILL_JOB, params, owner=owner_of(SERVICE_IDENTITY), queue=own_queue
+            )
+            console.print(f"job {record.id} (GET /v1/jobs/{record.id})")
+            # Ctrl-C stops at once: what was stored stays, the rest waits in the queue.
+            worker = asyncio.create_task(jobs.work_off(own_queue, resources, grace=0))
+            try:
+                with Progress(
+                    TextColumn("[bold]backfill"),
+                    BarColumn(),
+                    TaskProgressColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                ) as bar:
+                    task = bar.add_task("backfill", total=1.0)
+                    while record.status not in FINAL:
+                        if worker.done():
+                            worker.result()  # its failure, if it failed
+                            raise RuntimeError("the backfill's worker stopped early")
+                        await asyncio.sleep(_POLL_SECONDS)
+                        record = await jobs.get(record.id)
+                        bar.update(task, completed=record.progress)
+            finally:
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+    return record

@@ -35,7 +35,6 @@ YAHOO = "yahoo"
 # Binance reports the weight this IP used in the current minute on every answer; the
 # budget reads it to correct its own count (another process, another tool on the IP).
 BINANCE_USED_WEIGHT = "X-MBX-USED-WEIGHT-1m"
-BINANCE_PUBLISHED_WEIGHT = 6000
 # 429: slow down for Retry-After; 418: banned until Retry-After; every call waits.
 BINANCE_HOLDS = frozenset({418, 429})
 YAHOO_HOLDS = frozenset({429})
@@ -86,7 +85,7 @@ class PricesRoom:
                     own.binance_budget,
                     own.binance_background_share,
                     used_header=BINANCE_USED_WEIGHT,
-                    published_limit=BINANCE_PUBLISHED_WEIGHT,
+                    published_limit=own.binance_published_weight,
                     hold_statuses=BINANCE_HOLDS,
                 )
             )

@@ -37,6 +37,13 @@ class PricesSettings(RoomSettings):
         description="Outbound budget for Binance in request weight (half the published "
         "6,000/minute per IP), in the `limits` notation, shared via Redis.",
     )
+    binance_published_weight: int = Field(
+        default=6000,
+        ge=1,
+        description="The request weight per minute Binance allows one IP (its published "
+        "REQUEST_WEIGHT limit, which it has changed before): X-MBX-USED-WEIGHT-1m counts "
+        "against it and is scaled onto the budget.",
+    )
     binance_background_share: float = Field(
         default=0.5,
         gt=0,
