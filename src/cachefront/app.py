@@ -169,6 +169,7 @@ def create_app(
             ) as jobs:
                 app.state.jobs = jobs
                 monitor = _health_monitor(settings, resources, jobs)
+                app.state.local_state = monitor.local
                 monitor.start()
                 try:
                     yield

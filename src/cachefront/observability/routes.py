@@ -13,6 +13,7 @@ from cachefront.db.replica import ReadEngine
 from cachefront.http.problems import problem_response
 from cachefront.observability.checks import HealthReport
 from cachefront.observability.health import measure_health
+from cachefront.observability.processes import LocalState
 from cachefront.observability.prometheus import PrometheusSink, StoredFigures
 from cachefront.observability.storage import StorageReport, load_storage
 
@@ -34,14 +35,14 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 async def health(request: Request) -> HealthReport:
     resources = request.app.state.resources
     await resources.recorder.flush()
-    jobs = getattr(request.app.state, "jobs", None)
-    supervisor = getattr(jobs, "supervisor", None)
-    running = None if supervisor is None else supervisor.health.running
+    # This process's breakers and worker as they are now, then what every live process
+    # published: whichever process answers, and the CLI, judge the same rows.
+    local: LocalState | None = getattr(request.app.state, "local_state", None)
+    if local is not None:
+        await local.publish(resources.engine)
 
     async def query(engine: AsyncEngine) -> HealthReport:
-        return await measure_health(
-            engine, request.app.state.settings, resources.upstreams, worker_running=running
-        )
+        return await measure_health(engine, request.app.state.settings)
 
     # Only measured here: the monitor records changes and alerts, on the primary.
     reads: ReadEngine = resources.read_engine
