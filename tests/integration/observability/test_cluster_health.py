@@ -1,15 +1,16 @@
-"""Health checks over every live process: its circuit breakers and job workers.
+"""Health checks over every live process: breakers, workers, jobs, upstream failures.
 
 Two monitors on two engines stand for two server processes, each with its own real
 circuit breakers (``CircuitBreaker``, opened and closed by the calls it is told of,
-on a clock the test moves). Workers are real rows of procrastinate's tables, and the
-webhook's receiver is a local HTTP server. The database is this module's own, as the
-checks read all of it.
+on a clock the test moves). Jobs are real rows of procrastinate's tables, upstream
+calls go through the metrics recorder, and the webhook's receiver is a local HTTP
+server. The database is this module's own, as the checks read all of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.config import Settings
 from cachefront.db.engine import create_engine
+from cachefront.metrics.recorder import MetricsRecorder
+from cachefront.metrics.records import Outcome, UpstreamCallRecord
 from cachefront.observability.checks import Check, Level
 from cachefront.observability.health import measure_health
 from cachefront.observability.monitor import HealthMonitor
@@ -217,3 +220,98 @@ async def test_workers_warn_on_one_down_and_are_critical_with_no_heartbeat(
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def _jobs(engine: AsyncEngine, n: int, *, status: str = "todo") -> None:
+    async with engine.begin() as conn:
+        for _ in range(n):
+            job = await conn.execute(
+                text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, args) "
+                    "VALUES ('default', 'health-test', '{}') RETURNING id"
+                )
+            )
+            if status != "todo":
+                # Taken by a worker that has not beaten since: how a stalled job looks.
+                await conn.execute(
+                    text("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = :id"),
+                    {"id": job.scalar_one()},
+                )
+
+
+async def test_job_backlog_turns_warn_then_critical_past_its_thresholds(
+    engine: AsyncEngine, own_database_url: str
+) -> None:
+    settings = _settings(own_database_url, health_job_backlog_warn=2, health_job_backlog_critical=4)
+    await _jobs(engine, 2)
+    check = await _check(engine, settings, "job_backlog")
+    assert (check.status, check.value) == (Level.OK, 2.0)  # at the limit: not past it
+    await _jobs(engine, 1)
+    assert (await _check(engine, settings, "job_backlog")).status is Level.WARN
+    await _jobs(engine, 2)
+    check = await _check(engine, settings, "job_backlog")
+    assert (check.status, check.value) == (Level.CRITICAL, 5.0)
+    # Jobs scheduled for later are not a backlog.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE procrastinate_jobs SET scheduled_at = now() + interval '1 hour'")
+        )
+    assert (await _check(engine, settings, "job_backlog")).value == 0.0
+
+
+async def test_stalled_jobs_turn_warn_then_critical_past_their_thresholds(
+    engine: AsyncEngine, own_database_url: str
+) -> None:
+    settings = _settings(
+        own_database_url, health_stalled_jobs_warn=0, health_stalled_jobs_critical=2
+    )
+    assert (await _check(engine, settings, "stalled_jobs")).status is Level.OK
+    await _jobs(engine, 1, status="doing")
+    check = await _check(engine, settings, "stalled_jobs")
+    assert (check.status, check.value) == (Level.WARN, 1.0)
+    await _jobs(engine, 2, status="doing")
+    check = await _check(engine, settings, "stalled_jobs")
+    assert (check.status, check.value) == (Level.CRITICAL, 3.0)
+    # The same jobs held by a worker that beats are running, not stalled.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE procrastinate_jobs SET worker_id = (SELECT id FROM procrastinate_workers)")
+        )
+    assert (await _check(engine, settings, "stalled_jobs")).value == 0.0
+
+
+async def _calls(engine: AsyncEngine, n: int, outcome: Outcome) -> None:
+    recorder = MetricsRecorder(engine)
+    for _ in range(n):
+        recorder.record_upstream(
+            UpstreamCallRecord(
+                ts=time.time(),
+                provider="health-test",
+                method="GET",
+                url="http://upstream.test/x",
+                status=200 if outcome == "ok" else None,
+                latency_ms=5.0,
+                attempts=1,
+                outcome=outcome,
+                priority="user",
+            )
+        )
+    await recorder.flush()
+
+
+async def test_upstream_failure_rate_turns_warn_then_critical_past_its_thresholds(
+    engine: AsyncEngine, own_database_url: str
+) -> None:
+    settings = _settings(own_database_url)  # 0.10 / 0.50, the defaults
+    check = await _check(engine, settings, "upstream_failure_rate")
+    assert (check.status, check.value) == (Level.OK, None)  # no call: not judged
+    await _calls(engine, 9, "ok")
+    await _calls(engine, 1, "timeout")  # 1 of 10: at the limit, not past it
+    check = await _check(engine, settings, "upstream_failure_rate")
+    assert (check.status, check.value) == (Level.OK, 0.1)
+    await _calls(engine, 1, "connect_error")  # 2 of 11
+    assert (await _check(engine, settings, "upstream_failure_rate")).status is Level.WARN
+    await _calls(engine, 12, "http_error")  # 14 of 23
+    check = await _check(engine, settings, "upstream_failure_rate")
+    assert check.status is Level.CRITICAL
+    assert check.value == pytest.approx(14 / 23, abs=1e-6)
