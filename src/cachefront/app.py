@@ -148,6 +148,13 @@ def create_app(
         opened: list[tuple[AnyRoom, Any]] = []
         try:
             await _open_upstreams(settings, resources, upstream_transport, redis_link)
+            if settings.prometheus_enabled:
+                # Each process writes its own breaker and memory gauges as they change,
+                # so a scrape answered by another process reads them current.
+                prometheus.watch(
+                    {name: client.breaker for name, client in resources.upstreams.items()},
+                    lambda: memory.size_bytes,
+                )
             platform = Platform(settings, engine, cache, resources.upstreams, read_engine)
             services = RoomServices()
             for room in ROOMS:

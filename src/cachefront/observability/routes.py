@@ -82,8 +82,7 @@ async def metrics(request: Request) -> Response:
         return problem_response(404, "Prometheus metrics are off (CACHEFRONT_PROMETHEUS_ENABLED)")
     # This process's last batch; the others' flushes are at most one interval old.
     await resources.recorder.flush()
-    memory = getattr(request.app.state, "memory", None)
-    sink.note_state(resources.upstreams, 0 if memory is None else memory.size_bytes)
+    sink.refresh_live()
     reads: ReadEngine = resources.read_engine
     stored = await reads.read(_stored_figures)
     return Response(sink.exposition(stored), media_type=PROMETHEUS_TEXT)
