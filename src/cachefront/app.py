@@ -244,6 +244,10 @@ def create_app(
     if settings.cors_origins:
         # Browsers may send the platform's request headers and those the rooms declare.
         cors = CorsPolicy(settings.cors_origins, request_headers=cors_request_headers_of(ROOMS))
+    # Who may say what a request came as (X-Forwarded-For, X-Forwarded-Proto): the gate
+    # counts clients by it, the dashboard decides whether its cookie is Secure.
+    client_address = ClientAddress(settings.trusted_proxies)
+    api.state.client_address = client_address
     gated = GateApp(
         fast,
         authenticator=authenticator,
@@ -252,7 +256,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         # The gate applies CORS to every response (refusals, hot path, routes).
         cors=cors,
-        client_address=ClientAddress(settings.trusted_proxies),
+        client_address=client_address,
     )
     outer: ASGIApp = ErrorFormatApp(gated, formats) if formats else gated
     # Both layers below exist only when asked for: text logs and no tracing cost nothing.

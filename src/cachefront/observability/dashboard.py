@@ -2,10 +2,15 @@
 
 A caller gets in with the service key as a bearer (as every admin route), or with the
 session cookie a one-time link opens (``tokens.py``; ``cachefront dashboard-url``
-prints the link). The page loads only this server's files (no CDN: it works
-offline) and redraws its charts from ``/dashboard/data`` every few seconds; its storage
-panel reads ``/dashboard/storage`` once a minute, since those figures cost a pass over
-the cache table.
+prints the link). The cookie is Secure when the browser reached us over HTTPS: the
+request's own scheme, or behind a TLS-terminating proxy the ``X-Forwarded-Proto`` it
+sends, believed only from ``CACHEFRONT_TRUSTED_PROXIES`` (the server runs uvicorn with
+``proxy_headers=False``, so the scheme it sees is the proxy's plain HTTP).
+
+The page loads only this server's files (no CDN: it works offline) and redraws its
+charts from ``/dashboard/data`` every few seconds; its storage panel reads
+``/dashboard/storage`` once a minute, since those figures cost a pass over the cache
+table.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from cachefront.auth.identity import Identity, Role
+from cachefront.http.client_address import ClientAddress
 from cachefront.http.problems import problem_response
 from cachefront.http.wire import IDENTITY_SCOPE_KEY
 from cachefront.observability.dashboard_data import dashboard_data
@@ -126,9 +132,21 @@ async def login(
         path="/dashboard",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_over_https(request),
     )
     return answer
+
+
+def _over_https(request: Request) -> bool:
+    if request.url.scheme == "https":
+        return True
+    proxies: ClientAddress | None = getattr(request.app.state, "client_address", None)
+    peer = request.client.host if request.client is not None else ""
+    if proxies is None or not proxies.trusted(peer):
+        return False
+    # The value the nearest proxy, the trusted one, put last; nginx replaces the header.
+    values = ",".join(request.headers.getlist("x-forwarded-proto")).split(",")
+    return values[-1].strip().lower() == "https"
 
 
 @router.get("/static/{name}")
