@@ -59,8 +59,9 @@ from cachefront.metrics.routes import admin_router, health_router
 from cachefront.observability.dashboard import router as dashboard_router
 from cachefront.observability.monitor import HealthMonitor
 from cachefront.observability.prometheus import PrometheusSink
-from cachefront.observability.routes import metrics_router
+from cachefront.observability.routes import metrics_router, render_metrics
 from cachefront.observability.routes import router as observability_router
+from cachefront.observability.scrape_bind import MetricsListener
 from cachefront.redis_link import RedisLink
 from cachefront.rooms import AnyRoom, Platform, RoomServices
 from cachefront.services import ROOMS
@@ -178,9 +179,14 @@ def create_app(
                 monitor = _health_monitor(settings, resources, jobs)
                 app.state.local_state = monitor.local
                 monitor.start()
+                scrapers = _metrics_listener(settings, app)
                 try:
+                    if scrapers is not None:
+                        await scrapers.start()
                     yield
                 finally:
+                    if scrapers is not None:
+                        await scrapers.aclose()
                     await monitor.aclose()
                     prometheus.process_exited()
         finally:
@@ -302,6 +308,13 @@ async def _open_upstreams(
             )
             await client.open()
             resources.upstreams[spec.name] = client
+
+
+def _metrics_listener(settings: Settings, app: FastAPI) -> MetricsListener | None:
+    """The scrapers' own /metrics address, when one is set and Prometheus is on."""
+    if settings.metrics_bind is None or not settings.prometheus_enabled:
+        return None
+    return MetricsListener(settings.metrics_bind, lambda: render_metrics(app.state))
 
 
 def _health_monitor(settings: Settings, resources: Resources, jobs: Any) -> HealthMonitor:

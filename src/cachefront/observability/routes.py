@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
@@ -17,7 +19,7 @@ from cachefront.observability.processes import LocalState
 from cachefront.observability.prometheus import PrometheusSink, StoredFigures
 from cachefront.observability.storage import StorageReport, load_storage
 
-__all__ = ["metrics_router", "router"]
+__all__ = ["metrics_router", "render_metrics", "router"]
 
 QUERIES = load_queries("cachefront.observability")
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -76,16 +78,21 @@ async def storage(request: Request) -> StorageReport:
     responses={200: {"content": {PROMETHEUS_TEXT: {}}}},
 )
 async def metrics(request: Request) -> Response:
-    resources = request.app.state.resources
-    sink: PrometheusSink = request.app.state.prometheus
     if not request.app.state.settings.prometheus_enabled:
         return problem_response(404, "Prometheus metrics are off (CACHEFRONT_PROMETHEUS_ENABLED)")
+    return Response(await render_metrics(request.app.state), media_type=PROMETHEUS_TEXT)
+
+
+async def render_metrics(state: Any) -> bytes:
+    """The exposition, for this route and the scrapers' listener (``scrape_bind.py``)."""
+    resources = state.resources
+    sink: PrometheusSink = state.prometheus
     # This process's last batch; the others' flushes are at most one interval old.
     await resources.recorder.flush()
     sink.refresh_live()
     reads: ReadEngine = resources.read_engine
     stored = await reads.read(_stored_figures)
-    return Response(sink.exposition(stored), media_type=PROMETHEUS_TEXT)
+    return sink.exposition(stored)
 
 
 async def _stored_figures(engine: AsyncEngine) -> StoredFigures:
