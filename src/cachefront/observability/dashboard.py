@@ -27,6 +27,7 @@ from cachefront.http.client_address import ClientAddress
 from cachefront.http.problems import problem_response
 from cachefront.http.wire import IDENTITY_SCOPE_KEY
 from cachefront.observability.dashboard_data import dashboard_data
+from cachefront.observability.processes import LocalState
 from cachefront.observability.storage import load_storage
 from cachefront.observability.tokens import (
     SESSION_COOKIE,
@@ -90,15 +91,17 @@ async def data(
         return _refused()
     state = request.app.state
     await state.resources.recorder.flush()
-    jobs = getattr(state, "jobs", None)
-    supervisor = getattr(jobs, "supervisor", None)
+    # As /v1/admin/health: this process's breakers and worker published first, then the
+    # health panel judges what every live process published, like every other view.
+    local: LocalState | None = getattr(state, "local_state", None)
+    if local is not None:
+        await local.publish(state.resources.engine)
     doc = await dashboard_data(
         state.resources.read_engine,
         state.settings,
         getattr(state, "attribution", None),
-        state.resources.upstreams,
+        {},
         hours=hours,
-        worker_running=None if supervisor is None else supervisor.health.running,
     )
     return Response(orjson.dumps(doc), media_type="application/json", headers=_HEADERS)
 

@@ -315,3 +315,20 @@ async def test_upstream_failure_rate_turns_warn_then_critical_past_its_threshold
     check = await _check(engine, settings, "upstream_failure_rate")
     assert check.status is Level.CRITICAL
     assert check.value == pytest.approx(14 / 23, abs=1e-6)
+
+
+async def test_a_view_not_published_yet_counts_as_one_more_process(
+    engine: AsyncEngine, own_database_url: str
+) -> None:
+    settings = _settings(own_database_url)
+    clock = [1000.0]
+    upstreams = {"alpha": Upstream("alpha", clock), "beta": Upstream("beta", clock)}
+    upstreams["beta"].fail()
+    report = await measure_health(engine, settings, upstreams, worker_running=False)
+    checks = {c.name: c for c in report.checks}
+    assert checks["breakers_open"].status is Level.WARN
+    assert checks["breakers_open"].detail == "open: beta (in 1 of 1 process(es))"
+    assert checks["workers"].status is Level.WARN
+    assert "this process" in checks["workers"].detail
+    # Nothing was published: measured without the view, there is no breaker at all.
+    assert (await _check(engine, settings, "breakers_open")).value == 0.0
