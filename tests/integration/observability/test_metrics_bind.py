@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cachefront.config import Settings
 from cachefront.errors import ConfigurationError
+from cachefront.observability.scrape_bind import MetricsListener
 from harness_servers import ServerThread
 
 KEY = "metrics-bind-service-key-0123456789abcdef"
@@ -66,3 +67,30 @@ def test_no_bind_is_set_by_default_and_a_bad_one_is_refused_naming_it() -> None:
         Settings(_env_file=None, metrics_bind="host:99999")  # type: ignore[call-arg]
     ipv6 = Settings(_env_file=None, metrics_bind="[::1]:9100")  # type: ignore[call-arg]
     assert ipv6.metrics_bind == "[::1]:9100"
+
+
+async def test_listeners_of_several_processes_share_the_address() -> None:
+    # What `serve --workers N` does: each worker binds the same address. Two listeners
+    # in one process stand for two; without SO_REUSEPORT the second bind would fail.
+    bind = f"127.0.0.1:{_free_port()}"
+
+    async def first() -> bytes:
+        return b"first\n"
+
+    async def second() -> bytes:
+        return b"second\n"
+
+    listeners = [MetricsListener(bind, first), MetricsListener(bind, second)]
+    for listener in listeners:
+        await listener.start()
+    try:
+        seen = set()
+        for _ in range(64):
+            async with httpx.AsyncClient() as client:  # a connection each: spread by the kernel
+                answer = await client.get(f"http://{bind}/metrics", timeout=10)
+            assert answer.status_code == 200
+            seen.add(answer.text)
+        assert seen == {"first\n", "second\n"}
+    finally:
+        for listener in listeners:
+            await listener.aclose()
