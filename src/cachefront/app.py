@@ -60,8 +60,9 @@ from cachefront.metrics.routes import admin_router, health_router
 from cachefront.observability.dashboard import router as dashboard_router
 from cachefront.observability.monitor import HealthMonitor
 from cachefront.observability.prometheus import PrometheusSink
-from cachefront.observability.routes import metrics_router
+from cachefront.observability.routes import metrics_router, render_metrics
 from cachefront.observability.routes import router as observability_router
+from cachefront.observability.scrape_bind import MetricsListener
 from cachefront.redis_link import RedisLink
 from cachefront.rooms import AnyRoom, Platform, RoomServices
 from cachefront.services import ROOMS
@@ -149,6 +150,13 @@ def create_app(
         opened: list[tuple[AnyRoom, Any]] = []
         try:
             await _open_upstreams(settings, resources, upstream_transport, redis_link)
+            if settings.prometheus_enabled:
+                # Each process writes its own breaker and memory gauges as they change,
+                # so a scrape answered by another process reads them current.
+                prometheus.watch(
+                    {name: client.breaker for name, client in resources.upstreams.items()},
+                    lambda: memory.size_bytes,
+                )
             platform = Platform(settings, engine, cache, resources.upstreams, read_engine)
             services = RoomServices()
             for room in ROOMS:
@@ -171,10 +179,16 @@ def create_app(
                 app.state.jobs = jobs
                 app.state.job_resources = job_resources
                 monitor = _health_monitor(settings, resources, jobs)
+                app.state.local_state = monitor.local
                 monitor.start()
+                scrapers = _metrics_listener(settings, app)
                 try:
+                    if scrapers is not None:
+                        await scrapers.start()
                     yield
                 finally:
+                    if scrapers is not None:
+                        await scrapers.aclose()
                     await monitor.aclose()
                     prometheus.process_exited()
         finally:
@@ -246,6 +260,10 @@ def create_app(
     if settings.cors_origins:
         # Browsers may send the platform's request headers and those the rooms declare.
         cors = CorsPolicy(settings.cors_origins, request_headers=cors_request_headers_of(ROOMS))
+    # Who may say what a request came as (X-Forwarded-For, X-Forwarded-Proto): the gate
+    # counts clients by it, the dashboard decides whether its cookie is Secure.
+    client_address = ClientAddress(settings.trusted_proxies)
+    api.state.client_address = client_address
     gated = GateApp(
         fast,
         authenticator=authenticator,
@@ -254,7 +272,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         # The gate applies CORS to every response (refusals, hot path, routes).
         cors=cors,
-        client_address=ClientAddress(settings.trusted_proxies),
+        client_address=client_address,
     )
     outer: ASGIApp = ErrorFormatApp(gated, formats) if formats else gated
     # Both layers below exist only when asked for: text logs and no tracing cost nothing.
@@ -300,6 +318,13 @@ async def _open_upstreams(
             )
             await client.open()
             resources.upstreams[spec.name] = client
+
+
+def _metrics_listener(settings: Settings, app: FastAPI) -> MetricsListener | None:
+    """The scrapers' own /metrics address, when one is set and Prometheus is on."""
+    if settings.metrics_bind is None or not settings.prometheus_enabled:
+        return None
+    return MetricsListener(settings.metrics_bind, lambda: render_metrics(app.state))
 
 
 def _health_monitor(settings: Settings, resources: Resources, jobs: Any) -> HealthMonitor:

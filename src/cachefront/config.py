@@ -406,6 +406,11 @@ class Settings(BaseSettings):
         description="Count requests and upstream calls for GET /metrics (Prometheus); off "
         "leaves out their cost and /metrics answers 404.",
     )
+    metrics_bind: str | None = Field(
+        default=None,
+        description="host:port of a second listener serving only /metrics, without "
+        "authentication, for Prometheus on a private address; unset: none.",
+    )
     otel_endpoint: str | None = Field(
         default_factory=_standard_otlp_endpoint,
         description="OTLP/HTTP base URL (e.g. http://collector:4318) to send OpenTelemetry "
@@ -536,6 +541,17 @@ class Settings(BaseSettings):
                 "'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value
+
+    @field_validator("metrics_bind", mode="before")
+    @classmethod
+    def _bind_is_host_port(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        # Imported here: the listener's module is observability's, loaded only if used.
+        from cachefront.observability.scrape_bind import parse_bind
+
+        parse_bind(str(value))
+        return str(value)
 
     @field_validator("db_app_role", mode="before")
     @classmethod

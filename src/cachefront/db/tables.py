@@ -12,7 +12,12 @@ from cachefront.auth.tables import api_keys
 from cachefront.cache.tables import cache_entries
 from cachefront.jobs.tables import jobs
 from cachefront.metrics.tables import request_metrics, upstream_calls
-from cachefront.observability.tables import dashboard_tokens, health_alerts, health_states
+from cachefront.observability.tables import (
+    dashboard_tokens,
+    health_alerts,
+    health_states,
+    process_states,
+)
 from cachefront.services import ROOMS
 
 __all__ = [
@@ -23,6 +28,7 @@ __all__ = [
     "health_alerts",
     "health_states",
     "jobs",
+    "process_states",
     "request_metrics",
     "upstream_calls",
 ]

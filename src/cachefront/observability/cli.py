@@ -3,7 +3,8 @@
 They read the database the server writes (the same figures as ``/v1/admin/stats``,
 ``/v1/admin/health`` and ``/v1/admin/storage``) without starting a server. ``health``
 exits 0 when every check is ok, 1 on a warning and 2 on a critical check, for cron and
-monitoring scripts.
+monitoring scripts; a database it cannot reach is critical, said in one line (or one
+JSON report), never a traceback.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.config import Settings
 from cachefront.logs import setup_logging
 from cachefront.metrics.stats import Stats
-from cachefront.observability.checks import HealthReport, Level
+from cachefront.observability.checks import Check, HealthReport, Level
 from cachefront.observability.storage import StorageReport
 
 __all__ = ["EXIT_CODES", "cli"]
@@ -89,12 +91,30 @@ def health(as_json: JsonOption = False) -> None:
         async with _engine(settings) as engine:
             return await measure_health(engine, settings)
 
-    report = asyncio.run(run())
+    try:
+        report = asyncio.run(run())
+    except (SQLAlchemyError, OSError) as exc:
+        # The checks cannot run: for cron that is the worst news, not a crash.
+        report = unreachable_report(exc)
+        if not as_json:
+            typer.echo(f"cachefront health: critical: {report.checks[0].detail}", err=True)
+            raise typer.Exit(EXIT_CODES[Level.CRITICAL]) from None
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:
         print_health(report, Console())
     raise typer.Exit(EXIT_CODES[report.status])
+
+
+def unreachable_report(exc: BaseException) -> HealthReport:
+    """The report of a database the checks could not reach: one critical check, one line."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    # The driver's first line says what failed (refused, timed out, name unknown); the
+    # rest is hints, and SQLAlchemy's wrapper adds the statement and a link.
+    first = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
+    detail = f"database unreachable ({type(cause).__name__}): {first or 'no reason given'}"
+    check = Check(name="database", status=Level.CRITICAL, value=None, detail=detail)
+    return HealthReport(status=Level.CRITICAL, checks=[check])
 
 
 @cli.command()

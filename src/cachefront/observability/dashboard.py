@@ -2,10 +2,15 @@
 
 A caller gets in with the service key as a bearer (as every admin route), or with the
 session cookie a one-time link opens (``tokens.py``; ``cachefront dashboard-url``
-prints the link). The page loads only this server's files (no CDN: it works
-offline) and redraws its charts from ``/dashboard/data`` every few seconds; its storage
-panel reads ``/dashboard/storage`` once a minute, since those figures cost a pass over
-the cache table.
+prints the link). The cookie is Secure when the browser reached us over HTTPS: the
+request's own scheme, or behind a TLS-terminating proxy the ``X-Forwarded-Proto`` it
+sends, believed only from ``CACHEFRONT_TRUSTED_PROXIES`` (the server runs uvicorn with
+``proxy_headers=False``, so the scheme it sees is the proxy's plain HTTP).
+
+The page loads only this server's files (no CDN: it works offline) and redraws its
+charts from ``/dashboard/data`` every few seconds; its storage panel reads
+``/dashboard/storage`` once a minute, since those figures cost a pass over the cache
+table.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from cachefront.auth.identity import Identity, Role
+from cachefront.http.client_address import ClientAddress
 from cachefront.http.problems import problem_response
 from cachefront.http.wire import IDENTITY_SCOPE_KEY
 from cachefront.observability.dashboard_data import dashboard_data
+from cachefront.observability.processes import LocalState
 from cachefront.observability.storage import load_storage
 from cachefront.observability.tokens import (
     SESSION_COOKIE,
@@ -84,15 +91,17 @@ async def data(
         return _refused()
     state = request.app.state
     await state.resources.recorder.flush()
-    jobs = getattr(state, "jobs", None)
-    supervisor = getattr(jobs, "supervisor", None)
+    # As /v1/admin/health: this process's breakers and worker published first, then the
+    # health panel judges what every live process published, like every other view.
+    local: LocalState | None = getattr(state, "local_state", None)
+    if local is not None:
+        await local.publish(state.resources.engine)
     doc = await dashboard_data(
         state.resources.read_engine,
         state.settings,
         getattr(state, "attribution", None),
-        state.resources.upstreams,
+        {},
         hours=hours,
-        worker_running=None if supervisor is None else supervisor.health.running,
     )
     return Response(orjson.dumps(doc), media_type="application/json", headers=_HEADERS)
 
@@ -126,9 +135,21 @@ async def login(
         path="/dashboard",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_over_https(request),
     )
     return answer
+
+
+def _over_https(request: Request) -> bool:
+    if request.url.scheme == "https":
+        return True
+    proxies: ClientAddress | None = getattr(request.app.state, "client_address", None)
+    peer = request.client.host if request.client is not None else ""
+    if proxies is None or not proxies.trusted(peer):
+        return False
+    # The value the nearest proxy, the trusted one, put last; nginx replaces the header.
+    values = ",".join(request.headers.getlist("x-forwarded-proto")).split(",")
+    return values[-1].strip().lower() == "https"
 
 
 @router.get("/static/{name}")

@@ -1,16 +1,16 @@
 """Measures the health checks: cache, errors, latency, upstreams, breakers, jobs, workers, storage.
 
 Each figure comes from what is already kept: the metrics rollups of the last
-``health_window_minutes`` (``metrics.stats``), this process's circuit breakers, the
-job queue's tables, the database size and the bytes of each cache namespace that has
-a quota (``CACHEFRONT_CACHE_QUOTAS``). Thresholds are settings; the verdicts are
-``checks.py``'s.
+``health_window_minutes`` (``metrics.stats``), the circuit breakers and job workers
+every live process published (``processes.py``), the job queue's tables, the database
+size and the bytes of each cache namespace that has a quota
+(``CACHEFRONT_CACHE_QUOTAS``). Thresholds are settings; the verdicts are
+``checks.py``'s. Every process, and the CLI, therefore measures the same thing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,19 +19,15 @@ from cachefront.config import Settings
 from cachefront.db.queries import load_queries
 from cachefront.metrics.stats import load_stats
 from cachefront.observability.checks import Check, HealthReport, Level, Threshold, judge, worst
+from cachefront.observability.processes import BreakerView, ClusterView, load_cluster
 
 __all__ = ["BreakerView", "measure_health"]
 
 QUERIES = load_queries("cachefront.observability")
 # A cache namespace past this share of its quota has not been evicted for a while.
 NAMESPACE_CRITICAL_RATIO = 1.5
-
-
-class BreakerView(Protocol):
-    """What a health check reads of an upstream client."""
-
-    @property
-    def breaker_open(self) -> bool: ...
+# How the unpublished view of the measuring process is named among the others.
+THIS_PROCESS = "this process"
 
 
 async def measure_health(
@@ -41,7 +37,13 @@ async def measure_health(
     *,
     worker_running: bool | None = None,
 ) -> HealthReport:
-    """Every check, measured now. ``worker_running``: this process's worker, if it runs one."""
+    """Every check, measured now, over what every live process published.
+
+    ``upstreams`` and ``worker_running`` (None: no worker here) are the measuring
+    process's own view as it is now, counted as one more process; leave them out when
+    it has just published (the monitor, ``/v1/admin/health``), so every process and
+    the CLI judge exactly the same rows.
+    """
     s = settings
     stats = await load_stats(engine, s.health_window_minutes / 60)
     window = f"last {s.health_window_minutes:g} min"
@@ -55,6 +57,7 @@ async def measure_health(
             .one()
         )
         size = int((await conn.execute(QUERIES.text("database_size"))).scalar_one())
+        cluster = _with_local(await load_cluster(conn), upstreams or {}, worker_running)
         quotas = {ns: int(quota) for ns, quota in s.cache_quotas.items()}
         namespaces: dict[str, int] = {}
         if quotas:
@@ -92,7 +95,7 @@ async def measure_health(
             f"{stats.upstream_failures} of {stats.upstream_calls} upstream calls failed ({window})",
             unmeasured=f"no upstream call in the {window}",
         ),
-        _breakers(upstreams or {}),
+        _breakers(cluster),
         judge(
             "job_backlog",
             float(jobs["backlog"]),
@@ -105,41 +108,82 @@ async def measure_health(
             Threshold(s.health_stalled_jobs_warn, s.health_stalled_jobs_critical),
             f"running jobs whose worker sent no heartbeat for {s.jobs_stall_seconds:g} s",
         ),
-        _workers(int(jobs["live_workers"]), worker_running),
+        _workers(int(jobs["live_workers"]), cluster, s.jobs_stall_seconds),
         _storage(size, s.health_storage_quota_bytes, namespaces, quotas),
     ]
     return HealthReport(status=worst(checks), checks=checks)
 
 
-def _breakers(upstreams: Mapping[str, BreakerView]) -> Check:
-    tripped = sorted(name for name, client in upstreams.items() if client.breaker_open)
-    if not upstreams:
-        status, detail = Level.OK, "no upstream in this process"
+def _with_local(
+    cluster: ClusterView, upstreams: Mapping[str, BreakerView], worker_running: bool | None
+) -> ClusterView:
+    if not upstreams and worker_running is None:
+        return cluster
+    breakers = {name: list(ids) for name, ids in cluster.breakers.items()}
+    for name, client in upstreams.items():
+        tripped = breakers.setdefault(name, [])
+        if client.breaker_open:
+            tripped.append(THIS_PROCESS)
+    down = cluster.workers_down + ((THIS_PROCESS,) if worker_running is False else ())
+    return ClusterView(
+        processes=cluster.processes + 1,
+        breakers={name: tuple(ids) for name, ids in sorted(breakers.items())},
+        workers_down=down,
+        workers_running=cluster.workers_running + (1 if worker_running else 0),
+    )
+
+
+def _breakers(cluster: ClusterView) -> Check:
+    # A provider whose breaker is open in any live process is open: that process's
+    # callers get stale answers or errors, whatever the others see.
+    providers = cluster.breakers
+    tripped = sorted(name for name, ids in providers.items() if ids)
+    if not providers:
+        status, detail = Level.OK, "no live process publishes an upstream"
     elif not tripped:
-        status, detail = Level.OK, f"all {len(upstreams)} closed"
+        status, detail = Level.OK, f"all {len(providers)} closed in {cluster.processes} process(es)"
     else:
         # The cache still answers what it holds: one open breaker is a warning, all of
         # them (nothing new can be fetched) critical.
-        status = Level.CRITICAL if len(tripped) == len(upstreams) else Level.WARN
-        detail = "open: " + ", ".join(tripped)
+        status = Level.CRITICAL if len(tripped) == len(providers) else Level.WARN
+        detail = "open: " + ", ".join(
+            f"{name} (in {len(providers[name])} of {cluster.processes} process(es))"
+            for name in tripped
+        )
     return Check(
         name="breakers_open",
         status=status,
         value=float(len(tripped)),
         warn_at=1,
-        critical_at=float(len(upstreams)) or None,
+        critical_at=float(len(providers)) or None,
         detail=detail,
     )
 
 
-def _workers(live: int, running_here: bool | None) -> Check:
-    if running_here is False:
-        status, detail = Level.CRITICAL, "this process's job worker is down"
-    elif live == 0:
-        status, detail = Level.CRITICAL, "no job worker sent a heartbeat recently"
+def _workers(live: int, cluster: ClusterView, stall_seconds: float) -> Check:
+    # ``live``: workers beating in procrastinate's table, whichever process runs them.
+    # None beating stops every job; a process whose supervisor is restarting its worker
+    # while others beat only slows them.
+    if live == 0:
+        status = Level.CRITICAL
+        detail = f"no job worker sent a heartbeat in the last {stall_seconds:g} s"
+    elif cluster.workers_down:
+        status = Level.WARN
+        running = cluster.workers_running + len(cluster.workers_down)
+        detail = (
+            f"job worker down in {len(cluster.workers_down)} of {running} process(es): "
+            + ", ".join(cluster.workers_down)
+        )
     else:
         status, detail = Level.OK, f"{live} job worker(s) beating"
-    return Check(name="workers", status=status, value=float(live), critical_at=0, detail=detail)
+    return Check(
+        name="workers",
+        status=status,
+        value=float(live),
+        warn_at=None,
+        critical_at=0,
+        detail=detail,
+    )
 
 
 def _storage(

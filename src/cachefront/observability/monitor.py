@@ -1,4 +1,9 @@
-"""Runs the health checks in the background of each process, recording and alerting changes."""
+"""Runs the health checks in the background of each process, recording and alerting changes.
+
+Each round first publishes this process's breakers and worker (``processes.py``),
+then measures what every live process published, so monitors of processes that
+disagree measure the same thing and a change is recorded once, not every round.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cachefront.config import Settings
 from cachefront.observability.alerts import record_changes, send_pending
 from cachefront.observability.checks import HealthReport
-from cachefront.observability.health import BreakerView, measure_health
+from cachefront.observability.health import measure_health
+from cachefront.observability.processes import BreakerView, LocalState
 from cachefront.observability.webhook import alert_payload, post_with_retries
 
 __all__ = ["HealthMonitor"]
@@ -34,16 +40,16 @@ class HealthMonitor:
     ) -> None:
         self.engine = engine
         self.settings = settings
-        self.upstreams = upstreams
-        self.worker_running = worker_running
+        self.local = LocalState(
+            upstreams, worker_running, round_seconds=settings.health_check_seconds
+        )
         self._client = httpx.AsyncClient()
         self._task: asyncio.Task[None] | None = None
 
     async def check_once(self) -> HealthReport:
         """One round: the report, its changes recorded, and alerts sent if a webhook is set."""
-        report = await measure_health(
-            self.engine, self.settings, self.upstreams, worker_running=self.worker_running()
-        )
+        await self.local.publish(self.engine)
+        report = await measure_health(self.engine, self.settings)
         await record_changes(self.engine, report, alert_payload)
         url = self.settings.health_webhook_url
         if url is not None:
@@ -84,3 +90,8 @@ class HealthMonitor:
                 await self._task
             self._task = None
         await self._client.aclose()
+        try:
+            await self.local.withdraw(self.engine)
+        except (SQLAlchemyError, OSError) as exc:
+            # The row lapses on its own; stopping must not wait for the database.
+            log.warning("could not withdraw this process's health state: %s", exc)

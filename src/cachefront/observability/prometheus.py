@@ -11,14 +11,22 @@ adds the sums, so a request costs Prometheus nothing more than the tuple the rec
 already buffers. Counts therefore lag by at most one flush (``metrics_flush_seconds``);
 the scraped process flushes first. Queue depth and cache sizes are read from
 PostgreSQL at scrape time, as they are shared by every process anyway.
+
+The live gauges (a process's breakers, its memory tier's bytes) are the process's
+own, and a scrape reads the other processes' values from their files: each process
+therefore keeps its files current itself, not when it happens to answer a scrape.
+``watch`` hooks the breakers, so an opening or closing is written as it happens and
+the end of an open period (``reset_seconds`` later, with no event of its own) is read
+again then; each flush writes the memory tier's bytes and every breaker again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
@@ -28,11 +36,13 @@ from prometheus_client.registry import Collector
 
 from cachefront.metrics.recorder import RequestRow
 from cachefront.metrics.records import UpstreamCallRecord
-from cachefront.observability.health import BreakerView
+from cachefront.upstream.breaker import BreakerState, CircuitBreaker
 
 __all__ = ["MULTIPROC_ENV", "PrometheusSink", "StoredFigures"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# After an open period: a timer may fire a little early, and must see it over.
+REREAD_MARGIN_SECONDS = 0.05
 # Seconds: from a memory hit (well under a millisecond) to a slow upstream.
 LATENCY_BUCKETS = (
     0.0005,
@@ -90,7 +100,7 @@ class PrometheusSink:
         )
         self.breaker_open = Gauge(
             "cachefront_breaker_open",
-            "1 while a process's circuit breaker for the provider is open.",
+            "1 while a live process's circuit breaker for the provider refuses calls.",
             ["provider"],
             multiprocess_mode="livemax",
             registry=None,
@@ -101,6 +111,8 @@ class PrometheusSink:
             multiprocess_mode="livesum",
             registry=None,
         )
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._memory_bytes: Callable[[], int] = lambda: 0
         self._own: CollectorRegistry | None = None
         if not self.multiprocess_dir:
             self._own = CollectorRegistry(auto_describe=True)
@@ -126,6 +138,8 @@ class PrometheusSink:
             self.requests.labels(*key).inc(n)
         for pair, seconds in latencies.items():
             _observe_many(self.latency.labels(*pair), seconds)
+        # Once per flush (the recorder feeds requests, then upstream calls).
+        self.refresh_live()
 
     def add_upstream(self, records: Iterable[UpstreamCallRecord]) -> None:
         calls: dict[tuple[str, str], int] = defaultdict(int)
@@ -138,11 +152,39 @@ class PrometheusSink:
         for provider, n in attempts.items():
             self.upstream_attempts.labels(provider).inc(n)
 
-    # --- read at scrape time ------------------------------------------------------------
-    def note_state(self, breakers: Mapping[str, BreakerView], memory_bytes: int) -> None:
-        for name, client in breakers.items():
-            self.breaker_open.labels(name).set(1 if client.breaker_open else 0)
-        self.memory_bytes.set(memory_bytes)
+    # --- live gauges ---------------------------------------------------------------------
+    def watch(
+        self, breakers: Mapping[str, CircuitBreaker], memory_bytes: Callable[[], int]
+    ) -> None:
+        """Keep this process's breaker and memory gauges current from now on."""
+        self._breakers = dict(breakers)
+        self._memory_bytes = memory_bytes
+        for breaker in self._breakers.values():
+            breaker.listeners.append(self._breaker_changed)
+        self.refresh_live()
+
+    def refresh_live(self) -> None:
+        """Write every live gauge of this process as it is now."""
+        for name, breaker in self._breakers.items():
+            self.breaker_open.labels(name).set(1 if breaker.is_open else 0)
+        self.memory_bytes.set(self._memory_bytes())
+
+    def _breaker_changed(self, breaker: CircuitBreaker) -> None:
+        self.breaker_open.labels(breaker.name).set(1 if breaker.is_open else 0)
+        if breaker.is_open:
+            # Half-open comes with time, not with an event: read it again then. (No loop:
+            # the next flush or scrape writes it.)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            delay = breaker.policy.reset_seconds + REREAD_MARGIN_SECONDS
+            loop.call_later(delay, self._open_period_over, breaker)
+
+    def _open_period_over(self, breaker: CircuitBreaker) -> None:
+        if breaker.state is BreakerState.OPEN:
+            return  # opened again meanwhile: that opening read it again later
+        self.breaker_open.labels(breaker.name).set(1 if breaker.is_open else 0)
 
     def exposition(self, stored: StoredFigures | None = None) -> bytes:
         """The text format of every process's metrics, and of ``stored``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
@@ -13,10 +15,11 @@ from cachefront.db.replica import ReadEngine
 from cachefront.http.problems import problem_response
 from cachefront.observability.checks import HealthReport
 from cachefront.observability.health import measure_health
+from cachefront.observability.processes import LocalState
 from cachefront.observability.prometheus import PrometheusSink, StoredFigures
 from cachefront.observability.storage import StorageReport, load_storage
 
-__all__ = ["metrics_router", "router"]
+__all__ = ["metrics_router", "render_metrics", "router"]
 
 QUERIES = load_queries("cachefront.observability")
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -34,14 +37,14 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 async def health(request: Request) -> HealthReport:
     resources = request.app.state.resources
     await resources.recorder.flush()
-    jobs = getattr(request.app.state, "jobs", None)
-    supervisor = getattr(jobs, "supervisor", None)
-    running = None if supervisor is None else supervisor.health.running
+    # This process's breakers and worker as they are now, then what every live process
+    # published: whichever process answers, and the CLI, judge the same rows.
+    local: LocalState | None = getattr(request.app.state, "local_state", None)
+    if local is not None:
+        await local.publish(resources.engine)
 
     async def query(engine: AsyncEngine) -> HealthReport:
-        return await measure_health(
-            engine, request.app.state.settings, resources.upstreams, worker_running=running
-        )
+        return await measure_health(engine, request.app.state.settings)
 
     # Only measured here: the monitor records changes and alerts, on the primary.
     reads: ReadEngine = resources.read_engine
@@ -75,17 +78,21 @@ async def storage(request: Request) -> StorageReport:
     responses={200: {"content": {PROMETHEUS_TEXT: {}}}},
 )
 async def metrics(request: Request) -> Response:
-    resources = request.app.state.resources
-    sink: PrometheusSink = request.app.state.prometheus
     if not request.app.state.settings.prometheus_enabled:
         return problem_response(404, "Prometheus metrics are off (CACHEFRONT_PROMETHEUS_ENABLED)")
+    return Response(await render_metrics(request.app.state), media_type=PROMETHEUS_TEXT)
+
+
+async def render_metrics(state: Any) -> bytes:
+    """The exposition, for this route and the scrapers' listener (``scrape_bind.py``)."""
+    resources = state.resources
+    sink: PrometheusSink = state.prometheus
     # This process's last batch; the others' flushes are at most one interval old.
     await resources.recorder.flush()
-    memory = getattr(request.app.state, "memory", None)
-    sink.note_state(resources.upstreams, 0 if memory is None else memory.size_bytes)
+    sink.refresh_live()
     reads: ReadEngine = resources.read_engine
     stored = await reads.read(_stored_figures)
-    return Response(sink.exposition(stored), media_type=PROMETHEUS_TEXT)
+    return sink.exposition(stored)
 
 
 async def _stored_figures(engine: AsyncEngine) -> StoredFigures:

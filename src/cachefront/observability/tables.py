@@ -1,9 +1,10 @@
-"""Health states, the outbox of alerts their changes send, and the dashboard's login tokens."""
+"""Health states, the alerts their changes send, what each process publishes, login tokens."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -17,7 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from cachefront.db.base import metadata
 
-__all__ = ["dashboard_tokens", "health_alerts", "health_states"]
+__all__ = ["dashboard_tokens", "health_alerts", "health_states", "process_states"]
 
 TS = DateTime(timezone=True)
 
@@ -42,6 +43,18 @@ health_alerts = Table(
     Column("sent_at", TS, nullable=True),
     Column("gave_up_at", TS, nullable=True),
     Column("last_error", Text, nullable=True),
+)
+
+# One row per live process: its breakers (provider -> open) and job worker (NULL: none),
+# rewritten every health round; the checks ignore a row past ``expires_at``.
+process_states = Table(
+    "process_states",
+    metadata,
+    Column("process_id", Text, primary_key=True),
+    Column("breakers", JSONB, nullable=False),
+    Column("worker_running", Boolean, nullable=True),
+    Column("published_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
 )
 
 dashboard_tokens = Table(

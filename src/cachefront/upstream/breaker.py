@@ -14,7 +14,8 @@ through and the others are refused until it ends.
 
 State is per process and in memory: a breaker reacts to what this process sees, and
 reading it (``is_open``) must be cheap and synchronous for callers that pick a
-fallback before trying.
+fallback before trying. Whoever must know of a change as it happens (the process's
+Prometheus gauge) adds itself to ``listeners``, called on each opening and closing.
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_in_flight = False
+        # Called with the breaker after it opens or closes: synchronous, and must not raise.
+        self.listeners: list[Callable[[CircuitBreaker], None]] = []
 
     @property
     def state(self) -> BreakerState:
@@ -158,6 +161,7 @@ class CircuitBreaker:
             self.policy.reset_seconds,
             extra={"action": "upstream_breaker_open", "provider": self.name},
         )
+        self._tell()
 
     def _close(self) -> None:
         self._opened_at = None
@@ -167,6 +171,11 @@ class CircuitBreaker:
             self.name,
             extra={"action": "upstream_breaker_closed", "provider": self.name},
         )
+        self._tell()
+
+    def _tell(self) -> None:
+        for listener in self.listeners:
+            listener(self)
 
 
 def _verdict_for_response(response: httpx.Response) -> Verdict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -70,6 +71,35 @@ async def test_health_exits_with_its_worst_status(url: str) -> None:
     assert critical.returncode == 2
     checks = {c["name"]: c for c in json.loads(critical.stdout)["checks"]}
     assert checks["hit_rate"]["status"] == "critical"
+
+
+def _refusing_url(own_database_url: str) -> str:
+    """The database URL with a port nothing listens on: connecting is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return make_url(own_database_url).set(host="127.0.0.1", port=port).render_as_string(False)
+
+
+def test_health_with_the_database_unreachable_is_critical_in_one_line(
+    own_database_url: str,
+) -> None:
+    down = _refusing_url(own_database_url)
+    table = cachefront(down, "health")
+    assert table.returncode == 2, table.stderr + table.stdout
+    assert "Traceback" not in table.stderr
+    assert table.stdout == ""
+    (line,) = table.stderr.splitlines()
+    assert line.startswith("cachefront health: critical: database unreachable (OperationalError)")
+    assert "refused" in line
+
+    as_json = cachefront(down, "health", "--json")
+    assert as_json.returncode == 2, as_json.stderr + as_json.stdout
+    assert as_json.stderr == ""
+    doc = json.loads(as_json.stdout)
+    assert doc["status"] == "critical"
+    assert [(c["name"], c["status"]) for c in doc["checks"]] == [("database", "critical")]
+    assert doc["checks"][0]["detail"] == line.removeprefix("cachefront health: critical: ")
 
 
 async def test_stats_prints_the_figures_as_tables_and_json(url: str) -> None:

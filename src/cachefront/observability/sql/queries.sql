@@ -14,6 +14,29 @@ SELECT
     (SELECT count(*) FROM procrastinate_workers
       WHERE last_heartbeat >= now() - make_interval(secs => :stall))               AS live_workers;
 
+-- name: publish_process_state
+-- This process's breakers and job worker, live for :ttl seconds; rows of processes
+-- that died an hour ago are dropped on the way, so the table stays a row per process.
+WITH gone AS (
+    DELETE FROM process_states
+    WHERE expires_at < now() - interval '1 hour' AND process_id <> :process_id
+)
+INSERT INTO process_states (process_id, breakers, worker_running, published_at, expires_at)
+VALUES (:process_id, CAST(:breakers AS jsonb), :worker_running, now(),
+        now() + make_interval(secs => :ttl))
+ON CONFLICT (process_id) DO UPDATE
+SET breakers = excluded.breakers, worker_running = excluded.worker_running,
+    published_at = excluded.published_at, expires_at = excluded.expires_at;
+
+-- name: withdraw_process_state
+DELETE FROM process_states WHERE process_id = :process_id;
+
+-- name: live_process_states
+-- What every live process published: the breakers and workers the checks judge.
+SELECT process_id, breakers, worker_running FROM process_states
+WHERE expires_at > now()
+ORDER BY process_id;
+
 -- name: database_size
 SELECT pg_database_size(current_database());
 
