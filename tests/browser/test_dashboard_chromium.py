@@ -213,6 +213,7 @@ def test_the_login_sets_a_strict_http_only_cookie_and_the_page_needs_one(
     with serve_app(settings_for(service_key=KEY)) as server:
         assert httpx.get(f"{server.url}/dashboard").status_code == 401
         assert httpx.get(f"{server.url}/dashboard/data").status_code == 401
+        assert httpx.get(f"{server.url}/dashboard/details").status_code == 401
         forged = httpx.get(f"{server.url}/dashboard", cookies={"cachefront_dashboard": "x" * 43})
         assert forged.status_code == 401
         bearer = {"Authorization": f"Bearer {KEY}"}
@@ -233,9 +234,30 @@ def test_the_login_sets_a_strict_http_only_cookie_and_the_page_needs_one(
             f"{server.url}/dashboard/data", cookies={"cachefront_dashboard": session}, timeout=10
         )
         assert data.status_code == 200, data.text
-        assert {"stats", "hours", "health", "storage", "jobs"} <= set(data.json())
+        assert {"stats", "hours", "health", "storage", "jobs", "errors", "tasks"} <= set(
+            data.json()
+        )
+        details = httpx.get(
+            f"{server.url}/dashboard/details",
+            params={"hours": "168"},
+            cookies={"cachefront_dashboard": session},
+            timeout=30,
+        )
+        assert details.status_code == 200, details.text
+        assert {"slowest", "unread"} <= set(details.json())
+        refused = httpx.get(
+            f"{server.url}/dashboard/details",
+            params={"hours": "0"},
+            cookies={"cachefront_dashboard": session},
+        )
+        assert refused.status_code == 422
+        assert "hours" in refused.text
         assert httpx.get(f"{server.url}/dashboard/login?token=nope").status_code == 401
         assert httpx.get(f"{server.url}/dashboard/static/../app.py").status_code == 404
         vendored = httpx.get(f"{server.url}/dashboard/static/uPlot.iife.min.js")
         assert vendored.status_code == 200
         assert vendored.headers["content-type"].startswith("text/javascript")
+        # No room ships a panel script here: an empty one is served, not a failed load.
+        rooms = httpx.get(f"{server.url}/dashboard/static/rooms.js")
+        assert rooms.status_code == 200
+        assert rooms.headers["content-type"].startswith("text/javascript")
