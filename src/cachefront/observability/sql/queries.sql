@@ -184,13 +184,27 @@ WHERE c.oid = to_regclass('cache_entries');
 
 -- name: request_error_cutoff
 -- The newest minute from which [:since, :until) holds :limit 5xx answers, counted
--- exactly by the per-minute rollups; NULL when the window holds fewer. Reading raw rows
--- from there on finds at least the :limit newest errors without reading the window.
+-- exactly by the rollups; NULL when the window holds fewer. Reading raw rows from there
+-- on finds at least the :limit newest errors without reading the window. The hourly
+-- rollups narrow it to an hour first, so only that hour's minutes are summed; an hour
+-- they do not hold yet only moves the start earlier.
+WITH per_hour AS (
+    SELECT hour, sum(sum(requests)) OVER (ORDER BY hour DESC) AS upto
+    FROM request_hours
+    WHERE hour >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC')
+      AND hour < :until AND status_class = 5
+    GROUP BY hour
+), start AS (
+    SELECT greatest(
+               coalesce(max(hour) FILTER (WHERE upto >= :limit),
+                        date_trunc('hour', CAST(:since AS timestamptz), 'UTC')),
+               date_trunc('minute', CAST(:since AS timestamptz), 'UTC')) AS at
+    FROM per_hour
+)
 SELECT max(minute) AS cutoff FROM (
     SELECT minute, sum(sum(requests)) OVER (ORDER BY minute DESC) AS upto
-    FROM request_rollups
-    WHERE minute >= date_trunc('minute', CAST(:since AS timestamptz), 'UTC')
-      AND minute < :until AND status_class = 5
+    FROM request_rollups, start
+    WHERE minute >= start.at AND minute < :until AND status_class = 5
     GROUP BY minute
 ) AS m
 WHERE upto >= :limit;
@@ -248,20 +262,22 @@ LIMIT :limit;
 -- name: task_runs
 -- The :runs newest runs of each task in :names still in the queue's tables (finished
 -- jobs are removed after the jobs retention): when its last attempt started, when it
--- ended, and how.
-SELECT task_name, id, status, attempts, started_at, finished_at FROM (
+-- ended, and how. The events are looked up for those runs only, not for every job of
+-- a task run twice a minute.
+SELECT r.task_name, r.id, r.status, r.attempts,
+       (SELECT max(e.at) FROM procrastinate_events e
+         WHERE e.job_id = r.id AND e.type = 'started')                      AS started_at,
+       (SELECT max(e.at) FROM procrastinate_events e
+         WHERE e.job_id = r.id
+           AND e.type IN ('succeeded', 'failed', 'cancelled', 'aborted'))   AS finished_at
+FROM (
     SELECT j.task_name, j.id, j.status::text AS status, j.attempts,
-           (SELECT max(e.at) FROM procrastinate_events e
-             WHERE e.job_id = j.id AND e.type = 'started')                  AS started_at,
-           (SELECT max(e.at) FROM procrastinate_events e
-             WHERE e.job_id = j.id
-               AND e.type IN ('succeeded', 'failed', 'cancelled', 'aborted')) AS finished_at,
-           row_number() OVER (PARTITION BY j.task_name ORDER BY j.id DESC)  AS n
+           row_number() OVER (PARTITION BY j.task_name ORDER BY j.id DESC) AS n
     FROM procrastinate_jobs j
     WHERE j.task_name = ANY(CAST(:names AS text[]))
-) AS runs
-WHERE n <= :runs
-ORDER BY task_name, id DESC;
+) AS r
+WHERE r.n <= :runs
+ORDER BY r.task_name, r.id DESC;
 
 -- name: last_deferred
 -- When each periodic task was last deferred: procrastinate keeps this row after the
