@@ -75,7 +75,8 @@ async def dashboard_details(
             "unread": [n.model_dump(mode="json") for n in unread],
         }
 
-    return await reads.read(query)
+    # The route has just flushed this process's metrics: read where they are replayed.
+    return await reads.read(query, after_commit=True)
 
 
 async def _read(
