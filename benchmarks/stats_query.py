@@ -22,13 +22,17 @@ from datetime import UTC, datetime, timedelta
 
 from harness import bench_database
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.auth import install_isolation
+from cachefront.config import Settings
 from cachefront.db.engine import create_engine
 from cachefront.db.migrate import upgrade
+from cachefront.db.replica import ReadEngine
 from cachefront.metrics.partitions import create_partitions, days_between
 from cachefront.metrics.recorder import MetricsRecorder, RequestRow
 from cachefront.metrics.stats import load_stats
+from cachefront.observability.dashboard_data import dashboard_data, dashboard_details
 
 ROUTES = [f"/v1/bench{n}/{{item}}" for n in range(10)] + ["/v1/plain/a", "/v1/plain/b"]
 
@@ -81,13 +85,45 @@ FROM upstream_calls WHERE ts >= :lo AND ts < :hi GROUP BY 1, 2, 3, 4, 5
 """
 
 
+# Cache entries in 20 namespaces, a quarter of them in one with a quota (reads tracked).
+_ENTRIES = """
+INSERT INTO cache_entries (namespace, key, value, etag, negative, stored_at, fresh_until,
+                           expires_at, last_read_at)
+SELECT 'bench.ns' || (i % 20), 'k' || i, convert_to(repeat('v', 32 + (i % 29) * 32), 'UTF8'),
+       'e', false, now() - (i % 1440) * interval '1 minute', now(), now() + interval '1 day',
+       CASE WHEN i % 3 = 0 THEN now() END
+FROM generate_series(1, :n) AS i
+"""
+
+
 def _summary(samples: list[float]) -> str:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return f"median {statistics.median(ordered):.1f} ms, p95 {p95:.1f} ms (n={len(ordered)})"
 
 
-async def run(url: str, days: int, per_day: int, repeats: int) -> None:
+async def _dashboard(url: str, app: AsyncEngine, cache_entries: int, repeats: int) -> None:
+    owner = create_engine(url, pool_size=1)
+    async with owner.begin() as conn:
+        await conn.execute(text(_ENTRIES), {"n": cache_entries})
+        await conn.execute(text("ANALYZE cache_entries"))
+    await owner.dispose()
+    settings = Settings(database_url=url, cache_quotas={"bench.ns0": "1GB"})
+    reads = ReadEngine(app)
+    for name, build in (
+        ("/dashboard/data (24 h)", lambda: dashboard_data(reads, settings, None, {})),
+        ("/dashboard/details (24 h)", lambda: dashboard_details(reads, settings)),
+    ):
+        await build()  # warm
+        samples = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            await build()
+            samples.append((time.perf_counter() - t0) * 1000)
+        print(f"{name} with {cache_entries:,} cache entries: {_summary(samples)}")
+
+
+async def run(url: str, days: int, per_day: int, repeats: int, cache_entries: int) -> None:
     upgrade(url)
     owner = create_engine(url, pool_size=2)
     now = datetime.now(UTC)
@@ -134,6 +170,8 @@ async def run(url: str, days: int, per_day: int, repeats: int) -> None:
             samples.append((time.perf_counter() - t0) * 1000)
         print(f"load_stats({hours} h): {_summary(samples)}; {stats.requests:,} requests")
 
+    await _dashboard(url, app, cache_entries, repeats)
+
     recorder = MetricsRecorder(app)
     rng = random.Random(1)
     flush_ms = []
@@ -155,9 +193,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--per-day", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--cache-entries", type=int, default=1_000_000)
     args = parser.parse_args()
     with bench_database() as url:
-        asyncio.run(run(url, args.days, args.per_day, args.repeats))
+        asyncio.run(run(url, args.days, args.per_day, args.repeats, args.cache_entries))
 
 
 if __name__ == "__main__":

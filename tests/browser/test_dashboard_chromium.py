@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cachefront.config import Settings
 from cachefront.metrics.recorder import MetricsRecorder
+from cachefront.upstream.records import UpstreamCallRecord
 from harness_servers import ServerThread
 
 CHROMIUM = shutil.which("chromium")
@@ -87,7 +88,62 @@ async def six_hours_of_traffic(engine: AsyncEngine) -> None:
             recorder.request(
                 (at, "GET", "/v1/ephemeris/{body}", 200, ms, tier, int(tier != "memory"))
             )
+    # Errors for the recent-errors panel: two failed requests, one failed upstream call.
+    recorder.request((now - 90, "GET", "/v1/dash/failing", 502, 1500.0, "upstream", 1))
+    recorder.request((now - 80, "POST", "/v1/dash/failing", 422, 1.0, None, 0))
+    recorder.record_upstream(
+        UpstreamCallRecord(
+            ts=now - 95,
+            provider="dashprov",
+            method="GET",
+            url="https://up.test/dash",
+            status=None,
+            latency_ms=1400.0,
+            attempts=3,
+            outcome="timeout",
+            priority="user",
+            error="no answer within the deadline",
+        )
+    )
     await recorder.flush()
+
+
+def _chromium(
+    profile: Path, url: str, shot: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Chromium run headless on ``url``, its DOM on stdout and its console on stderr."""
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=8000",
+            "--window-size=1280,2600",
+            *([f"--screenshot={shot}"] if shot else []),
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _body(dom: str) -> dict[str, str]:
+    body = re.search(r"<body([^>]*)>", dom)
+    assert body is not None, dom[:2000]
+    return dict(re.findall(r'data-([a-z]+)="([^"]*)"', body.group(1)))
+
+
+def _console(browser: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in browser.stderr.splitlines() if ":CONSOLE" in line]
 
 
 @pytest.mark.usefixtures("six_hours_of_traffic")
@@ -105,35 +161,16 @@ def test_the_dashboard_logs_in_and_draws_its_charts(
     _cache_entries(database_url)
     with serve_app(settings) as server:
         link = _link(database_url, server.url)
-        browser = subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--disable-gpu",
-                "--no-sandbox",
-                "--no-first-run",
-                f"--user-data-dir={tmp_path / 'profile'}",
-                "--enable-logging=stderr",
-                "--v=0",
-                "--virtual-time-budget=8000",
-                "--window-size=1280,1800",
-                f"--screenshot={shot}",
-                "--dump-dom",
-                link,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        browser = _chromium(tmp_path / "profile", link, shot)
         # The link was used up by the browser.
         again = httpx.get(link, follow_redirects=False)
+        # The same profile keeps the session cookie: the 7-day window, picked by address.
+        week = _chromium(tmp_path / "profile", f"{server.url}/dashboard#7d")
     assert browser.returncode == 0, browser.stderr[-3000:]
     dom = browser.stdout
-    body = re.search(r"<body([^>]*)>", dom)
-    assert body is not None, dom[:2000]
-    attributes = dict(re.findall(r'data-([a-z]+)="([^"]*)"', body.group(1)))
+    attributes = _body(dom)
     assert attributes.get("state") == "ready", dom[:3000]
+    assert attributes.get("hours") == "24"
     assert attributes.get("charts") == "3"
     assert int(attributes.get("points", "0")) >= 6
     assert dom.count("<canvas") == 3
@@ -145,10 +182,29 @@ def test_the_dashboard_logs_in_and_draws_its_charts(
     assert "dash.quota" in dom
     assert "dash.free" in dom
     assert "cache_entries" in dom
-    console = [line for line in browser.stderr.splitlines() if ":CONSOLE" in line]
-    assert console == [], console
+    # The seed figures' panels: recent errors, periodic tasks, slowest calls, unread.
+    assert attributes.get("errors") == "3", dom[:3000]
+    assert "/v1/dash/failing" in dom
+    assert "no answer within the deadline" in dom
+    assert "prune-metrics" in dom
+    assert attributes.get("details") == "ready", dom[:3000]
+    slowest = dom[dom.index('id="slowest"') :]
+    assert "1,500.0" in slowest or "1500.0" in slowest
+    assert "not tracked" in dom  # dash.free has no quota: its reads are not recorded
+    assert '<section id="room-panels"></section>' in dom
+    assert _console(browser) == [], _console(browser)
     assert shot.stat().st_size > 20_000
     assert again.status_code == 401
+
+    assert week.returncode == 0, week.stderr[-3000:]
+    weekly = _body(week.stdout)
+    assert weekly.get("state") == "ready", week.stdout[:3000]
+    assert weekly.get("hours") == "168"
+    assert int(weekly.get("points", "0")) >= 168
+    assert (
+        'class="on" data-hours="168"' in week.stdout or 'data-hours="168" class="on"' in week.stdout
+    )
+    assert _console(week) == [], _console(week)
 
 
 def test_the_login_sets_a_strict_http_only_cookie_and_the_page_needs_one(
@@ -157,6 +213,7 @@ def test_the_login_sets_a_strict_http_only_cookie_and_the_page_needs_one(
     with serve_app(settings_for(service_key=KEY)) as server:
         assert httpx.get(f"{server.url}/dashboard").status_code == 401
         assert httpx.get(f"{server.url}/dashboard/data").status_code == 401
+        assert httpx.get(f"{server.url}/dashboard/details").status_code == 401
         forged = httpx.get(f"{server.url}/dashboard", cookies={"cachefront_dashboard": "x" * 43})
         assert forged.status_code == 401
         bearer = {"Authorization": f"Bearer {KEY}"}
@@ -177,9 +234,30 @@ def test_the_login_sets_a_strict_http_only_cookie_and_the_page_needs_one(
             f"{server.url}/dashboard/data", cookies={"cachefront_dashboard": session}, timeout=10
         )
         assert data.status_code == 200, data.text
-        assert {"stats", "hours", "health", "storage", "jobs"} <= set(data.json())
+        assert {"stats", "hours", "health", "storage", "jobs", "errors", "tasks"} <= set(
+            data.json()
+        )
+        details = httpx.get(
+            f"{server.url}/dashboard/details",
+            params={"hours": "168"},
+            cookies={"cachefront_dashboard": session},
+            timeout=30,
+        )
+        assert details.status_code == 200, details.text
+        assert {"slowest", "unread"} <= set(details.json())
+        refused = httpx.get(
+            f"{server.url}/dashboard/details",
+            params={"hours": "0"},
+            cookies={"cachefront_dashboard": session},
+        )
+        assert refused.status_code == 422
+        assert "hours" in refused.text
         assert httpx.get(f"{server.url}/dashboard/login?token=nope").status_code == 401
         assert httpx.get(f"{server.url}/dashboard/static/../app.py").status_code == 404
         vendored = httpx.get(f"{server.url}/dashboard/static/uPlot.iife.min.js")
         assert vendored.status_code == 200
         assert vendored.headers["content-type"].startswith("text/javascript")
+        # No room ships a panel script here: an empty one is served, not a failed load.
+        rooms = httpx.get(f"{server.url}/dashboard/static/rooms.js")
+        assert rooms.status_code == 200
+        assert rooms.headers["content-type"].startswith("text/javascript")

@@ -1,7 +1,9 @@
-"""Observability commands of the CLI: `stats`, `health`, `storage` and `dashboard-url`.
+"""Observability commands of the CLI: `stats`, `health`, `storage`, `dashboard-url`, and
+the seed figures `errors`, `trend`, `slowest`, `tasks` and `unread`.
 
 They read the database the server writes (the same figures as ``/v1/admin/stats``,
-``/v1/admin/health`` and ``/v1/admin/storage``) without starting a server. ``health``
+``/v1/admin/health``, ``/v1/admin/storage`` and the other ``/v1/admin`` figures)
+without starting a server. ``health``
 exits 0 when every check is ok, 1 on a warning and 2 on a critical check, for cron and
 monitoring scripts; a database it cannot reach is critical, said in one line (or one
 JSON report), never a traceback.
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -33,6 +37,7 @@ cli = typer.Typer()
 EXIT_CODES = {Level.OK: 0, Level.WARN: 1, Level.CRITICAL: 2}
 _STYLES = {Level.OK: "green", Level.WARN: "yellow", Level.CRITICAL: "bold red"}
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+HoursOption = Annotated[float, typer.Option(min=0.01, max=24 * 31, help="Window, in hours")]
 
 
 @contextlib.asynccontextmanager
@@ -164,6 +169,112 @@ def dashboard_url(
     token = asyncio.run(run())
     typer.echo(f"{root}/dashboard/login?token={token}")
     Console(stderr=True).print(f"single use, valid {LOGIN_SECONDS // 60} minutes")
+
+
+def _show(
+    figures: BaseModel | list[Any], as_json: bool, table: Callable[[Any, Console], None]
+) -> None:
+    if not as_json:
+        table(figures, Console())
+    elif isinstance(figures, BaseModel):
+        typer.echo(figures.model_dump_json(indent=2))
+    else:
+        typer.echo(json.dumps([f.model_dump(mode="json") for f in figures], indent=2))
+
+
+@cli.command()
+def errors(
+    hours: HoursOption = 24,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Rows of each kind")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """The newest failed requests and failed upstream calls, newest first."""
+    from cachefront.observability.figure_tables import print_errors
+    from cachefront.observability.recent_errors import load_recent_errors
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_format)
+
+    async def run() -> BaseModel:
+        async with _engine(settings) as engine:
+            return await load_recent_errors(engine, hours=hours, limit=limit)
+
+    _show(asyncio.run(run()), as_json, print_errors)
+
+
+@cli.command()
+def trend(hours: HoursOption = 168, as_json: JsonOption = False) -> None:
+    """Requests, hit rate, 5xx and latency percentiles per hour (default: 7 days)."""
+    from cachefront.observability.figure_tables import print_trend
+    from cachefront.observability.trend import load_trend
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_format)
+
+    async def run() -> BaseModel:
+        async with _engine(settings) as engine:
+            return await load_trend(engine, hours=hours)
+
+    _show(asyncio.run(run()), as_json, print_trend)
+
+
+@cli.command()
+def slowest(
+    hours: HoursOption = 24,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="Rows of each kind")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The slowest individual requests and upstream calls of the window."""
+    from cachefront.observability.figure_tables import print_slowest
+    from cachefront.observability.slowest import load_slowest
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_format)
+
+    async def run() -> BaseModel:
+        async with _engine(settings) as engine:
+            return await load_slowest(engine, hours=hours, limit=limit)
+
+    _show(asyncio.run(run()), as_json, print_slowest)
+
+
+@cli.command()
+def tasks(
+    runs: Annotated[int, typer.Option(min=1, max=100, help="Runs kept per task")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Every periodic task: cron, last and next run, newest runs' durations and outcomes."""
+    from cachefront.jobs.schedule import default_registry
+    from cachefront.observability.figure_tables import print_tasks
+    from cachefront.observability.tasks import load_tasks, schedules_of
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_format)
+    schedules = schedules_of(default_registry(settings), settings)
+
+    async def run() -> BaseModel:
+        async with _engine(settings) as engine:
+            return await load_tasks(
+                engine, schedules, history_hours=settings.jobs_retention_hours, runs=runs
+            )
+
+    _show(asyncio.run(run()), as_json, print_tasks)
+
+
+@cli.command()
+def unread(as_json: JsonOption = False) -> None:
+    """Invalidation candidates: entries never read, where reads are tracked (quotas)."""
+    from cachefront.observability.figure_tables import print_unread
+    from cachefront.observability.unread import load_unread
+
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_format)
+
+    async def run() -> list[Any]:
+        async with _engine(settings) as engine:
+            return await load_unread(engine, settings.cache_quotas)
+
+    _show(asyncio.run(run()), as_json, print_unread)
 
 
 def _pct(value: float | None) -> str:

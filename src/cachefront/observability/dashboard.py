@@ -9,8 +9,9 @@ sends, believed only from ``CACHEFRONT_TRUSTED_PROXIES`` (the server runs uvicor
 
 The page loads only this server's files (no CDN: it works offline) and redraws its
 charts from ``/dashboard/data`` every few seconds; its storage panel reads
-``/dashboard/storage`` once a minute, since those figures cost a pass over the cache
-table.
+``/dashboard/storage`` and its slowest calls and entries never read
+``/dashboard/details`` once a minute, since those figures cost a pass over a table.
+Each room's own panel is ``rooms.js``, served when a deployment has one.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from cachefront.auth.identity import Identity, Role
 from cachefront.http.client_address import ClientAddress
 from cachefront.http.problems import problem_response
 from cachefront.http.wire import IDENTITY_SCOPE_KEY
-from cachefront.observability.dashboard_data import dashboard_data
+from cachefront.observability.dashboard_data import dashboard_data, dashboard_details
 from cachefront.observability.processes import LocalState
+from cachefront.observability.routes import schedules
 from cachefront.observability.storage import load_storage
 from cachefront.observability.tokens import (
     SESSION_COOKIE,
@@ -47,7 +49,11 @@ _ASSETS = {
     "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
     "uPlot.iife.min.js": ("vendor/uplot/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "uPlot.min.css": ("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
+    "rooms.js": ("rooms.js", "text/javascript; charset=utf-8"),
 }
+# Served for an asset the page names that this deployment does not ship (rooms.js before
+# any room has a panel), so the page loads without a failed request.
+_ABSENT = {"rooms.js": b"// no room panels in this deployment\n"}
 # The page runs only its own scripts; uPlot sizes its elements with inline styles.
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -102,7 +108,21 @@ async def data(
         getattr(state, "attribution", None),
         {},
         hours=hours,
+        schedules=schedules(request),
     )
+    return Response(orjson.dumps(doc), media_type="application/json", headers=_HEADERS)
+
+
+@router.get("/details")
+async def details(
+    request: Request,
+    hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window, in hours")] = 24,
+) -> Response:
+    if not await _allowed(request):
+        return _refused()
+    state = request.app.state
+    await state.resources.recorder.flush()
+    doc = await dashboard_details(state.resources.read_engine, state.settings, hours=hours)
     return Response(orjson.dumps(doc), media_type="application/json", headers=_HEADERS)
 
 
@@ -158,8 +178,10 @@ async def asset(name: str) -> Response:
     if found is None:
         return problem_response(404, f"no dashboard asset named {name!r}")
     path, media_type = found
+    asset_file = _STATIC.joinpath(path)
+    body = asset_file.read_bytes() if asset_file.is_file() else _ABSENT[name]
     return Response(
-        _STATIC.joinpath(path).read_bytes(),
+        body,
         media_type=media_type,
         headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"},
     )

@@ -1,10 +1,12 @@
-"""Observability routes, for the service role only: health checks and storage as JSON, /metrics."""
+"""Observability routes, for the service role only: health, storage and the seed figures
+(recent errors, hourly trend, slowest calls, periodic tasks, entries never read) as
+JSON, and /metrics."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
@@ -13,19 +15,27 @@ from cachefront.cache.quotas import quota_states
 from cachefront.db.queries import load_queries
 from cachefront.db.replica import ReadEngine
 from cachefront.http.problems import problem_response
+from cachefront.observability.cache_sizes import cache_sizes
 from cachefront.observability.checks import HealthReport
 from cachefront.observability.health import measure_health
 from cachefront.observability.processes import LocalState
 from cachefront.observability.prometheus import PrometheusSink, StoredFigures
+from cachefront.observability.recent_errors import RecentErrors, load_recent_errors
+from cachefront.observability.slowest import SlowestCalls, load_slowest
 from cachefront.observability.storage import StorageReport, load_storage
+from cachefront.observability.tasks import Schedule, TaskReport, load_tasks, schedules_of
+from cachefront.observability.trend import Trend, load_trend
+from cachefront.observability.unread import NamespaceReads, load_unread
 
-__all__ = ["metrics_router", "render_metrics", "router"]
+__all__ = ["metrics_router", "render_metrics", "router", "schedules"]
 
 QUERIES = load_queries("cachefront.observability")
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 metrics_router = APIRouter(tags=["admin"])
 # The content type of Prometheus's text exposition format.
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+# A window of up to 31 days: the metrics' default retention, and a bound on the reads.
+Hours = Annotated[float, Query(gt=0, le=24 * 31, description="Window, in hours")]
 
 
 @router.get(
@@ -99,12 +109,99 @@ async def _stored_figures(engine: AsyncEngine) -> StoredFigures:
     """Queue depth and cache sizes: counts a replica a few seconds behind answers as well."""
     async with engine.connect() as conn:
         queue = {str(r[0]): int(r[1]) for r in await conn.execute(QUERIES.text("queue_depth"))}
-        cache = [
-            (str(r[0]), int(r[1]), int(r[2]))
-            for r in await conn.execute(QUERIES.text("cache_sizes"))
-        ]
+        # Estimated from the planner's statistics: a scrape never passes over the table.
+        cache, _ = await cache_sizes(conn)
         evictions = [
             (ns, state.evicted_entries, state.evicted_bytes)
             for ns, state in (await quota_states(conn)).items()
         ]
     return StoredFigures(queue, cache, evictions)
+
+
+def schedules(request: Request) -> list[Schedule]:
+    """The periodic tasks of the running queue, or of the registry these settings build
+    when this process runs none."""
+    from cachefront.jobs.schedule import default_registry
+
+    settings = request.app.state.settings
+    jobs = getattr(request.app.state, "jobs", None)
+    registry = getattr(jobs, "registry", None) or default_registry(settings)
+    return schedules_of(registry, settings)
+
+
+@router.get(
+    "/errors",
+    summary="The newest failed requests (5xx, and 4xx other than 401, 403, 404, 429) and "
+    "failed upstream calls of the window, newest first",
+    dependencies=[Depends(require_service)],
+    response_model=RecentErrors,
+)
+async def recent_errors(
+    request: Request,
+    hours: Hours = 24,
+    limit: Annotated[int, Query(ge=1, le=500, description="Rows of each kind")] = 50,
+) -> RecentErrors:
+    await request.app.state.resources.recorder.flush()
+    reads: ReadEngine = request.app.state.resources.read_engine
+    return await reads.read(
+        lambda e: load_recent_errors(e, hours=hours, limit=limit), after_commit=True
+    )
+
+
+@router.get(
+    "/trend",
+    summary="Requests, hit rate, 5xx and latency percentiles per hour of the window "
+    "(default 7 days); hours without traffic listed with zero counts",
+    dependencies=[Depends(require_service)],
+    response_model=Trend,
+)
+async def trend(request: Request, hours: Hours = 168) -> Trend:
+    await request.app.state.resources.recorder.flush()
+    reads: ReadEngine = request.app.state.resources.read_engine
+    return await reads.read(lambda e: load_trend(e, hours=hours), after_commit=True)
+
+
+@router.get(
+    "/slowest",
+    summary="The slowest individual requests and upstream calls of the window",
+    dependencies=[Depends(require_service)],
+    response_model=SlowestCalls,
+)
+async def slowest(
+    request: Request,
+    hours: Hours = 24,
+    limit: Annotated[int, Query(ge=1, le=200, description="Rows of each kind")] = 20,
+) -> SlowestCalls:
+    await request.app.state.resources.recorder.flush()
+    reads: ReadEngine = request.app.state.resources.read_engine
+    return await reads.read(lambda e: load_slowest(e, hours=hours, limit=limit), after_commit=True)
+
+
+@router.get(
+    "/tasks",
+    summary="Every periodic task: its cron, last and next run, and its newest runs with "
+    "their durations and outcomes",
+    dependencies=[Depends(require_service)],
+    response_model=TaskReport,
+)
+async def tasks(
+    request: Request,
+    runs: Annotated[int, Query(ge=1, le=100, description="Runs listed per task")] = 10,
+) -> TaskReport:
+    listed = schedules(request)
+    hours = request.app.state.settings.jobs_retention_hours
+    reads: ReadEngine = request.app.state.resources.read_engine
+    return await reads.read(lambda e: load_tasks(e, listed, history_hours=hours, runs=runs))
+
+
+@router.get(
+    "/unread",
+    summary="Invalidation candidates: per cache namespace, entries never read since "
+    "stored, where reads are tracked (namespaces with a quota)",
+    dependencies=[Depends(require_service)],
+    response_model=list[NamespaceReads],
+)
+async def unread(request: Request) -> list[NamespaceReads]:
+    tracked = list(request.app.state.settings.cache_quotas)
+    reads: ReadEngine = request.app.state.resources.read_engine
+    return await reads.read(lambda e: load_unread(e, tracked))

@@ -190,3 +190,146 @@ FROM cache_entries
 CROSS JOIN (SELECT CAST(:now AS timestamptz) AS t) AS at
 GROUP BY namespace
 ORDER BY namespace;
+
+-- name: cache_size_estimate
+-- The cache tier's size from the planner's statistics, without a pass over the table:
+-- its estimated rows (reltuples, -1 before the first ANALYZE), its size on disk, and
+-- the namespace column's most common values with their shares of the rows.
+SELECT c.reltuples::float8                        AS rows,
+       pg_total_relation_size(c.oid)::bigint      AS bytes,
+       s.most_common_vals::text::text[]           AS names,
+       s.most_common_freqs::float8[]              AS shares
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stats s
+       ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = 'namespace'
+WHERE c.oid = to_regclass('cache_entries');
+
+-- name: request_error_cutoff
+-- The newest minute from which [:since, :until) holds :limit 5xx answers, counted
+-- exactly by the rollups; NULL when the window holds fewer. Reading raw rows from there
+-- on finds at least the :limit newest errors without reading the window. The hourly
+-- rollups narrow it to an hour first, so only that hour's minutes are summed; an hour
+-- they do not hold yet only moves the start earlier.
+WITH per_hour AS (
+    SELECT hour, sum(sum(requests)) OVER (ORDER BY hour DESC) AS upto
+    FROM request_hours
+    WHERE hour >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC')
+      AND hour < :until AND status_class = 5
+    GROUP BY hour
+), start AS (
+    SELECT greatest(
+               coalesce(max(hour) FILTER (WHERE upto >= :limit),
+                        date_trunc('hour', CAST(:since AS timestamptz), 'UTC')),
+               date_trunc('minute', CAST(:since AS timestamptz), 'UTC')) AS at
+    FROM per_hour
+)
+SELECT max(minute) AS cutoff FROM (
+    SELECT minute, sum(sum(requests)) OVER (ORDER BY minute DESC) AS upto
+    FROM request_rollups, start
+    WHERE minute >= start.at AND minute < :until AND status_class = 5
+    GROUP BY minute
+) AS m
+WHERE upto >= :limit;
+
+-- name: recent_request_errors
+-- Failed requests, newest first: 5xx, and 4xx other than those that are a caller's
+-- ordinary answer (401, 403, 404, 429).
+SELECT ts, method, route, status, latency_ms, cache_tier
+FROM request_metrics
+WHERE ts >= :lo AND ts < :until
+  AND (status >= 500 OR (status >= 400 AND status NOT IN (401, 403, 404, 429)))
+ORDER BY ts DESC
+LIMIT :limit;
+
+-- name: upstream_error_cutoff
+-- As request_error_cutoff, for upstream calls that did not end ok.
+SELECT max(minute) AS cutoff FROM (
+    SELECT minute, sum(sum(calls)) OVER (ORDER BY minute DESC) AS upto
+    FROM upstream_rollups
+    WHERE minute >= date_trunc('minute', CAST(:since AS timestamptz), 'UTC')
+      AND minute < :until AND outcome <> 'ok'
+    GROUP BY minute
+) AS m
+WHERE upto >= :limit;
+
+-- name: recent_upstream_errors
+SELECT ts, provider, method, url, status, latency_ms, attempts, outcome, error
+FROM upstream_calls
+WHERE ts >= :lo AND ts < :until AND outcome <> 'ok'
+ORDER BY ts DESC
+LIMIT :limit;
+
+-- name: latency_histogram_by_hour
+-- How many requests and upstream calls fell in each latency bucket, per hour the
+-- window [:since, :until) touches: where the slowest calls are, without raw rows.
+SELECT hour, kind, bucket, sum(n)::bigint AS n
+FROM latency_buckets
+WHERE hour >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC') AND hour < :until
+GROUP BY hour, kind, bucket;
+
+-- name: slowest_requests
+SELECT ts, method, route, status, latency_ms, cache_tier
+FROM request_metrics
+WHERE ts >= :lo AND ts < :hi AND latency_ms >= :floor
+ORDER BY latency_ms DESC
+LIMIT :limit;
+
+-- name: slowest_upstream_calls
+SELECT ts, provider, method, url, status, latency_ms, attempts, outcome
+FROM upstream_calls
+WHERE ts >= :lo AND ts < :hi AND latency_ms >= :floor
+ORDER BY latency_ms DESC
+LIMIT :limit;
+
+-- name: task_runs
+-- The :runs newest runs of each task in :names still in the queue's tables (finished
+-- jobs are removed after the jobs retention): when its last attempt started, when it
+-- ended, and how. The events are looked up for those runs only, not for every job of
+-- a task run twice a minute.
+SELECT r.task_name, r.id, r.status, r.attempts,
+       (SELECT max(e.at) FROM procrastinate_events e
+         WHERE e.job_id = r.id AND e.type = 'started')                      AS started_at,
+       (SELECT max(e.at) FROM procrastinate_events e
+         WHERE e.job_id = r.id
+           AND e.type IN ('succeeded', 'failed', 'cancelled', 'aborted'))   AS finished_at
+FROM (
+    SELECT j.task_name, j.id, j.status::text AS status, j.attempts,
+           row_number() OVER (PARTITION BY j.task_name ORDER BY j.id DESC) AS n
+    FROM procrastinate_jobs j
+    WHERE j.task_name = ANY(CAST(:names AS text[]))
+) AS r
+WHERE r.n <= :runs
+ORDER BY r.task_name, r.id DESC;
+
+-- name: last_deferred
+-- When each periodic task was last deferred: procrastinate keeps this row after the
+-- job itself is removed.
+SELECT task_name, max(defer_timestamp) AS at
+FROM procrastinate_periodic_defers
+GROUP BY task_name;
+
+-- name: cache_namespace_names
+-- Every namespace of the cache tier, skipping along the primary key: one index probe
+-- per namespace instead of a pass over the entries.
+WITH RECURSIVE ns AS (
+    (SELECT namespace FROM cache_entries ORDER BY namespace LIMIT 1)
+    UNION ALL
+    SELECT (SELECT c.namespace FROM cache_entries c
+             WHERE c.namespace > ns.namespace ORDER BY c.namespace LIMIT 1)
+    FROM ns WHERE ns.namespace IS NOT NULL
+)
+SELECT namespace FROM ns WHERE namespace IS NOT NULL;
+
+-- name: never_read
+-- Entries of the namespaces in :namespaces not read since they were stored, and how
+-- old the oldest of them is: the candidates for invalidation.
+SELECT namespace,
+       count(*)                                                          AS entries,
+       count(*) FILTER (WHERE last_read_at IS NULL)                      AS never_read,
+       coalesce(sum(octet_length(value)) FILTER (WHERE last_read_at IS NULL), 0)::bigint
+                                                                         AS never_read_bytes,
+       min(stored_at) FILTER (WHERE last_read_at IS NULL)                AS oldest_never_read
+FROM cache_entries
+WHERE namespace = ANY(CAST(:namespaces AS text[]))
+GROUP BY namespace;

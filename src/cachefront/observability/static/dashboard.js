@@ -1,12 +1,17 @@
 // The dashboard's script: fetches /dashboard/data, fills the tiles and tables, and
-// draws the charts with the vendored uPlot; refreshes every REFRESH_MS.
+// draws the charts with the vendored uPlot; refreshes every REFRESH_MS. The window
+// (24 h or 7 d) is picked with the header's buttons and kept in the address's hash.
 "use strict";
 
 const REFRESH_MS = 5000;
-// The storage figures cost a pass over the cache table: read once a minute.
+// The storage figures, the slowest calls and the entries never read cost a pass over
+// a table: read once a minute.
 const STORAGE_REFRESH_MS = 60000;
+const WINDOWS = { "24": "24 h", "168": "7 d" };
 const charts = {};
 let storageReport = null;
+let hours = location.hash === "#7d" ? 168 : 24;
+let refreshTimer = null;
 
 function pct(v) { return v === null || v === undefined ? "-" : (100 * v).toFixed(1) + "%"; }
 function ms(v) { return v === null || v === undefined ? "-" : v.toFixed(1); }
@@ -33,9 +38,14 @@ function fill(id, head, rows) {
   }
 }
 
+function when(iso) {
+  if (!iso) return "-";
+  return new Date(iso).toISOString().replace("T", " ").slice(0, 19);
+}
+
 function tiles(s) {
   const items = [
-    ["requests (24 h)", num(s.requests)],
+    ["requests (" + WINDOWS[String(hours)] + ")", num(s.requests)],
     ["hit rate", pct(s.hit_rate)],
     ["p95 ms", ms(s.p95_ms)],
     ["cached p95 ms", ms(s.cached.p95_ms)],
@@ -57,11 +67,13 @@ function tiles(s) {
   }
 }
 
-function chart(id, series, data) {
+function chart(id, series, data, y) {
   const el = document.getElementById(id);
   const width = Math.max(300, el.clientWidth || 400);
   if (!charts[id]) {
-    charts[id] = new uPlot({ width, height: 200, series: [{}, ...series], scales: { x: { time: true } } }, data, el);
+    const scales = { x: { time: true } };
+    if (y) scales.y = y;
+    charts[id] = new uPlot({ width, height: 200, series: [{}, ...series], scales }, data, el);
   } else {
     charts[id].setData(data);
   }
@@ -69,8 +81,10 @@ function chart(id, series, data) {
 
 function draw(hours) {
   const t = hours.map((h) => h.t);
+  // A rate: the axis stops at 100%, whatever uPlot's padding would add.
   chart("chart-hit-rate", [{ label: "hit rate %", stroke: "#059669", width: 2 }],
-        [t, hours.map((h) => (h.hit_rate === null ? null : 100 * h.hit_rate))]);
+        [t, hours.map((h) => (h.hit_rate === null ? null : 100 * h.hit_rate))],
+        { range: (u, lo, hi) => [Math.max(0, Math.min(lo === null ? 0 : lo, 90) - 5), 100] });
   chart("chart-latency", [
     { label: "p50", stroke: "#2563eb", width: 2 },
     { label: "p95", stroke: "#d97706", width: 2 },
@@ -148,7 +162,7 @@ function render(doc) {
   document.getElementById("updated").textContent = "updated " + new Date(doc.generated_at).toLocaleTimeString();
   tiles(s);
   draw(doc.hours);
-  fill("health", [["check"], ["status"], ["value", "n"], ["detail"]],
+  fill("health", [["check"], ["status"], ["value", "n"], ["detail", "wrap"]],
        doc.health.checks.map((c) => [c.name, c.status, c.value === null ? "-" : String(c.value), c.detail]));
   fill("tiers", [["tier"], ["requests", "n"], ["share", "n"]],
        Object.entries(s.requests_by_tier).map(([tier, n]) => [tier, num(n), pct(s.hit_rate_by_tier[tier])]));
@@ -157,40 +171,103 @@ function render(doc) {
   fill("rooms", [["room"], ["requests", "n"], ["hit rate", "n"], ["upstream calls", "n"], ["cost saved", "n"]],
        s.rooms.map((r) => [r.room, num(r.requests), pct(r.hit_rate), num(r.upstream_calls), money(r.cost_saved)]));
   const slow = [...s.routes].sort((a, b) => (b.p99_ms || 0) - (a.p99_ms || 0)).slice(0, 10);
-  fill("routes", [["route"], ["requests", "n"], ["p50 ms", "n"], ["p99 ms", "n"]],
+  fill("routes", [["route", "wrap"], ["requests", "n"], ["p50 ms", "n"], ["p99 ms", "n"]],
        slow.map((r) => [r.route, num(r.requests), ms(r.p50_ms), ms(r.p99_ms)]));
   storage(doc.storage, storageReport);
   fill("jobs", [["status"], ["jobs", "n"]], Object.entries(doc.jobs).map(([k, v]) => [k, num(v)]));
+  errors(doc.errors);
+  fill("tasks", [["task"], ["queue"], ["cron"], ["last deferred"], ["next run"], ["last"], ["last s", "n"]],
+       doc.tasks.tasks.map((t) => [t.task, t.queue, t.cron, when(t.last_deferred_at), when(t.next_run_at),
+                                   t.last_status || "-", t.last_duration_s === null ? "-" : String(t.last_duration_s)]));
+  document.body.dataset.hours = String(hours);
   document.body.dataset.points = String(doc.hours.length);
   document.body.dataset.charts = String(document.querySelectorAll(".chart canvas").length);
   document.body.dataset.state = "ready";
 }
 
+// Failed requests and failed upstream calls; an error text is shown as stored (the
+// server cut URL queries from it), wrapped rather than clipped.
+function errors(e) {
+  fill("errors", [["at"], ["route", "wrap"], ["status", "n"], ["ms", "n"], ["tier"]],
+       e.requests.map((r) => [when(r.at), r.method + " " + r.route, String(r.status), ms(r.latency_ms), r.tier || "-"]));
+  fill("upstream-errors", [["at"], ["provider"], ["outcome"], ["attempts", "n"], ["error", "wrap"]],
+       e.upstream.map((c) => [when(c.at), c.provider, c.outcome, num(c.attempts), c.error || "-"]));
+  document.body.dataset.errors = String(e.requests.length + e.upstream.length);
+}
+
+function details(doc) {
+  const s = doc.slowest;
+  fill("slowest", [["ms", "n"], ["at"], ["route", "wrap"], ["status", "n"], ["tier"]],
+       s.requests.map((r) => [ms(r.latency_ms), when(r.at), r.method + " " + r.route, String(r.status), r.tier || "-"]));
+  fill("slowest-upstream", [["ms", "n"], ["at"], ["provider"], ["url", "wrap"], ["outcome"]],
+       s.upstream.map((c) => [ms(c.latency_ms), when(c.at), c.provider, c.method + " " + c.url, c.outcome]));
+  fill("unread", [["namespace"], ["entries", "n"], ["never read", "n"], ["oldest never read"]],
+       doc.unread.map((n) => n.tracked
+         ? [n.namespace, num(n.entries), num(n.never_read), when(n.oldest_never_read)]
+         : [n.namespace, "-", "not tracked", "-"]));
+  document.body.dataset.details = "ready";
+}
+
+function unauthorized() {
+  document.getElementById("status").textContent = "login needed";
+  document.getElementById("login-hint").hidden = false;
+  document.body.dataset.state = "login";
+}
+
 async function refresh() {
+  clearTimeout(refreshTimer);
   try {
-    const answer = await fetch("/dashboard/data", { credentials: "same-origin", cache: "no-store" });
-    if (!answer.ok) throw new Error("HTTP " + answer.status);
-    render(await answer.json());
+    const answer = await fetch("/dashboard/data?hours=" + hours, { credentials: "same-origin", cache: "no-store" });
+    if (answer.status === 401) {
+      unauthorized();
+    } else if (!answer.ok) {
+      throw new Error("HTTP " + answer.status);
+    } else {
+      document.getElementById("login-hint").hidden = true;
+      render(await answer.json());
+    }
   } catch (error) {
     document.getElementById("status").textContent = "unreachable";
     document.body.dataset.state = "error";
   }
-  setTimeout(refresh, REFRESH_MS);
+  refreshTimer = setTimeout(refresh, REFRESH_MS);
 }
 
 async function refreshStorage() {
   try {
-    const answer = await fetch("/dashboard/storage", { credentials: "same-origin", cache: "no-store" });
+    const opts = { credentials: "same-origin", cache: "no-store" };
+    const [answer, more] = await Promise.all([
+      fetch("/dashboard/storage", opts), fetch("/dashboard/details?hours=" + hours, opts)]);
     if (answer.ok) {
       storageReport = await answer.json();
       storage(null, storageReport);
       document.body.dataset.storage = "ready";
     }
+    if (more.ok) details(await more.json());
   } catch (error) {
     // The basic figures of /dashboard/data stay shown.
   }
   setTimeout(refreshStorage, STORAGE_REFRESH_MS);
 }
 
+function pickWindow(chosen) {
+  hours = chosen;
+  for (const b of document.querySelectorAll("#window-select button")) {
+    b.classList.toggle("on", Number(b.dataset.hours) === hours);
+  }
+  for (const label of document.querySelectorAll(".window-label")) label.textContent = WINDOWS[String(hours)];
+}
+
+for (const b of document.querySelectorAll("#window-select button")) {
+  b.addEventListener("click", () => {
+    pickWindow(Number(b.dataset.hours));
+    history.replaceState(null, "", hours === 168 ? "#7d" : "#24h");
+    refresh();
+    fetch("/dashboard/details?hours=" + hours, { credentials: "same-origin", cache: "no-store" })
+      .then((a) => (a.ok ? a.json().then(details) : null)).catch(() => null);
+  });
+}
+
+pickWindow(hours);
 refresh();
 refreshStorage();
