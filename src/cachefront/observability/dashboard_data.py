@@ -14,6 +14,7 @@ from cachefront.metrics.attribution import Attribution
 from cachefront.metrics.buckets import bucket_value
 from cachefront.metrics.stats import load_stats
 from cachefront.observability.health import BreakerView, measure_health
+from cachefront.observability.rooms_figures import FigureReaders, read_room_figures
 
 __all__ = ["dashboard_data"]
 
@@ -32,13 +33,18 @@ async def dashboard_data(
     *,
     hours: float = 24,
     worker_running: bool | None = None,
+    rooms: FigureReaders | None = None,
 ) -> dict[str, Any]:
     """The document, read where ``reads`` sends heavy reads: every query here only reads,
     and the route has just flushed this process's metrics (``after_commit``)."""
     now = datetime.now(UTC)
 
     async def query(engine: AsyncEngine) -> dict[str, Any]:
-        return await _read(engine, settings, attribution, upstreams, now, hours, worker_running)
+        doc = await _read(engine, settings, attribution, upstreams, now, hours, worker_running)
+        since = now - timedelta(hours=hours)
+        figures = await read_room_figures(engine, settings, rooms or FigureReaders(), since, now)
+        doc["rooms"] = {name: f.model_dump(mode="json") for name, f in figures.items()}
+        return doc
 
     return await reads.read(query, after_commit=True)
 

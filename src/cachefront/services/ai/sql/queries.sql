@@ -122,3 +122,77 @@ DELETE FROM ai_generation_steps
         WHERE (j.id IS NULL AND s.created_at < :cutoff)
            OR (j.finished_at < :cutoff AND j.status IN ('succeeded', 'failed', 'cancelled'))
         LIMIT :batch);
+
+-- name: figures_totals
+-- The ledger over [:since, :until) for the room's figures (figures.py), read as the
+-- service: provider calls and their failures, cache hits, the tokens the calls used
+-- and the tokens the hits would have cost (a hit's row keeps the usage of the answer
+-- it replayed), what the calls cost and what the hits saved.
+SELECT count(*) FILTER (WHERE NOT cached) AS calls,
+       count(*) FILTER (WHERE NOT cached AND NOT ok) AS failed,
+       count(*) FILTER (WHERE cached) AS hits,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0)
+           AS tokens_used,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE cached), 0)
+           AS tokens_saved,
+       coalesce(sum(cost_usd), 0) AS cost_usd,
+       coalesce(sum(saved_usd), 0) AS saved_usd
+  FROM ai_usage
+ WHERE at >= :since AND at < :until;
+
+-- name: figures_by_model
+-- The same per provider and model, most tokens first.
+SELECT provider, model,
+       count(*) FILTER (WHERE NOT cached) AS calls,
+       count(*) FILTER (WHERE cached) AS hits,
+       coalesce(sum(prompt_tokens) FILTER (WHERE NOT cached), 0) AS prompt_tokens,
+       coalesce(sum(completion_tokens) FILTER (WHERE NOT cached), 0) AS completion_tokens,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE cached), 0)
+           AS tokens_saved,
+       coalesce(sum(cost_usd), 0) AS cost_usd,
+       coalesce(sum(saved_usd), 0) AS saved_usd
+  FROM ai_usage
+ WHERE at >= :since AND at < :until
+ GROUP BY provider, model
+ ORDER BY coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0) DESC,
+          provider, model;
+
+-- name: figures_top_callers
+-- The :limit callers whose calls used the most tokens, with what their hits saved.
+SELECT owner,
+       count(*) FILTER (WHERE NOT cached) AS calls,
+       count(*) FILTER (WHERE cached) AS hits,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0) AS tokens,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE cached), 0)
+           AS tokens_saved,
+       coalesce(sum(cost_usd), 0) AS cost_usd
+  FROM ai_usage
+ WHERE at >= :since AND at < :until
+ GROUP BY owner
+ ORDER BY tokens DESC, owner
+ LIMIT :limit;
+
+-- name: figures_hourly
+-- Tokens used by calls and saved by hits per hour (UTC) of the window.
+SELECT date_trunc('hour', at, 'UTC') AS hour,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0)
+           AS tokens_used,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE cached), 0)
+           AS tokens_saved
+  FROM ai_usage
+ WHERE at >= :since AND at < :until
+ GROUP BY 1
+ ORDER BY 1;
+
+-- name: figures_answers
+-- The room's requests over the window by the X-Cache they were answered with (HIT,
+-- MISS, COALESCED, BYPASS), from the platform's per-minute request rollups of the
+-- room's paths (:prefixes).
+SELECT tier, sum(requests)::bigint AS requests
+  FROM request_rollups
+ WHERE minute >= date_trunc('minute', CAST(:since AS timestamptz), 'UTC')
+   AND minute < :until
+   AND EXISTS (SELECT 1
+                 FROM unnest(CAST(:prefixes AS text[])) AS p(prefix)
+                WHERE route = p.prefix OR route LIKE p.prefix || '/%')
+ GROUP BY tier;
