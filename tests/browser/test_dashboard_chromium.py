@@ -1,4 +1,5 @@
-"""The dashboard in headless Chromium: a one-time link logs in, the charts draw real data offline.
+"""The dashboard in headless Chromium: a one-time link logs in, the charts and the rooms' panels
+draw real data offline.
 
 The link comes from the real ``cachefront dashboard-url`` command; Chromium opens it,
 follows the redirect with the session cookie it was given, runs the page's scripts
@@ -90,7 +91,21 @@ async def six_hours_of_traffic(engine: AsyncEngine) -> None:
     await recorder.flush()
 
 
-@pytest.mark.usefixtures("six_hours_of_traffic")
+@pytest.fixture
+def ledger_rows(database_url: str) -> None:
+    """Two hours of the AI room's ledger: a call and a cache hit each, for its panel's chart."""
+    with psycopg.connect(_libpq(database_url), autocommit=True) as conn:
+        for hours, cached in ((1, False), (1, True), (2, False), (2, True)):
+            conn.execute(
+                "INSERT INTO ai_usage (owner, at, provider, model, prompt_tokens,"
+                " completion_tokens, latency_ms, cost_usd, saved_usd, cached, ok) VALUES"
+                " ('key:dash', now() - make_interval(hours => %s), 'p', 'm', 120, 30, 1,"
+                " 0.01, 0.01, %s, true)",
+                (hours, cached),
+            )
+
+
+@pytest.mark.usefixtures("six_hours_of_traffic", "ledger_rows")
 def test_the_dashboard_logs_in_and_draws_its_charts(
     database_url: str,
     settings_for: Callable[..., Settings],
@@ -116,7 +131,7 @@ def test_the_dashboard_logs_in_and_draws_its_charts(
                 "--enable-logging=stderr",
                 "--v=0",
                 "--virtual-time-budget=8000",
-                "--window-size=1280,1800",
+                "--window-size=1280,4000",
                 f"--screenshot={shot}",
                 "--dump-dom",
                 link,
@@ -132,11 +147,12 @@ def test_the_dashboard_logs_in_and_draws_its_charts(
     dom = browser.stdout
     body = re.search(r"<body([^>]*)>", dom)
     assert body is not None, dom[:2000]
-    attributes = dict(re.findall(r'data-([a-z]+)="([^"]*)"', body.group(1)))
+    attributes = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
     assert attributes.get("state") == "ready", dom[:3000]
     assert attributes.get("charts") == "3"
     assert int(attributes.get("points", "0")) >= 6
-    assert dom.count("<canvas") == 3
+    # The three charts of the page, and the one series of the rooms' panels (the AI room's).
+    assert dom.count("<canvas") == 3 + 1
     assert "/v1/ephemeris/{body}" in dom
     # The storage panel: namespaces, one bar each (the one over its quota marked), tables.
     assert attributes.get("storage") == "ready", dom[:3000]
@@ -145,6 +161,16 @@ def test_the_dashboard_logs_in_and_draws_its_charts(
     assert "dash.quota" in dom
     assert "dash.free" in dom
     assert "cache_entries" in dom
+    # Each room's own panel, drawn from its figures alone, with the data of its rows.
+    assert attributes.get("rooms") == "ready", dom[-3000:]
+    assert attributes.get("room-panels") == "3"
+    assert attributes.get("room-charts") == "1"
+    for room in ("ephemeris", "prices", "ai"):
+        assert f'data-room="{room}"' in dom
+    assert "Coverage ahead of now" in dom
+    assert "Assets by type and provider" in dom
+    assert "tokens saved by cache hits" in dom
+    assert "key:dash" in dom  # the top callers' table
     console = [line for line in browser.stderr.splitlines() if ":CONSOLE" in line]
     assert console == [], console
     assert shot.stat().st_size > 20_000

@@ -5,11 +5,12 @@ session cookie a one-time link opens (``tokens.py``; ``cachefront dashboard-url`
 prints the link). The page loads only this server's files (no CDN: it works
 offline) and redraws its charts from ``/dashboard/data`` every few seconds; its storage
 panel reads ``/dashboard/storage`` once a minute, since those figures cost a pass over
-the cache table.
+the cache table, and the rooms' panels (``rooms.js``) read ``/dashboard/rooms``.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from cachefront.auth.identity import Identity, Role
 from cachefront.http.problems import problem_response
 from cachefront.http.wire import IDENTITY_SCOPE_KEY
 from cachefront.observability.dashboard_data import dashboard_data
+from cachefront.observability.rooms_figures import FigureReaders, read_room_figures
 from cachefront.observability.storage import load_storage
 from cachefront.observability.tokens import (
     SESSION_COOKIE,
@@ -38,6 +40,7 @@ _STATIC = resources.files("cachefront.observability").joinpath("static")
 _ASSETS = {
     "dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
     "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    "rooms.js": ("rooms.js", "text/javascript; charset=utf-8"),
     "uPlot.iife.min.js": ("vendor/uplot/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "uPlot.min.css": ("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
 }
@@ -93,8 +96,28 @@ async def data(
         state.resources.upstreams,
         hours=hours,
         worker_running=None if supervisor is None else supervisor.health.running,
+        rooms=getattr(state, "room_figures", None),
     )
     return Response(orjson.dumps(doc), media_type="application/json", headers=_HEADERS)
+
+
+@router.get("/rooms")
+async def rooms(
+    request: Request,
+    hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window, in hours")] = 24,
+) -> Response:
+    """The rooms' panels read only this, not the whole document ``/data`` is."""
+    if not await _allowed(request):
+        return _refused()
+    state = request.app.state
+    readers = getattr(state, "room_figures", None) or FigureReaders()
+    until = datetime.now(UTC)
+    since = until - timedelta(hours=hours)
+    figures = await state.resources.read_engine.read(
+        lambda e: read_room_figures(e, state.settings, readers, since, until)
+    )
+    body = orjson.dumps({name: f.model_dump(mode="json") for name, f in figures.items()})
+    return Response(body, media_type="application/json", headers=_HEADERS)
 
 
 @router.get("/storage")
