@@ -203,7 +203,13 @@ def test_the_login_sets_a_strict_http_only_cookie_and_the_page_needs_one(
             f"{server.url}/dashboard/data", cookies={"cachefront_dashboard": session}, timeout=10
         )
         assert data.status_code == 200, data.text
-        assert {"stats", "hours", "health", "storage", "jobs"} <= set(data.json())
+        assert {"stats", "hours", "health", "storage", "jobs", "rooms"} <= set(data.json())
+        assert list(data.json()["rooms"]) == ["ephemeris", "prices", "ai"]
+        assert httpx.get(f"{server.url}/dashboard/rooms").status_code == 401
+        rooms = httpx.get(f"{server.url}/dashboard/rooms", headers=bearer, timeout=10)
+        assert rooms.status_code == 200
+        assert list(rooms.json()) == ["ephemeris", "prices", "ai"]
+        assert httpx.get(f"{server.url}/dashboard/static/rooms.js").status_code == 200
         assert httpx.get(f"{server.url}/dashboard/login?token=nope").status_code == 401
         assert httpx.get(f"{server.url}/dashboard/static/../app.py").status_code == 404
         vendored = httpx.get(f"{server.url}/dashboard/static/uPlot.iife.min.js")
