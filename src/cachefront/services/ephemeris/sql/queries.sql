@@ -8,19 +8,22 @@
 -- the primary key ("<body>:" and ten digits, which sort as the numbers they spell
 -- until 2286); the digits are checked before they are read as a number.
 WITH points AS (
-    SELECT b.body,
-           CASE WHEN split_part(e.key, ':', 2) ~ '^[0-9]{1,12}$'
-                THEN split_part(e.key, ':', 2)::bigint END AS at
+    SELECT b.body, e.at
       FROM unnest(CAST(:bodies AS text[])) AS b(body)
-      JOIN LATERAL (
-           SELECT key
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN split_part(key, ':', 2) ~ '^[0-9]{1,12}$'
+                       THEN split_part(key, ':', 2)::bigint END AS at
              FROM cache_entries
             WHERE namespace = :namespace
               AND key >= b.body || ':' || CAST(:lo AS bigint)
               AND key <= b.body || ':' || CAST(:hi AS bigint)
               AND NOT negative
               AND expires_at > :now
-      ) AS e ON true
+           -- A fence: kept a subquery, the planner scans the key range by the primary
+           -- key per body instead of pushing the numeric filter in and reading the
+           -- whole namespace.
+           OFFSET 0
+     ) AS e
 ), steps AS (
     SELECT body, at, lead(at) OVER (PARTITION BY body ORDER BY at) AS next
       FROM points
