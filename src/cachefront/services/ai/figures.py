@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from cachefront.rooms import (
     Cell,
@@ -64,8 +65,9 @@ def figures_reader(prefixes: Sequence[str]) -> FiguresReader:
     async def ai_figures(context: FiguresContext) -> RoomFigures:
         window = {"since": context.since, "until": context.until}
         async with context.engine.connect() as conn:
-            totals = (await conn.execute(QUERIES.text("figures_totals"), window)).mappings().one()
-            models = (await conn.execute(QUERIES.text("figures_by_model"), window)).mappings()
+            ledger = (await conn.execute(QUERIES.text("figures_ledger"), window)).mappings().all()
+            models = [r for r in ledger if r["kind"] == "model"]
+            hourly = sorted((r for r in ledger if r["kind"] == "hour"), key=lambda r: r["hour"])
             by_model: list[list[Cell]] = [
                 [
                     str(r["provider"]),
@@ -94,7 +96,6 @@ def figures_reader(prefixes: Sequence[str]) -> FiguresReader:
                 ]
                 for r in callers.mappings()
             ]
-            hourly = (await conn.execute(QUERIES.text("figures_hourly"), window)).mappings().all()
             answers = {
                 str(r["tier"]): int(r["requests"])
                 for r in (
@@ -106,6 +107,11 @@ def figures_reader(prefixes: Sequence[str]) -> FiguresReader:
         hits, misses = answers.get(_HIT, 0), answers.get(_MISS, 0)
         coalesced = answers.get(_COALESCED, 0)
         cacheable = hits + misses + coalesced
+
+        def total(column: str) -> float:
+            return sum(float(r[column]) for r in models)
+
+        used = int(total("prompt_tokens") + total("completion_tokens"))
         return RoomFigures(
             figures=[
                 Figure(label="requests", value=sum(answers.values())),
@@ -121,16 +127,16 @@ def figures_reader(prefixes: Sequence[str]) -> FiguresReader:
                     value=(hits + coalesced) / cacheable if cacheable else None,
                     unit="ratio",
                 ),
-                Figure(label="provider calls", value=int(totals["calls"])),
-                Figure(label="failed provider calls", value=int(totals["failed"])),
-                Figure(label="tokens used", value=int(totals["tokens_used"]), unit="tokens"),
+                Figure(label="provider calls", value=int(total("calls"))),
+                Figure(label="failed provider calls", value=int(total("failed"))),
+                Figure(label="tokens used", value=used, unit="tokens"),
                 Figure(
                     label="tokens saved by cache hits",
-                    value=int(totals["tokens_saved"]),
+                    value=int(total("tokens_saved")),
                     unit="tokens",
                 ),
-                Figure(label="cost", value=float(totals["cost_usd"]), unit="usd"),
-                Figure(label="cost saved", value=float(totals["saved_usd"]), unit="usd"),
+                Figure(label="cost", value=total("cost_usd"), unit="usd"),
+                Figure(label="cost saved", value=total("saved_usd"), unit="usd"),
             ],
             tables=[
                 _table("Tokens per model", _MODEL_COLUMNS, by_model),
@@ -142,7 +148,9 @@ def figures_reader(prefixes: Sequence[str]) -> FiguresReader:
                     unit="tokens",
                     t=[_seconds(r["hour"]) for r in hourly],
                     lines={
-                        "used": [float(r["tokens_used"]) for r in hourly],
+                        "used": [
+                            float(r["prompt_tokens"] + r["completion_tokens"]) for r in hourly
+                        ],
                         "saved": [float(r["tokens_saved"]) for r in hourly],
                     },
                 )
@@ -154,3 +162,7 @@ def figures_reader(prefixes: Sequence[str]) -> FiguresReader:
 
 def _seconds(at: datetime) -> int:
     return int(at.timestamp())
+
+
+def _used(row: Any) -> float:
+    return float(row["prompt_tokens"] + row["completion_tokens"])

@@ -123,27 +123,17 @@ DELETE FROM ai_generation_steps
            OR (j.finished_at < :cutoff AND j.status IN ('succeeded', 'failed', 'cancelled'))
         LIMIT :batch);
 
--- name: figures_totals
+-- name: figures_ledger
 -- The ledger over [:since, :until) for the room's figures (figures.py), read as the
--- service: provider calls and their failures, cache hits, the tokens the calls used
--- and the tokens the hits would have cost (a hit's row keeps the usage of the answer
--- it replayed), what the calls cost and what the hits saved.
-SELECT count(*) FILTER (WHERE NOT cached) AS calls,
-       count(*) FILTER (WHERE NOT cached AND NOT ok) AS failed,
-       count(*) FILTER (WHERE cached) AS hits,
-       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0)
-           AS tokens_used,
-       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE cached), 0)
-           AS tokens_saved,
-       coalesce(sum(cost_usd), 0) AS cost_usd,
-       coalesce(sum(saved_usd), 0) AS saved_usd
-  FROM ai_usage
- WHERE at >= :since AND at < :until;
-
--- name: figures_by_model
--- The same per provider and model, most tokens first.
-SELECT provider, model,
+-- service, in one pass (row-level security is checked once per row, not per figure):
+-- per provider and model (kind 'model') and per hour, UTC (kind 'hour'), the provider
+-- calls and their failures, the cache hits, the tokens the calls used and the tokens
+-- the hits would have cost (a hit's row keeps the usage of the answer it replayed),
+-- what the calls cost and what the hits saved. The totals are the models' sums.
+SELECT CASE WHEN GROUPING(provider, model) = 0 THEN 'model' ELSE 'hour' END AS kind,
+       provider, model, hour,
        count(*) FILTER (WHERE NOT cached) AS calls,
+       count(*) FILTER (WHERE NOT cached AND NOT ok) AS failed,
        count(*) FILTER (WHERE cached) AS hits,
        coalesce(sum(prompt_tokens) FILTER (WHERE NOT cached), 0) AS prompt_tokens,
        coalesce(sum(completion_tokens) FILTER (WHERE NOT cached), 0) AS completion_tokens,
@@ -151,11 +141,13 @@ SELECT provider, model,
            AS tokens_saved,
        coalesce(sum(cost_usd), 0) AS cost_usd,
        coalesce(sum(saved_usd), 0) AS saved_usd
-  FROM ai_usage
- WHERE at >= :since AND at < :until
- GROUP BY provider, model
- ORDER BY coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0) DESC,
-          provider, model;
+  FROM (SELECT *, date_trunc('hour', at, 'UTC') AS hour
+          FROM ai_usage
+         WHERE at >= :since AND at < :until) AS windowed
+ GROUP BY GROUPING SETS ((provider, model), (hour))
+ ORDER BY kind DESC,
+          coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0) DESC,
+          provider, model, hour;
 
 -- name: figures_top_callers
 -- The :limit callers whose calls used the most tokens, with what their hits saved.
@@ -171,18 +163,6 @@ SELECT owner,
  GROUP BY owner
  ORDER BY tokens DESC, owner
  LIMIT :limit;
-
--- name: figures_hourly
--- Tokens used by calls and saved by hits per hour (UTC) of the window.
-SELECT date_trunc('hour', at, 'UTC') AS hour,
-       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0)
-           AS tokens_used,
-       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE cached), 0)
-           AS tokens_saved
-  FROM ai_usage
- WHERE at >= :since AND at < :until
- GROUP BY 1
- ORDER BY 1;
 
 -- name: figures_answers
 -- The room's requests over the window by the X-Cache they were answered with (HIT,
