@@ -60,6 +60,8 @@ from cachefront.metrics.routes import admin_router, health_router
 from cachefront.observability.dashboard import router as dashboard_router
 from cachefront.observability.monitor import HealthMonitor
 from cachefront.observability.prometheus import PrometheusSink
+from cachefront.observability.rooms_figures import FigureReaders
+from cachefront.observability.rooms_routes import rooms_router
 from cachefront.observability.routes import metrics_router, render_metrics
 from cachefront.observability.routes import router as observability_router
 from cachefront.observability.scrape_bind import MetricsListener
@@ -228,6 +230,8 @@ def create_app(
     api.state.memory = memory
     # Which room each route and provider belongs to, for the stats' per-room figures.
     api.state.attribution = Attribution.of(ROOMS, settings)
+    # The rooms' own figures (the contract's optional ``figures``), for their panels.
+    api.state.room_figures = FigureReaders.of(ROOMS)
     install_problem_handlers(api)
     api.include_router(health_router)
     for room in ROOMS:
@@ -235,6 +239,7 @@ def create_app(
     api.include_router(admin_router)
     api.include_router(admin_cache_router)
     api.include_router(observability_router)
+    api.include_router(rooms_router)
     api.include_router(metrics_router)
     api.include_router(dashboard_router)
     api.include_router(jobs_router)

@@ -28,6 +28,13 @@ platform answers by calling the room's endpoint without the framework's routing,
 route busy enough that FastAPI's per-request work shows; the room keeps the same route
 in its router for the OpenAPI document.
 
+Likewise optional, ``figures`` (a ``FiguresReader``): what the room alone can say about
+itself (how far ahead its data is computed, how fresh its catalogue is, what its cache
+saved in tokens), read from its own records for a window as ``RoomFigures``: named
+numbers, tables and time series the platform shows generically (``GET
+/v1/admin/rooms``, the dashboard's room panels, ``cachefront stats --rooms``) without
+knowing what they mean.
+
 A room object keeps no state: several apps may run in one process (tests, an
 embedding app), so what ``open`` built is handed back to ``aclose``.
 """
@@ -37,10 +44,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 # At run time: FastAPI reads the annotation of the dependency service_dependency makes.
 from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     import typer
@@ -57,13 +65,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnyRoom",
+    "Cell",
     "CostReader",
+    "Figure",
+    "FigureSeries",
+    "FigureTable",
+    "FiguresContext",
+    "FiguresReader",
     "MeasuredCost",
     "Platform",
     "Room",
     "RoomCli",
+    "RoomFigures",
     "RoomServices",
     "RouteGroupRule",
+    "Unit",
     "UpstreamSpec",
     "service_dependency",
 ]
@@ -105,6 +121,70 @@ class MeasuredCost:
 
 # A room's reader of its measured costs: (engine, since, until) -> one per provider.
 CostReader = Callable[["AsyncEngine", datetime, datetime], Awaitable[Sequence[MeasuredCost]]]
+
+
+# How the platform shows a number: a count, tokens, bytes, seconds (a duration), a
+# ratio (as a percentage), money (USD), an instant (ISO 8601 text, UTC), or plain text.
+Unit = Literal["count", "tokens", "bytes", "seconds", "ratio", "usd", "instant", "text"]
+# One value of a figure or a table cell.
+Cell = str | int | float | bool | None
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Figure(_Frozen):
+    """One named number of a room, e.g. ("tokens saved", 1234, "tokens")."""
+
+    label: str
+    value: Cell
+    unit: Unit = "count"
+    # "warn" marks a figure the operator should look at (a gap, a stale catalogue).
+    status: Literal["ok", "warn"] | None = None
+
+
+class FigureTable(_Frozen):
+    """A table of a room: its columns (with units, one per column) and rows of cells."""
+
+    title: str
+    columns: list[str]
+    units: list[Unit]
+    rows: list[list[Cell]] = Field(default_factory=list)
+
+
+class FigureSeries(_Frozen):
+    """Time series of a room sharing one time axis: ``t`` in Unix seconds, one line each."""
+
+    title: str
+    unit: Unit
+    t: list[int] = Field(default_factory=list)
+    lines: dict[str, list[float | None]] = Field(default_factory=dict)
+
+
+class RoomFigures(_Frozen):
+    """What a room says about itself for a window; ``error`` when reading it failed."""
+
+    figures: list[Figure] = Field(default_factory=list)
+    tables: list[FigureTable] = Field(default_factory=list)
+    series: list[FigureSeries] = Field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FiguresContext:
+    """What a room's ``figures`` reads with: the engine (a replica's for heavy reads),
+    the settings (its own among them) and the window; figures of the present (how far
+    ahead data reaches) are as of ``until``."""
+
+    engine: AsyncEngine
+    settings: Settings
+    since: datetime
+    until: datetime
+
+
+# A room's reader of its own figures for a window.
+FiguresReader = Callable[[FiguresContext], Awaitable[RoomFigures]]
 
 
 @dataclass(frozen=True, slots=True)

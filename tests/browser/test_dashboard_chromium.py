@@ -1,4 +1,5 @@
-"""The dashboard in headless Chromium: a one-time link logs in, the charts draw real data offline.
+"""The dashboard in headless Chromium: a one-time link logs in, the charts and the rooms' panels
+draw real data offline.
 
 The link comes from the real ``cachefront dashboard-url`` command; Chromium opens it,
 follows the redirect with the session cookie it was given, runs the page's scripts
@@ -124,7 +125,7 @@ def _chromium(
             "--enable-logging=stderr",
             "--v=0",
             "--virtual-time-budget=8000",
-            "--window-size=1280,2600",
+            "--window-size=1280,4000",
             *([f"--screenshot={shot}"] if shot else []),
             "--dump-dom",
             url,
@@ -139,14 +140,28 @@ def _chromium(
 def _body(dom: str) -> dict[str, str]:
     body = re.search(r"<body([^>]*)>", dom)
     assert body is not None, dom[:2000]
-    return dict(re.findall(r'data-([a-z]+)="([^"]*)"', body.group(1)))
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
 
 
 def _console(browser: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in browser.stderr.splitlines() if ":CONSOLE" in line]
 
 
-@pytest.mark.usefixtures("six_hours_of_traffic")
+@pytest.fixture
+def ledger_rows(database_url: str) -> None:
+    """Two hours of the AI room's ledger: a call and a cache hit each, for its panel's chart."""
+    with psycopg.connect(_libpq(database_url), autocommit=True) as conn:
+        for hours, cached in ((1, False), (1, True), (2, False), (2, True)):
+            conn.execute(
+                "INSERT INTO ai_usage (owner, at, provider, model, prompt_tokens,"
+                " completion_tokens, latency_ms, cost_usd, saved_usd, cached, ok) VALUES"
+                " ('key:dash', now() - make_interval(hours => %s), 'p', 'm', 120, 30, 1,"
+                " 0.01, 0.01, %s, true)",
+                (hours, cached),
+            )
+
+
+@pytest.mark.usefixtures("six_hours_of_traffic", "ledger_rows")
 def test_the_dashboard_logs_in_and_draws_its_charts(
     database_url: str,
     settings_for: Callable[..., Settings],
@@ -173,7 +188,8 @@ def test_the_dashboard_logs_in_and_draws_its_charts(
     assert attributes.get("hours") == "24"
     assert attributes.get("charts") == "3"
     assert int(attributes.get("points", "0")) >= 6
-    assert dom.count("<canvas") == 3
+    # The three charts of the page, and the one series of the rooms' panels (the AI room's).
+    assert dom.count("<canvas") == 3 + 1
     assert "/v1/ephemeris/{body}" in dom
     # The storage panel: namespaces, one bar each (the one over its quota marked), tables.
     assert attributes.get("storage") == "ready", dom[:3000]
@@ -191,7 +207,16 @@ def test_the_dashboard_logs_in_and_draws_its_charts(
     slowest = dom[dom.index('id="slowest"') :]
     assert "1,500.0" in slowest or "1500.0" in slowest
     assert "not tracked" in dom  # dash.free has no quota: its reads are not recorded
-    assert '<section id="room-panels"></section>' in dom
+    # Each room's own panel, drawn from its figures alone, with the data of its rows.
+    assert attributes.get("rooms") == "ready", dom[-3000:]
+    assert attributes.get("room-panels") == "3"
+    assert attributes.get("room-charts") == "1"
+    for room in ("ephemeris", "prices", "ai"):
+        assert f'data-room="{room}"' in dom
+    assert "Coverage ahead of now" in dom
+    assert "Assets by type and provider" in dom
+    assert "tokens saved by cache hits" in dom
+    assert "key:dash" in dom  # the top callers' table
     assert _console(browser) == [], _console(browser)
     assert shot.stat().st_size > 20_000
     assert again.status_code == 401
@@ -234,7 +259,7 @@ def test_the_login_sets_a_strict_http_only_cookie_and_the_page_needs_one(
             f"{server.url}/dashboard/data", cookies={"cachefront_dashboard": session}, timeout=10
         )
         assert data.status_code == 200, data.text
-        assert {"stats", "hours", "health", "storage", "jobs", "errors", "tasks"} <= set(
+        assert {"stats", "hours", "health", "storage", "jobs", "errors", "tasks", "rooms"} <= set(
             data.json()
         )
         details = httpx.get(
@@ -252,6 +277,12 @@ def test_the_login_sets_a_strict_http_only_cookie_and_the_page_needs_one(
         )
         assert refused.status_code == 422
         assert "hours" in refused.text
+        assert list(data.json()["rooms"]) == ["ephemeris", "prices", "ai"]
+        assert httpx.get(f"{server.url}/dashboard/rooms").status_code == 401
+        rooms = httpx.get(f"{server.url}/dashboard/rooms", headers=bearer, timeout=10)
+        assert rooms.status_code == 200
+        assert list(rooms.json()) == ["ephemeris", "prices", "ai"]
+        assert httpx.get(f"{server.url}/dashboard/static/rooms.js").status_code == 200
         assert httpx.get(f"{server.url}/dashboard/login?token=nope").status_code == 401
         assert httpx.get(f"{server.url}/dashboard/static/../app.py").status_code == 404
         vendored = httpx.get(f"{server.url}/dashboard/static/uPlot.iife.min.js")

@@ -29,7 +29,9 @@ from cachefront.config import Settings
 from cachefront.logs import setup_logging
 from cachefront.metrics.stats import Stats
 from cachefront.observability.checks import Check, HealthReport, Level
+from cachefront.observability.rooms_figures import FigureReaders, figures_of_last
 from cachefront.observability.storage import StorageReport
+from cachefront.rooms import RoomFigures
 
 __all__ = ["EXIT_CODES", "cli"]
 
@@ -59,6 +61,9 @@ async def _engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 def stats(
     hours: Annotated[float, typer.Option(min=0.01, max=24 * 366, help="Window, in hours")] = 24,
     as_json: JsonOption = False,
+    rooms: Annotated[
+        bool, typer.Option("--rooms", help="Print each room's own figures instead")
+    ] = False,
 ) -> None:
     """Requests, hit rate, latency, errors, upstream calls and cost, per route, room, provider."""
     from cachefront.metrics.attribution import Attribution
@@ -67,6 +72,19 @@ def stats(
 
     settings = Settings()
     setup_logging(settings.log_level, settings.log_format)
+    if rooms:
+        from cachefront.observability.rooms_print import print_room_figures, room_figures_json
+
+        async def read_rooms() -> dict[str, RoomFigures]:
+            async with _engine(settings) as engine:
+                return await figures_of_last(engine, settings, FigureReaders.of(ROOMS), hours)
+
+        found = asyncio.run(read_rooms())
+        if as_json:
+            typer.echo(room_figures_json(found))
+        else:
+            print_room_figures(found, Console())
+        return
 
     async def run() -> Stats:
         async with _engine(settings) as engine:

@@ -11,11 +11,12 @@ The page loads only this server's files (no CDN: it works offline) and redraws i
 charts from ``/dashboard/data`` every few seconds; its storage panel reads
 ``/dashboard/storage`` and its slowest calls and entries never read
 ``/dashboard/details`` once a minute, since those figures cost a pass over a table.
-Each room's own panel is ``rooms.js``, served when a deployment has one.
+The rooms' panels (``rooms.js``) read ``/dashboard/rooms``.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Annotated
 
@@ -29,6 +30,7 @@ from cachefront.http.problems import problem_response
 from cachefront.http.wire import IDENTITY_SCOPE_KEY
 from cachefront.observability.dashboard_data import dashboard_data, dashboard_details
 from cachefront.observability.processes import LocalState
+from cachefront.observability.rooms_figures import FigureReaders, read_room_figures
 from cachefront.observability.routes import schedules
 from cachefront.observability.storage import load_storage
 from cachefront.observability.tokens import (
@@ -47,9 +49,9 @@ _STATIC = resources.files("cachefront.observability").joinpath("static")
 _ASSETS = {
     "dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
     "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    "rooms.js": ("rooms.js", "text/javascript; charset=utf-8"),
     "uPlot.iife.min.js": ("vendor/uplot/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "uPlot.min.css": ("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
-    "rooms.js": ("rooms.js", "text/javascript; charset=utf-8"),
 }
 # Served for an asset the page names that this deployment does not ship (rooms.js before
 # any room has a panel), so the page loads without a failed request.
@@ -109,6 +111,7 @@ async def data(
         {},
         hours=hours,
         schedules=schedules(request),
+        rooms=getattr(state, "room_figures", None),
     )
     return Response(orjson.dumps(doc), media_type="application/json", headers=_HEADERS)
 
@@ -124,6 +127,25 @@ async def details(
     await state.resources.recorder.flush()
     doc = await dashboard_details(state.resources.read_engine, state.settings, hours=hours)
     return Response(orjson.dumps(doc), media_type="application/json", headers=_HEADERS)
+
+
+@router.get("/rooms")
+async def rooms(
+    request: Request,
+    hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window, in hours")] = 24,
+) -> Response:
+    """The rooms' panels read only this, not the whole document ``/data`` is."""
+    if not await _allowed(request):
+        return _refused()
+    state = request.app.state
+    readers = getattr(state, "room_figures", None) or FigureReaders()
+    until = datetime.now(UTC)
+    since = until - timedelta(hours=hours)
+    figures = await state.resources.read_engine.read(
+        lambda e: read_room_figures(e, state.settings, readers, since, until)
+    )
+    body = orjson.dumps({name: f.model_dump(mode="json") for name, f in figures.items()})
+    return Response(body, media_type="application/json", headers=_HEADERS)
 
 
 @router.get("/storage")

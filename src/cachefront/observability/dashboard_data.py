@@ -24,6 +24,7 @@ from cachefront.metrics.stats import load_stats
 from cachefront.observability.cache_sizes import cache_sizes
 from cachefront.observability.health import BreakerView, measure_health
 from cachefront.observability.recent_errors import load_recent_errors
+from cachefront.observability.rooms_figures import FigureReaders, read_room_figures
 from cachefront.observability.slowest import load_slowest
 from cachefront.observability.tasks import Schedule, load_tasks
 from cachefront.observability.trend import read_trend
@@ -46,6 +47,7 @@ async def dashboard_data(
     hours: float = 24,
     worker_running: bool | None = None,
     schedules: Iterable[Schedule] = (),
+    rooms: FigureReaders | None = None,
 ) -> dict[str, Any]:
     """The document, read where ``reads`` sends heavy reads: every query here only reads,
     and the route has just flushed this process's metrics (``after_commit``)."""
@@ -53,9 +55,13 @@ async def dashboard_data(
     listed = list(schedules)
 
     async def query(engine: AsyncEngine) -> dict[str, Any]:
-        return await _read(
+        doc = await _read(
             engine, settings, attribution, upstreams, now, hours, worker_running, listed
         )
+        since = now - timedelta(hours=hours)
+        figures = await read_room_figures(engine, settings, rooms or FigureReaders(), since, now)
+        doc["rooms"] = {name: f.model_dump(mode="json") for name, f in figures.items()}
+        return doc
 
     return await reads.read(query, after_commit=True)
 

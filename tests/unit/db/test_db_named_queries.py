@@ -55,6 +55,7 @@ def test_the_packages_with_sql_are_the_expected_ones() -> None:
         "cachefront.metrics",
         "cachefront.observability",
         "cachefront.services.ai",
+        "cachefront.services.ephemeris",
         "cachefront.services.prices",
     ]
 

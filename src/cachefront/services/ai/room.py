@@ -19,6 +19,7 @@ from cachefront.jobs.registry import JobRegistry
 from cachefront.rooms import MeasuredCost, Platform, RoomCli, RouteGroupRule, UpstreamSpec
 from cachefront.services.ai.cli import simulators
 from cachefront.services.ai.costs import measured_costs
+from cachefront.services.ai.figures import figures_reader
 from cachefront.services.ai.generation import generation_job_type
 from cachefront.services.ai.generation_routes import generation_router
 from cachefront.services.ai.openai_errors import ERROR_SCHEMA, problem_as_openai
@@ -89,6 +90,8 @@ class AiRoom:
     )
     # Providers bill per token: the stats read the ledger's costs, not a per-call price.
     cost_reader = staticmethod(ledger_costs)
+    # Its panel: cache efficiency, tokens used and saved, per model and per caller.
+    figures = staticmethod(figures_reader((*_PATHS, *_OWN_PATHS)))
 
     # What the official OpenAI JS client sends from a browser (dangerouslyAllowBrowser):
     # its x-stainless-* telemetry and retry headers, and the account it bills.

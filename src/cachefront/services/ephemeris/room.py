@@ -16,6 +16,7 @@ from cachefront.jobs.registry import JobRegistry
 from cachefront.rooms import Platform, RoomCli, RouteGroupRule, UpstreamSpec
 from cachefront.services.ephemeris.cli import commands, simulators
 from cachefront.services.ephemeris.fastpath import EphemerisFastRoute
+from cachefront.services.ephemeris.figures import ephemeris_figures
 from cachefront.services.ephemeris.providers import (
     EphemerisProvider,
     HorizonsProvider,
@@ -85,6 +86,8 @@ class EphemerisRoom:
     # Positions live in the platform's cache tables; the room has none of its own.
     tables: Sequence[Table] = ()
     cli = RoomCli(commands=commands, simulators=simulators)
+    # Its panel: how far ahead of now the cached positions reach, per body.
+    figures = staticmethod(ephemeris_figures)
 
     def upstreams(self, settings: Settings) -> Sequence[UpstreamSpec]:
         own = settings.room(EphemerisSettings)

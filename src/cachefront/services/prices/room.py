@@ -16,6 +16,7 @@ from cachefront.rooms import Platform, RoomCli, RouteGroupRule, UpstreamSpec
 from cachefront.services.prices.assets import AssetStore
 from cachefront.services.prices.cli import commands
 from cachefront.services.prices.fastpath import PricesFastRoute
+from cachefront.services.prices.figures import prices_figures
 from cachefront.services.prices.history import HistoryStore
 from cachefront.services.prices.markets import DEFAULT_EXCHANGE, MarketHours
 from cachefront.services.prices.providers import BinanceProvider, PriceProvider, YahooProvider
@@ -74,6 +75,8 @@ class PricesRoom:
     group_limits: Mapping[str, str] = {}
     tables: Sequence[Table] = (price_assets, price_daily, price_weekly, price_monthly)
     cli = RoomCli(commands=commands, simulators=simulators)
+    # Its panel: the catalogue, how fresh the latest prices are, the history's span.
+    figures = staticmethod(prices_figures)
 
     def upstreams(self, settings: Settings) -> Sequence[UpstreamSpec]:
         own = settings.room(PricesSettings)

@@ -122,3 +122,57 @@ DELETE FROM ai_generation_steps
         WHERE (j.id IS NULL AND s.created_at < :cutoff)
            OR (j.finished_at < :cutoff AND j.status IN ('succeeded', 'failed', 'cancelled'))
         LIMIT :batch);
+
+-- name: figures_ledger
+-- The ledger over [:since, :until) for the room's figures (figures.py), read as the
+-- service, in one pass (row-level security is checked once per row, not per figure):
+-- per provider and model (kind 'model') and per hour, UTC (kind 'hour'), the provider
+-- calls and their failures, the cache hits, the tokens the calls used and the tokens
+-- the hits would have cost (a hit's row keeps the usage of the answer it replayed),
+-- what the calls cost and what the hits saved. The totals are the models' sums.
+SELECT CASE WHEN GROUPING(provider, model) = 0 THEN 'model' ELSE 'hour' END AS kind,
+       provider, model, hour,
+       count(*) FILTER (WHERE NOT cached) AS calls,
+       count(*) FILTER (WHERE NOT cached AND NOT ok) AS failed,
+       count(*) FILTER (WHERE cached) AS hits,
+       coalesce(sum(prompt_tokens) FILTER (WHERE NOT cached), 0) AS prompt_tokens,
+       coalesce(sum(completion_tokens) FILTER (WHERE NOT cached), 0) AS completion_tokens,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE cached), 0)
+           AS tokens_saved,
+       coalesce(sum(cost_usd), 0) AS cost_usd,
+       coalesce(sum(saved_usd), 0) AS saved_usd
+  FROM (SELECT *, date_trunc('hour', at, 'UTC') AS hour
+          FROM ai_usage
+         WHERE at >= :since AND at < :until) AS windowed
+ GROUP BY GROUPING SETS ((provider, model), (hour))
+ ORDER BY kind DESC,
+          coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0) DESC,
+          provider, model, hour;
+
+-- name: figures_top_callers
+-- The :limit callers whose calls used the most tokens, with what their hits saved.
+SELECT owner,
+       count(*) FILTER (WHERE NOT cached) AS calls,
+       count(*) FILTER (WHERE cached) AS hits,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE NOT cached), 0) AS tokens,
+       coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE cached), 0)
+           AS tokens_saved,
+       coalesce(sum(cost_usd), 0) AS cost_usd
+  FROM ai_usage
+ WHERE at >= :since AND at < :until
+ GROUP BY owner
+ ORDER BY tokens DESC, owner
+ LIMIT :limit;
+
+-- name: figures_answers
+-- The room's requests over the window by the X-Cache they were answered with (HIT,
+-- MISS, COALESCED, BYPASS), from the platform's per-minute request rollups of the
+-- room's paths (:prefixes).
+SELECT tier, sum(requests)::bigint AS requests
+  FROM request_rollups
+ WHERE minute >= date_trunc('minute', CAST(:since AS timestamptz), 'UTC')
+   AND minute < :until
+   AND EXISTS (SELECT 1
+                 FROM unnest(CAST(:prefixes AS text[])) AS p(prefix)
+                WHERE route = p.prefix OR route LIKE p.prefix || '/%')
+ GROUP BY tier;

@@ -246,3 +246,74 @@ RESET ROLE;
 
 -- name: set_role
 SET ROLE {role};
+
+-- name: figures_assets
+-- The catalogue per type and provider (figures.py): active, switched off, and those
+-- whose provider said it does not know them.
+SELECT type, provider,
+       count(*) AS assets,
+       count(*) FILTER (WHERE active AND unavailable_since IS NULL) AS active,
+       count(*) FILTER (WHERE NOT active) AS inactive,
+       count(*) FILTER (WHERE unavailable_since IS NOT NULL) AS unavailable
+  FROM price_assets
+ GROUP BY type, provider
+ ORDER BY type, provider;
+
+-- name: figures_latest
+-- The latest prices in the PostgreSQL tier: how many, the newest refresh, how many
+-- are past their fresh window (served marked stale) or gone, and how many active
+-- assets have no live price at all.
+SELECT count(*) FILTER (WHERE NOT negative) AS entries,
+       max(stored_at) FILTER (WHERE NOT negative) AS newest,
+       count(*) FILTER (WHERE NOT negative AND fresh_until <= :now AND expires_at > :now)
+           AS stale,
+       count(*) FILTER (WHERE NOT negative AND expires_at <= :now) AS expired,
+       (SELECT count(*)
+          FROM price_assets a
+         WHERE a.active AND a.unavailable_since IS NULL
+           AND NOT EXISTS (SELECT 1
+                             FROM cache_entries e
+                            WHERE e.namespace = :namespace AND e.key = a.symbol
+                              AND NOT e.negative AND e.expires_at > :now)) AS missing
+  FROM cache_entries
+ WHERE namespace = :namespace;
+
+-- name: figures_history
+-- Daily history of the active assets: each asset's first and last day through the
+-- primary key (asset_id, day) of every yearly partition, never a pass over the rows;
+-- how many assets have none (a backfill has not reached them) and how many end
+-- before :behind.
+SELECT count(*) FILTER (WHERE h.newest IS NOT NULL) AS with_history,
+       count(*) FILTER (WHERE h.newest IS NULL) AS without_history,
+       count(*) FILTER (WHERE h.newest < :behind) AS behind,
+       min(h.oldest) AS oldest,
+       max(h.newest) AS newest
+  FROM price_assets a
+  LEFT JOIN LATERAL (
+       SELECT min(d.day) AS oldest, max(d.day) AS newest
+         FROM price_daily d
+        WHERE d.asset_id = a.id
+  ) AS h ON true
+ WHERE a.active;
+
+-- name: figures_history_rows
+-- The planner's row count of the daily partitions (as of their last ANALYZE): a count
+-- of years of candles would be a pass over them all on every refresh of the panel.
+SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint AS rows
+  FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = CAST('price_daily' AS regclass);
+
+-- name: figures_backfill
+-- The newest backfill job, and how many wait or run.
+SELECT (SELECT count(*) FROM jobs WHERE type = :type AND status IN ('queued', 'running'))
+           AS pending,
+       j.status, j.progress, j.updated_at
+  FROM (SELECT 1) AS one
+  LEFT JOIN LATERAL (
+       SELECT status, progress, updated_at
+         FROM jobs
+        WHERE type = :type
+        ORDER BY created_at DESC
+        LIMIT 1
+  ) AS j ON true;
