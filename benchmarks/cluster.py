@@ -7,10 +7,18 @@ PostgreSQL database through a PgBouncer in transaction mode (the direct URL for 
 needs a session) and one Redis. The first day warms the cache; halfway through the
 second, measured day one API process is SIGKILLed and started again.
 
+Then one heavy client, from an address of its own (127.0.0.2; nginx passes it in
+X-Forwarded-For, and ``CACHEFRONT_TRUSTED_PROXIES=127.0.0.1`` makes it the client's
+identity), sends ``--heavy`` quick requests of the ``general`` group, limited to
+``--limit`` a minute and shared by the three processes through Redis leases: the
+cluster must admit no more than the limit, and at least 90% of it. The day's users
+use the ``upstream`` group, which stays unlimited, and their address is 127.0.0.1.
+
     python benchmarks/cluster.py [--users 1000] [--opens 7] [--concurrency 32]
+        [--limit 300] [--heavy 1200]
 
 Reports failed requests (target 0), upstream calls on the measured day (target 7,
-one per body), and the p50/p99 of request latency through nginx.
+one per body), the p50/p99 of request latency through nginx, and admitted vs limit.
 """
 
 from __future__ import annotations
@@ -39,7 +47,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration" / "cluster")]
 from cluster_processes import ApiProcess, Nginx, PgBouncer, deploy_nginx_block  # noqa: E402
 
-HUGE = json.dumps({group: "1000000000/minute" for group in ("general", "upstream", "jobs")})
+HUGE = "1000000000/minute"
+# How long an API process may take to start: a shared, loaded machine is slow.
+START_TIMEOUT = 180.0
+# The heavy client's address: any of 127/8 reaches nginx on 127.0.0.1.
+HEAVY_ADDRESS = "127.0.0.2"
 
 
 async def one_open(client: httpx.AsyncClient, now: datetime, latencies: list[float]) -> int:
@@ -97,6 +109,25 @@ async def simulate_day(
     return failures
 
 
+async def heavy_client(base: str, requests: int, concurrency: int) -> tuple[int, int, int]:
+    """``requests`` quick requests of the general group from HEAVY_ADDRESS, inside one
+    minute window: (admitted, refused with 429, anything else)."""
+    into = time.time() % 60
+    if into > 30:  # the burst must not straddle a window's end
+        await asyncio.sleep(60 - into + 0.5)
+    transport = httpx.AsyncHTTPTransport(local_address=HEAVY_ADDRESS)
+    statuses: list[int] = []
+    async with httpx.AsyncClient(base_url=base, transport=transport, timeout=60) as client:
+        for i in range(0, requests, concurrency):
+            batch = range(i, min(i + concurrency, requests))
+            answers = await asyncio.gather(
+                *(client.get("/health") for _ in batch), return_exceptions=True
+            )
+            statuses += [a.status_code if isinstance(a, httpx.Response) else 0 for a in answers]
+    admitted, refused = statuses.count(200), statuses.count(429)
+    return admitted, refused, len(statuses) - admitted - refused
+
+
 def _percentile(values: list[float], share: float) -> float:
     return statistics.quantiles(values, n=100)[int(share * 100) - 1] * 1000
 
@@ -106,7 +137,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--opens", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--limit", type=int, default=300, help="the heavy client's per minute")
+    parser.add_argument("--heavy", type=int, default=1200, help="the heavy client's requests")
     args = parser.parse_args()
+    limits = {"general": f"{args.limit}/minute", "upstream": HUGE, "jobs": HUGE}
 
     redis_url = os.environ.get("CACHEFRONT_BENCH_REDIS_URL", DEFAULT_REDIS_URL)
     day0 = datetime(2027, 3, 1, tzinfo=UTC)
@@ -117,7 +151,8 @@ def main() -> None:
             "CACHEFRONT_REDIS_URL": redis_url,
             "CACHEFRONT_REDIS_PREFIX": f"bench{random.randrange(10**9)}",
             "CACHEFRONT_HORIZONS_URL": sim + "/api/horizons.api",
-            "CACHEFRONT_RATE_LIMITS": HUGE,
+            "CACHEFRONT_RATE_LIMITS": json.dumps(limits),
+            "CACHEFRONT_TRUSTED_PROXIES": "127.0.0.1",
             "CACHEFRONT_WORKER_IN_PROCESS": "false",
             "CACHEFRONT_LOG_LEVEL": "warning",
         }
@@ -144,7 +179,7 @@ def main() -> None:
         nginx_port = free_port()
         try:
             for api in apis:
-                api.start()
+                api.start(timeout=START_TIMEOUT)
             with Nginx(deploy_nginx_block([a.port for a in apis], nginx_port), nginx_port) as nginx:
                 warm: list[float] = []
                 started = time.monotonic()
@@ -155,7 +190,7 @@ def main() -> None:
 
                 def kill_and_restart() -> None:
                     apis[1].stop(signal.SIGKILL)
-                    apis[1].start()
+                    apis[1].start(timeout=START_TIMEOUT)
 
                 measured: list[float] = []
                 failures = asyncio.run(
@@ -171,6 +206,9 @@ def main() -> None:
                 )
                 day_calls = simulator_requests(sim) - warm_calls
                 elapsed = time.monotonic() - started
+                admitted, refused, other = asyncio.run(
+                    heavy_client(nginx.url, args.heavy, args.concurrency)
+                )
         finally:
             for api in apis:
                 api.close()
@@ -201,6 +239,11 @@ def main() -> None:
         f"p99 {_percentile(measured, 0.99):.1f} ms"
     )
     print(f"wall time for both days: {elapsed:.0f} s")
+    print(
+        f"heavy client, {args.heavy} quick requests within one minute: admitted "
+        f"{admitted}/{args.limit} ({admitted / args.limit:.1%}; target 90-100%), "
+        f"{refused} refused with 429, {other} other answers"
+    )
 
 
 if __name__ == "__main__":

@@ -240,11 +240,20 @@ async def _purge(settings: Settings, target: PurgeTarget) -> int:
     from cachefront.app import resolve_database_url
     from cachefront.cache.purge import purge
     from cachefront.db.engine import create_engine
+    from cachefront.db.topology import database_urls
 
-    engine = create_engine(resolve_database_url(settings), pool_size=1)
+    # Connected as the server connects: behind a transaction pooler (a direct URL is
+    # set) no prepared statements on the pooled engine, and the memory-tier sync
+    # without Redis LISTENs on the direct URL, where a LISTEN holds.
+    urls = database_urls(settings, resolve_database_url(settings))
+    engine = create_engine(urls.primary, pool_size=1, transaction_pooler=urls.transaction_pooler)
     link = composition.redis_link_from(settings)
     cache = composition.cache_from(
-        settings, engine, memory=composition.memory_from(settings), redis_link=link
+        settings,
+        engine,
+        memory=composition.memory_from(settings),
+        redis_link=link,
+        listen_url=urls.direct if urls.transaction_pooler else None,
     )
     try:
         await cache.open()

@@ -20,6 +20,11 @@ holds a socket and memory for as long as it likes. ``GuardedHttpProtocol`` adds:
   and its connection is closed. uvicorn's ``limit_concurrency`` counts the same way
   but answers in plain text; here the answer is problem+json like every other error.
 
+- a drain on shutdown: once uvicorn asks the connections to shut down (SIGTERM), an
+  idle kept-alive connection is not closed at once but given ``DRAIN_SECONDS`` for
+  one more request, answered with ``connection: close``; every answer from then on
+  says ``connection: close``, and ``draining.py`` tells the streams that end early.
+
 Cost per request: a few attribute updates and one clock read; no timer is created or
 cancelled per request (see ``GuardedHttpProtocol``). A request that arrives whole and
 is a direct hit is answered before the parser sees it (``direct_protocol.serve_chunk``),
@@ -38,11 +43,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cachefront.config import Settings
+from cachefront.draining import begin_draining
 from cachefront.http.direct import responder_of
 from cachefront.http.direct_protocol import serve_chunk, serve_directly
 from cachefront.http.tuning import tune_process
 
-__all__ = ["ConnectionLimits", "GuardedHttpProtocol", "server_protocol", "uvicorn_options"]
+__all__ = [
+    "DRAIN_SECONDS",
+    "ConnectionLimits",
+    "GuardedHttpProtocol",
+    "server_protocol",
+    "uvicorn_options",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +71,14 @@ _TOO_LARGE = b"".join(
         _TOO_LARGE_BODY,
     ]
 )
+
+# How long an idle kept-alive connection stays open once shutdown begins. A proxy
+# (nginx) may have picked it for a request at the very moment it would be closed: that
+# request would fail, and nginx does not retry a POST that may have been received.
+# Left open briefly, the connection takes that request and answers it with
+# ``connection: close``, and nginx drops it from its pool; the listening socket is
+# already closed, so new connections go to the other processes meanwhile.
+DRAIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -151,6 +171,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._keep_alive_timeout = float(self.timeout_keep_alive)
         # Whether the running deadline is the keep-alive one of an idle connection.
         self._idle = False
+        # Set by ``shutdown``: every answer from then on closes its connection.
+        self._draining = False
 
     # --- connection events ------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -168,6 +190,27 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._timer.cancel()
             self._timer = None
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown, one connection at a time (see ``DRAIN_SECONDS``)."""
+        begin_draining(self.loop)
+        self._draining = True
+        # From here on every request takes the ASGI cycle, whose answer says
+        # ``connection: close`` (the direct path keeps connections alive).
+        self._quick = None
+        self._direct = None
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False  # busy: closed once this answer is out
+            return
+        if self.transport.is_closing():
+            return
+        if self._reading_headers and self._header_bytes:
+            return  # a request is arriving: its header deadline runs, then it closes
+        # Idle: closed by the deadline timer unless a request comes first.
+        self._idle = True
+        self._expires_at = self.loop.time() + DRAIN_SECONDS
+        if self._timer is None or self._timer_at > self._expires_at:
+            self._start_deadline(DRAIN_SECONDS)
 
     def data_received(self, data: bytes) -> None:
         if self._reading_headers:
@@ -240,6 +283,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self._awaiting_body = True
         _base_on_headers_complete(self)
+        if self._draining and self.cycle is not None:
+            self.cycle.keep_alive = False
 
     def _warn_over_capacity(self) -> None:
         # Once a minute at most: a flood of refused requests must not flood the log too.

@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_RETRY_MS",
     "EventTiming",
     "JobEvents",
+    "wake",
 ]
 
 T = TypeVar("T")
@@ -61,7 +62,8 @@ class EventTiming:
     retry_ms: int = DEFAULT_RETRY_MS
 
 
-def _wake(queue: asyncio.Queue[None]) -> None:
+def wake(queue: asyncio.Queue[None]) -> None:
+    """Put a wake-up in a stream's queue of one slot, unless one already waits there."""
     with contextlib.suppress(asyncio.QueueFull):
         queue.put_nowait(None)
 
@@ -153,14 +155,14 @@ class JobEvents:
             return
         self._advance(job_id)
         for queue in queues:
-            _wake(queue)
+            wake(queue)
             self.delivered += 1
 
     def _wake_all(self) -> None:
         for job_id, queues in self._watching.items():
             self._advance(job_id)
             for queue in queues:
-                _wake(queue)
+                wake(queue)
 
     def _advance(self, job_id: uuid.UUID) -> None:
         self._tick += 1

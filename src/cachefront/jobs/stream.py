@@ -11,6 +11,11 @@ reconnects and carries on where it was.
 
 It wakes on the job's notifications (``jobs/events.py``), and reads the job every
 ``recheck_seconds`` as well, in case one was lost.
+
+When the server starts shutting down (SIGTERM: ``draining.py``) the stream ends at
+once, after a last ``retry:``: the client reconnects, through the load balancer, to a
+process that is staying, and resumes with ``Last-Event-ID``. Held open instead, it
+would keep the stopping process up for the whole shutdown timeout.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 
-from cachefront.jobs.events import JobEvents
+from cachefront.draining import is_draining, when_draining
+from cachefront.jobs.events import JobEvents, wake
 
 __all__ = ["HEARTBEAT", "JobSnapshot", "event_id", "job_stream"]
 
@@ -51,36 +57,45 @@ async def job_stream(
     same ``reader`` (the job and what the caller may see of it) share their reads."""
     timing = events.timing
     loop = asyncio.get_running_loop()
+    retry = b"retry: %d\n\n" % timing.retry_ms
     async with events.subscribe(job_id) as changes:
-        now = loop.time()
-        ends = now + timing.max_seconds
-        beat_at = now + timing.heartbeat_seconds
-        yield b"retry: %d\n\n" % timing.retry_ms
-        # Read after subscribing: a change committed from here on wakes ``changes``.
-        body, finished = await events.read(job_id, reader, read)
-        last = last_event_id
-        while True:
-            if event_id(body) != last:
-                yield _event(b"progress", body)
-                last = event_id(body)
-                beat_at = loop.time() + timing.heartbeat_seconds
-            if finished:
-                yield _event(b"end", body)
-                return
-            recheck_at = loop.time() + timing.recheck_seconds
-            while True:
-                now = loop.time()
-                if now >= ends:
-                    return  # no ``end``: the client reconnects with Last-Event-ID
-                wait = min(recheck_at, beat_at, ends) - now
-                try:
-                    await asyncio.wait_for(changes.get(), max(wait, 0.0))
-                    break
-                except TimeoutError:
-                    now = loop.time()
-                    if now >= beat_at:
-                        yield HEARTBEAT
-                        beat_at = now + timing.heartbeat_seconds
-                    if now >= recheck_at:
-                        break
+        with when_draining(lambda: wake(changes)):
+            now = loop.time()
+            ends = now + timing.max_seconds
+            beat_at = now + timing.heartbeat_seconds
+            yield retry
+            # Read after subscribing: a change committed from here on wakes ``changes``.
             body, finished = await events.read(job_id, reader, read)
+            last = last_event_id
+            while True:
+                if event_id(body) != last:
+                    yield _event(b"progress", body)
+                    last = event_id(body)
+                    beat_at = loop.time() + timing.heartbeat_seconds
+                if finished:
+                    yield _event(b"end", body)
+                    return
+                recheck_at = loop.time() + timing.recheck_seconds
+                while True:
+                    if is_draining():
+                        # No ``end``: the client reconnects to another process.
+                        yield retry
+                        return
+                    now = loop.time()
+                    if now >= ends:
+                        return  # no ``end``: the client reconnects with Last-Event-ID
+                    wait = min(recheck_at, beat_at, ends) - now
+                    try:
+                        await asyncio.wait_for(changes.get(), max(wait, 0.0))
+                        break
+                    except TimeoutError:
+                        now = loop.time()
+                        if now >= beat_at:
+                            yield HEARTBEAT
+                            beat_at = now + timing.heartbeat_seconds
+                        if now >= recheck_at:
+                            break
+                if is_draining():
+                    yield retry
+                    return
+                body, finished = await events.read(job_id, reader, read)

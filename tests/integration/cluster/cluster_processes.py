@@ -346,6 +346,33 @@ class Nginx:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a socket listening on TCP ``port`` (Linux /proc)."""
+    listening: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local address "ADDR:PORT" in hex, state 0A is LISTEN, field 9 the inode
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                listening.add(fields[9])
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in listening:
+            return True
+    return False
+
+
 class ApiProcess:
     """``cachefront serve`` on a fixed port, to stop (SIGTERM, SIGKILL) and start again."""
 
@@ -367,7 +394,12 @@ class ApiProcess:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
+                # Ready, and this very process listens there: on a machine running other
+                # tests another server may have taken the port meanwhile (this one then
+                # fails to bind) and be the one answering.
+                if httpx.get(self.url + "/ready", timeout=1).status_code == 200 and _listens(
+                    self._proc.pid, self.port
+                ):
                     return
             except httpx.TransportError:
                 pass

@@ -3,7 +3,8 @@
 nginx runs the block shown in docs/deploy.md (ports changed only) in front of three
 ``cachefront serve`` processes sharing the session's PostgreSQL. Each process in turn
 gets SIGTERM while requests, some of them waiting on a slow upstream, are in flight,
-and is started again once it has exited; no request may fail meanwhile.
+and is started again once it has exited; no request may fail meanwhile, job
+submissions (POST, which nginx never retries once sent) included.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,15 +24,39 @@ from cluster_processes import ApiProcess, Nginx, deploy_nginx_block
 
 from cachefront.config import Settings
 from harness_servers import Simulator, free_port, settings_env
+from jobs_harness import JWT_AUDIENCE, JWT_SECRET, user_headers
 
-pytestmark = pytest.mark.slow
+# Its own limit: three processes started, then each restarted, on a shared machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 BODIES = ["mars", "venus", "jupiter", "saturn"]
+EXPORT = {
+    "type": "ephemeris-export",
+    "params": {
+        "bodies": ["mars"],
+        "start": "2026-01-01T00:00:00Z",
+        "stop": "2026-01-02T00:00:00Z",
+        "step": "1h",
+        "format": "csv",
+    },
+}
 
 
 @pytest.fixture
 def api_env(settings_for: Callable[..., Settings]) -> dict[str, str]:
-    settings = settings_for(shutdown_timeout_seconds=10.0, worker_in_process=False)
+    settings = settings_for(
+        shutdown_timeout_seconds=10.0,
+        worker_in_process=False,
+        # Job submissions need a user; no worker runs them, they only have to be taken.
+        jwt_secret=JWT_SECRET,
+        jwt_audience=JWT_AUDIENCE,
+        rate_limits={
+            "general": "100000/minute",
+            "upstream": "100000/minute",
+            "generation": "100000/minute",
+            "jobs": "100000/minute",
+        },
+    )
     return settings_env(settings)
 
 
@@ -38,8 +64,10 @@ def api_env(settings_for: Callable[..., Settings]) -> dict[str, str]:
 def processes(api_env: dict[str, str]) -> Iterator[list[ApiProcess]]:
     started = [ApiProcess(api_env, free_port()) for _ in range(3)]
     try:
+        # Two minutes each (one by one: each migrates at start): on a loaded machine a
+        # start took past the one minute of the default.
         for process in started:
-            process.start()
+            process.start(timeout=120)
         yield started
     finally:
         for process in started:
@@ -89,6 +117,7 @@ def test_a_rolling_restart_behind_nginx_fails_no_request(
     nginx_port = free_port()
     site = deploy_nginx_block([p.port for p in processes], nginx_port)
     outcomes: list[str] = []
+    posts: list[str] = []
     stop = threading.Event()
 
     def load(seed: int) -> None:
@@ -106,15 +135,27 @@ def test_a_rolling_restart_behind_nginx_fails_no_request(
                 except httpx.HTTPError as exc:
                     outcomes.append(type(exc).__name__)
 
+    def submit(seed: int) -> None:
+        headers = user_headers(f"user-{seed}")
+        with httpx.Client(timeout=30, headers=headers) as client:
+            while not stop.is_set():
+                key = {"Idempotency-Key": uuid.uuid4().hex}
+                try:
+                    answer = client.post(f"{nginx.url}/v1/jobs", json=EXPORT, headers=key)
+                    posts.append("ok" if answer.status_code == 202 else str(answer.status_code))
+                except httpx.HTTPError as exc:
+                    posts.append(type(exc).__name__)
+
     with Nginx(site, nginx_port) as nginx:
         with ThreadPoolExecutor(8) as pool:
-            workers = [pool.submit(load, seed) for seed in range(8)]
+            workers = [pool.submit(load, seed) for seed in range(6)]
+            workers += [pool.submit(submit, seed) for seed in range(2)]
             try:
                 time.sleep(1.0)
                 for process in processes:
                     assert process.stop(signal.SIGTERM) == 128 + signal.SIGTERM
                     time.sleep(0.3)  # served by the other two meanwhile
-                    process.start()
+                    process.start(timeout=120)
                     time.sleep(0.7)
             finally:
                 stop.set()
@@ -122,8 +163,11 @@ def test_a_rolling_restart_behind_nginx_fails_no_request(
                     worker.result()
         errors = nginx.error_log()
     failed = [outcome for outcome in outcomes if outcome != "ok"]
+    failed_posts = [outcome for outcome in posts if outcome != "ok"]
     assert len(outcomes) > 200, len(outcomes)
+    assert len(posts) > 50, len(posts)
     assert failed == [], (failed[:20], errors[-2000:])
+    assert failed_posts == [], (failed_posts[:20], errors[-2000:])
 
 
 def _instant(hour: int) -> str:

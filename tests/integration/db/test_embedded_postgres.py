@@ -290,3 +290,60 @@ def test_a_server_stopped_with_sigterm_stops_its_embedded_postgresql(data_dir: P
     _wait_until_stopped(postmaster)
     assert not _running(postmaster), "PostgreSQL kept running after its only server stopped"
     assert str(server.pid) not in (pgdata / ".handle_pids.json").read_text()
+
+
+def _serve_ready(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """``cachefront serve`` on a free port, once it answers /ready; and its URL."""
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cachefront", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            _reap(server)
+            raise AssertionError("the server exited or did not get ready")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sigterm_to_one_of_two_servers_leaves_the_embedded_postgresql_to_the_other(
+    data_dir: Path,
+) -> None:
+    import httpx
+
+    env = _clean_env(CACHEFRONT_DATA_DIR=str(data_dir))
+    pgdata = data_dir / "pgdata"
+    first, _ = _serve_ready(env)
+    try:
+        second, second_url = _serve_ready(env)
+        try:
+            postmaster = _postmaster_pid(pgdata)
+            assert _running(postmaster)
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=60) == 128 + signal.SIGTERM
+            # The second server still has its database: /ready reads it.
+            assert _postmaster_pid(pgdata) == postmaster
+            assert _running(postmaster)
+            assert httpx.get(second_url + "/ready", timeout=10).status_code == 200
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=60)
+        finally:
+            _reap(second)
+    finally:
+        _reap(first)
+    _wait_until_stopped(postmaster)
+    assert not _running(postmaster), "PostgreSQL kept running after the last server stopped"

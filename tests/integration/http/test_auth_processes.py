@@ -11,6 +11,7 @@ import pytest
 
 from cachefront.config import Settings
 from harness_servers import ServerThread, settings_env, spawn_server
+from minute_windows import away_from_a_minute_edge
 
 AT = "2031-03-04T05:06:00Z"
 
@@ -23,6 +24,8 @@ async def test_limit_holds_across_two_processes_sharing_redis(
     env = settings_env(settings)
     with spawn_server(env) as first, spawn_server(env) as second:
         async with httpx.AsyncClient(timeout=30) as client:
+            # Within one minute window: a run across two would rightly admit more.
+            await away_from_a_minute_edge(15)
             # Warm the cache so the counted requests are hot-path hits on both.
             await client.get(f"{first}/v1/ephemeris/mars", params={"at": AT})
             urls = [first, second] * 50
@@ -31,7 +34,10 @@ async def test_limit_holds_across_two_processes_sharing_redis(
             )
     admitted = sum(r.status_code == 200 for r in responses)
     assert {r.status_code for r in responses} == {200, 429}
-    assert abs((admitted + 1) - 40) <= 1, admitted
+    # Never past the limit: every unit is counted in Redis before it is spent (at
+    # 40/minute over two processes a lease is one unit). Under it by at most the one
+    # unit each process may hold, fetched ahead, when the burst ends.
+    assert 38 <= admitted + 1 <= 40, admitted
 
 
 SECRETS = {
