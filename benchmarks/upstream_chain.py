@@ -12,8 +12,8 @@ five ways, alternating in rounds so all see the same machine:
 - ``redis leased``: a per-minute budget in Redis, spending leased blocks.
 
 Each round starts with a second of unmeasured calls (a lease is sized from the last
-second's spend). Each row is the best round's CPU (this process's) and wall time per call; the CPU figure
-is what a loaded machine distorts least.
+second's spend). Each row is the best round's CPU (this process's) and wall time per
+call; the CPU figure is what a loaded machine distorts least.
 
     python benchmarks/upstream_chain.py [--calls 300] [--rounds 5] [--redis URL]
 """

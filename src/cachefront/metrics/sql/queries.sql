@@ -8,13 +8,18 @@
 -- and the rollups in one statement. COPY, not INSERT: at tens of thousands of requests
 -- a second per process, binding the batch as parameters would cost the event loop
 -- more than answering the requests did.
-CREATE TEMPORARY TABLE IF NOT EXISTS request_batch (
+-- A row is either one request (n = 1, raw: also kept in request_metrics) or the
+-- recorder's fold of n hot-path hits of one minute, route, status and latency bucket
+-- (latency_ms: the bucket's middle; latency_sum: their total).
+-- The table's name is new with that shape: a connection made before it keeps its own.
+CREATE TEMPORARY TABLE IF NOT EXISTS request_batch_n (
     ts float8, method text, route text, status int2, latency_ms float8, cache_tier text,
-    upstream_calls int4
+    upstream_calls int4, n int8, latency_sum float8, raw bool
 ) ON COMMIT DELETE ROWS;
 
 -- name: copy_staged_requests
-COPY request_batch (ts, method, route, status, latency_ms, cache_tier, upstream_calls)
+COPY request_batch_n (ts, method, route, status, latency_ms, cache_tier, upstream_calls, n,
+                      latency_sum, raw)
 FROM STDIN;
 
 -- name: flush_requests
@@ -24,17 +29,18 @@ FROM STDIN;
 -- rows in the same order and cannot deadlock.
 WITH batch AS (
     SELECT to_timestamp(ts) AS ts, method, route, status, latency_ms, cache_tier,
-           upstream_calls
-    FROM request_batch
+           upstream_calls, n, latency_sum, raw
+    FROM request_batch_n
 ), raw AS (
     INSERT INTO request_metrics (ts, method, route, status, latency_ms, cache_tier,
                                  upstream_calls)
     SELECT ts, method, route, status, latency_ms, cache_tier, upstream_calls FROM batch
+    WHERE raw
 ), minutes AS (
     INSERT INTO request_rollups AS r (minute, route, method, tier, status_class, requests,
                                       upstream_calls, latency_ms_sum)
     SELECT date_trunc('minute', ts, 'UTC'), route, method, coalesce(cache_tier, ''),
-           status / 100, count(*), sum(upstream_calls), sum(latency_ms)
+           status / 100, sum(n), sum(upstream_calls), sum(latency_sum)
     FROM batch
     GROUP BY 1, 2, 3, 4, 5
     ORDER BY 1, 2, 3, 4, 5
@@ -46,7 +52,7 @@ WITH batch AS (
     INSERT INTO request_hours AS r (hour, route, method, tier, status_class, requests,
                                     upstream_calls, latency_ms_sum)
     SELECT date_trunc('hour', ts, 'UTC'), route, method, coalesce(cache_tier, ''),
-           status / 100, count(*), sum(upstream_calls), sum(latency_ms)
+           status / 100, sum(n), sum(upstream_calls), sum(latency_sum)
     FROM batch
     GROUP BY 1, 2, 3, 4, 5
     ORDER BY 1, 2, 3, 4, 5
@@ -58,7 +64,7 @@ WITH batch AS (
 -- The bucket formula is metrics/buckets.py's bucket_of.
 INSERT INTO latency_buckets AS h (hour, kind, name, tier, bucket, n)
 SELECT date_trunc('hour', ts, 'UTC'), 'request', route, coalesce(cache_tier, ''),
-       least(99, floor(4 * ln(greatest(latency_ms, 0.05) / 0.05) / ln(2)))::int2, count(*)
+       least(99, floor(4 * ln(greatest(latency_ms, 0.05) / 0.05) / ln(2)))::int2, sum(n)
 FROM batch
 GROUP BY 1, 2, 3, 4, 5
 ORDER BY 1, 2, 3, 4, 5
