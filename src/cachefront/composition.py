@@ -120,7 +120,11 @@ def announcer_from(
 def recorder_from(settings: Settings) -> MetricsRecorder:
     """The metrics recorder, attached to the engine once the lifespan has one."""
     return MetricsRecorder(
-        None, flush_seconds=settings.metrics_flush_seconds, buffer_max=settings.metrics_buffer_max
+        None,
+        flush_seconds=settings.metrics_flush_seconds,
+        buffer_max=settings.metrics_buffer_max,
+        enabled=settings.metrics_recording,
+        jwt_issuer=settings.jwt_issuer,
     )
 
 

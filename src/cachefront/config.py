@@ -401,6 +401,12 @@ class Settings(BaseSettings):
     # --- metrics -----------------------------------------------------------------
     metrics_flush_seconds: float = Field(default=2.0, gt=0)
     metrics_buffer_max: int = Field(default=100_000, ge=100)
+    metrics_recording: bool = Field(
+        default=True,
+        description="Record requests, upstream calls and callers for the stats, health "
+        "checks, dashboard and /metrics; off records nothing (their figures stay empty), "
+        "which is what the hot-path benchmark compares against.",
+    )
     prometheus_enabled: bool = Field(
         default=True,
         description="Count requests and upstream calls for GET /metrics (Prometheus); off "

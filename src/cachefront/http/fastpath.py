@@ -138,6 +138,4 @@ def record_hit(
     recorder: MetricsRecorder, route: FastRoute, status: int, now: float, started: float
 ) -> None:
     """The metrics row of a hot-path hit answered ``status``; ``started`` is perf_counter."""
-    recorder.request(
-        (now, "GET", route.template, status, (time.perf_counter() - started) * 1000.0, "memory", 0)
-    )
+    recorder.hit(route.template, status, (time.perf_counter() - started) * 1000.0, now)

@@ -1,4 +1,4 @@
-"""The log-scale latency buckets of the hourly histograms, and the error bound they give.
+"""The log-scale latency buckets of the hourly and per-minute histograms, and their error bound.
 
 Bucket ``b`` holds latencies in ``[FLOOR_MS * 2**(b/4), FLOOR_MS * 2**((b+1)/4))``:
 four buckets per doubling, from 0.05 ms (everything faster is bucket 0) up to bucket

@@ -2,8 +2,9 @@
 
 The hourly and per-minute rollups give the counts (exact, to the minute of the
 window's start: whole hours from the first, the edges from the second);
-the hourly histograms give the percentiles (within ``RELATIVE_ERROR`` of the order
-statistic, over the hours the window overlaps; see ``metrics/buckets.py``). The
+the hourly and per-minute histograms give the percentiles the same way (within
+``RELATIVE_ERROR`` of the order statistic, over the minutes of the window; see
+``metrics/buckets.py``). The
 arithmetic on the few hundred rows the queries return (rates, rooms, costs) is done
 here.
 
@@ -214,7 +215,9 @@ async def load_stats(
         )
         calls = (await conn.execute(QUERIES.text("upstream_figures"), params)).mappings().all()
         quantiles = (
-            (await conn.execute(QUERIES.text("latency_percentiles"), params)).mappings().all()
+            (await conn.execute(QUERIES.text("latency_percentiles"), _edges(since, until)))
+            .mappings()
+            .all()
         )
     pct = {(str(r["scope"]), str(r["key"])): r for r in quantiles}
     measured = await _measured_costs(engine, attribution, since, until)

@@ -26,6 +26,7 @@ from cachefront.db.base import metadata
 __all__ = [
     "PARTITIONED",
     "latency_buckets",
+    "latency_minutes",
     "request_hours",
     "request_metrics",
     "request_rollups",
@@ -108,20 +109,29 @@ upstream_rollups = Table(
     postgresql_partition_by="RANGE (minute)",
 )
 
-latency_buckets = Table(
-    "latency_buckets",
-    metadata,
-    Column("hour", TS, nullable=False),
-    # 'request' (name: the route) or 'upstream' (name: the provider).
-    Column("kind", Text, nullable=False),
-    Column("name", Text, nullable=False),
-    Column("tier", Text, nullable=False),
-    # The log-scale bucket of ``metrics/buckets.py``.
-    Column("bucket", SmallInteger, nullable=False),
-    Column("n", BigInteger, nullable=False),
-    PrimaryKeyConstraint("hour", "kind", "name", "tier", "bucket", name="pk_latency_buckets"),
-    postgresql_partition_by="RANGE (hour)",
-)
+
+def _histogram(name: str, period: str) -> Table:
+    """Latencies counted per ``period`` (a minute or an hour), kind, name, tier and bucket."""
+    return Table(
+        name,
+        metadata,
+        Column(period, TS, nullable=False),
+        # 'request' (name: the route) or 'upstream' (name: the provider).
+        Column("kind", Text, nullable=False),
+        Column("name", Text, nullable=False),
+        Column("tier", Text, nullable=False),
+        # The log-scale bucket of ``metrics/buckets.py``.
+        Column("bucket", SmallInteger, nullable=False),
+        Column("n", BigInteger, nullable=False),
+        PrimaryKeyConstraint(period, "kind", "name", "tier", "bucket", name=f"pk_{name}"),
+        postgresql_partition_by=f"RANGE ({period})",
+    )
+
+
+latency_buckets = _histogram("latency_buckets", "hour")
+"""The hourly latency histograms: the whole hours of a window are read from here."""
+latency_minutes = _histogram("latency_minutes", "minute")
+"""``latency_buckets`` per minute: the minutes at a window's edges, and short windows."""
 
 PARTITIONED: dict[str, str] = {
     table.name: column
@@ -132,6 +142,7 @@ PARTITIONED: dict[str, str] = {
         (request_hours, "hour"),
         (upstream_rollups, "minute"),
         (latency_buckets, "hour"),
+        (latency_minutes, "minute"),
     )
 }
 """Each metrics table and the time column it is partitioned on by day."""

@@ -228,7 +228,15 @@ def run_script(settings: Settings, script: dict[str, tuple[list[Step], bool]]) -
             run.metrics[(row[1], row[2], row[3], row[5], row[6])] += 1
             original(row)
 
+        original_hit = recorder.hit
+
+        def spy_hit(route: str, status: int, latency_ms: float, ts: float) -> None:
+            # A hot-path hit is a GET answered from memory without an upstream call.
+            run.metrics[("GET", route, status, "memory", 0)] += 1
+            original_hit(route, status, latency_ms, ts)
+
         recorder.request = spy  # type: ignore[method-assign]
+        recorder.hit = spy_hit  # type: ignore[method-assign]
         for name, (steps, pipelined) in script.items():
             before_count = served.responder.served if served.responder else 0
             run.answers[name], run.closed[name] = exchange(

@@ -61,8 +61,8 @@ async def _truncate(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "TRUNCATE request_metrics, request_rollups, latency_buckets, health_states, "
-                "health_alerts"
+                "TRUNCATE request_metrics, request_rollups, latency_buckets, latency_minutes, "
+                "health_states, health_alerts"
             )
         )
 

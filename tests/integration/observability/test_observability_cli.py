@@ -47,7 +47,10 @@ async def _record(url: str, tier: str, n: int) -> None:
 def url(own_database_url: str) -> str:
     libpq = make_url(own_database_url).set(drivername="postgresql")
     with psycopg.connect(libpq.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute("TRUNCATE request_metrics, request_rollups, request_hours, latency_buckets")
+        conn.execute(
+            "TRUNCATE request_metrics, request_rollups, request_hours, latency_buckets, "
+            "latency_minutes"
+        )
         # A job worker beating, as a running deployment has.
         conn.execute("DELETE FROM procrastinate_workers")
         conn.execute("INSERT INTO procrastinate_workers DEFAULT VALUES")

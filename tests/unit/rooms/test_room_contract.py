@@ -118,6 +118,7 @@ ENVIRONMENT_NAMES = {
         "metrics_bind",
         "metrics_buffer_max",
         "metrics_flush_seconds",
+        "metrics_recording",
         "metrics_retention_days",
         "migrate_on_start",
         "otel_endpoint",

@@ -8,13 +8,18 @@
 -- and the rollups in one statement. COPY, not INSERT: at tens of thousands of requests
 -- a second per process, binding the batch as parameters would cost the event loop
 -- more than answering the requests did.
-CREATE TEMPORARY TABLE IF NOT EXISTS request_batch (
+-- A row is either one request (n = 1, raw: also kept in request_metrics) or the
+-- recorder's fold of n hot-path hits of one minute, route, status and latency bucket
+-- (latency_ms: the bucket's middle; latency_sum: their total).
+-- The table's name is new with that shape: a connection made before it keeps its own.
+CREATE TEMPORARY TABLE IF NOT EXISTS request_batch_n (
     ts float8, method text, route text, status int2, latency_ms float8, cache_tier text,
-    upstream_calls int4
+    upstream_calls int4, n int8, latency_sum float8, raw bool
 ) ON COMMIT DELETE ROWS;
 
 -- name: copy_staged_requests
-COPY request_batch (ts, method, route, status, latency_ms, cache_tier, upstream_calls)
+COPY request_batch_n (ts, method, route, status, latency_ms, cache_tier, upstream_calls, n,
+                      latency_sum, raw)
 FROM STDIN;
 
 -- name: flush_requests
@@ -24,17 +29,18 @@ FROM STDIN;
 -- rows in the same order and cannot deadlock.
 WITH batch AS (
     SELECT to_timestamp(ts) AS ts, method, route, status, latency_ms, cache_tier,
-           upstream_calls
-    FROM request_batch
+           upstream_calls, n, latency_sum, raw
+    FROM request_batch_n
 ), raw AS (
     INSERT INTO request_metrics (ts, method, route, status, latency_ms, cache_tier,
                                  upstream_calls)
     SELECT ts, method, route, status, latency_ms, cache_tier, upstream_calls FROM batch
+    WHERE raw
 ), minutes AS (
     INSERT INTO request_rollups AS r (minute, route, method, tier, status_class, requests,
                                       upstream_calls, latency_ms_sum)
     SELECT date_trunc('minute', ts, 'UTC'), route, method, coalesce(cache_tier, ''),
-           status / 100, count(*), sum(upstream_calls), sum(latency_ms)
+           status / 100, sum(n), sum(upstream_calls), sum(latency_sum)
     FROM batch
     GROUP BY 1, 2, 3, 4, 5
     ORDER BY 1, 2, 3, 4, 5
@@ -46,7 +52,7 @@ WITH batch AS (
     INSERT INTO request_hours AS r (hour, route, method, tier, status_class, requests,
                                     upstream_calls, latency_ms_sum)
     SELECT date_trunc('hour', ts, 'UTC'), route, method, coalesce(cache_tier, ''),
-           status / 100, count(*), sum(upstream_calls), sum(latency_ms)
+           status / 100, sum(n), sum(upstream_calls), sum(latency_sum)
     FROM batch
     GROUP BY 1, 2, 3, 4, 5
     ORDER BY 1, 2, 3, 4, 5
@@ -54,15 +60,26 @@ WITH batch AS (
     SET requests = r.requests + excluded.requests,
         upstream_calls = r.upstream_calls + excluded.upstream_calls,
         latency_ms_sum = r.latency_ms_sum + excluded.latency_ms_sum
+), bucketed AS (
+    -- The bucket formula is metrics/buckets.py's bucket_of.
+    SELECT date_trunc('minute', ts, 'UTC') AS minute, route, coalesce(cache_tier, '') AS tier,
+           least(99, floor(4 * ln(greatest(latency_ms, 0.05) / 0.05) / ln(2)))::int2 AS bucket,
+           sum(n) AS n
+    FROM batch
+    GROUP BY 1, 2, 3, 4
+), hour_buckets AS (
+    INSERT INTO latency_buckets AS h (hour, kind, name, tier, bucket, n)
+    SELECT date_trunc('hour', minute, 'UTC'), 'request', route, tier, bucket, sum(n)
+    FROM bucketed
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (hour, kind, name, tier, bucket) DO UPDATE SET n = h.n + excluded.n
 )
--- The bucket formula is metrics/buckets.py's bucket_of.
-INSERT INTO latency_buckets AS h (hour, kind, name, tier, bucket, n)
-SELECT date_trunc('hour', ts, 'UTC'), 'request', route, coalesce(cache_tier, ''),
-       least(99, floor(4 * ln(greatest(latency_ms, 0.05) / 0.05) / ln(2)))::int2, count(*)
-FROM batch
-GROUP BY 1, 2, 3, 4, 5
+INSERT INTO latency_minutes AS h (minute, kind, name, tier, bucket, n)
+SELECT minute, 'request', route, tier, bucket, n
+FROM bucketed
 ORDER BY 1, 2, 3, 4, 5
-ON CONFLICT (hour, kind, name, tier, bucket) DO UPDATE SET n = h.n + excluded.n;
+ON CONFLICT (minute, kind, name, tier, bucket) DO UPDATE SET n = h.n + excluded.n;
 
 -- name: stage_upstream_calls
 -- As stage_requests, for upstream calls.
@@ -99,14 +116,25 @@ WITH batch AS (
     SET calls = r.calls + excluded.calls,
         attempts = r.attempts + excluded.attempts,
         latency_ms_sum = r.latency_ms_sum + excluded.latency_ms_sum
+), bucketed AS (
+    SELECT date_trunc('minute', ts, 'UTC') AS minute, provider,
+           least(99, floor(4 * ln(greatest(latency_ms, 0.05) / 0.05) / ln(2)))::int2 AS bucket,
+           count(*) AS n
+    FROM batch
+    GROUP BY 1, 2, 3
+), hour_buckets AS (
+    INSERT INTO latency_buckets AS h (hour, kind, name, tier, bucket, n)
+    SELECT date_trunc('hour', minute, 'UTC'), 'upstream', provider, '', bucket, sum(n)
+    FROM bucketed
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (hour, kind, name, tier, bucket) DO UPDATE SET n = h.n + excluded.n
 )
-INSERT INTO latency_buckets AS h (hour, kind, name, tier, bucket, n)
-SELECT date_trunc('hour', ts, 'UTC'), 'upstream', provider, '',
-       least(99, floor(4 * ln(greatest(latency_ms, 0.05) / 0.05) / ln(2)))::int2, count(*)
-FROM batch
-GROUP BY 1, 2, 3, 4, 5
+INSERT INTO latency_minutes AS h (minute, kind, name, tier, bucket, n)
+SELECT minute, 'upstream', provider, '', bucket, n
+FROM bucketed
 ORDER BY 1, 2, 3, 4, 5
-ON CONFLICT (hour, kind, name, tier, bucket) DO UPDATE SET n = h.n + excluded.n;
+ON CONFLICT (minute, kind, name, tier, bucket) DO UPDATE SET n = h.n + excluded.n;
 
 -- name: create_partitions
 -- Makes the day's partition of every metrics table that lacks one (migration 0006).
@@ -152,15 +180,25 @@ WHERE minute >= date_trunc('minute', CAST(:since AS timestamptz), 'UTC')
 GROUP BY provider, outcome;
 
 -- name: latency_percentiles
--- p50, p95 and p99 from the hourly histograms of the hours overlapping the window, for
--- every request, cached and uncached requests apart, each route, and each provider.
+-- p50, p95 and p99 over [:lo, :hi), for every request, cached and uncached requests
+-- apart, each route, and each provider: the whole hours [:first_hour, :last_hour)
+-- from the hourly histograms, the minutes at either edge from the per-minute ones, as
+-- request_figures reads the counts (a 15-minute window reads its 15 minutes).
 -- The p-quantile is the bucket holding the order statistic at 0-based rank
 -- floor(p * (n - 1)): the first whose running count passes that rank. Its value is
 -- the bucket's geometric middle (metrics/buckets.py: within 9.1%).
 WITH picked AS (
     SELECT kind, name, tier, bucket, n
     FROM latency_buckets
-    WHERE hour >= date_trunc('hour', CAST(:since AS timestamptz), 'UTC') AND hour < :until
+    WHERE hour >= :first_hour AND hour < :last_hour
+    UNION ALL
+    SELECT kind, name, tier, bucket, n
+    FROM latency_minutes
+    WHERE minute >= :lo AND minute < least(CAST(:first_hour AS timestamptz), :hi)
+    UNION ALL
+    SELECT kind, name, tier, bucket, n
+    FROM latency_minutes
+    WHERE minute >= greatest(CAST(:last_hour AS timestamptz), :first_hour) AND minute < :hi
 ), scoped AS (
     SELECT 'all' AS scope, '' AS key, bucket, sum(n) AS n
     FROM picked WHERE kind = 'request' GROUP BY bucket
