@@ -56,7 +56,8 @@ class RawRoutesApp:
     """Answers the raw routes itself and hands every other request to ``api``."""
 
     def __init__(self, api: FastAPI, routes: Sequence[RawRoute]) -> None:
-        self.api = api
+        # ``app``, as every layer names what it wraps: the app is found by walking them.
+        self.app = api
         self._routes: dict[tuple[str, str], tuple[Endpoint, _Matched]] = {}
         for route in routes:
             key = (route.method.upper(), route.path)
@@ -70,13 +71,13 @@ class RawRoutesApp:
             if hit is not None:
                 await self._answer(hit, scope, receive, send)
                 return
-        await self.api(scope, receive, send)
+        await self.app(scope, receive, send)
 
     async def _answer(
         self, hit: tuple[Endpoint, _Matched], scope: Scope, receive: Receive, send: Send
     ) -> None:
         endpoint, matched = hit
-        scope["app"] = self.api
+        scope["app"] = self.app
         scope["route"] = matched
         request = Request(scope, receive, send)
         try:
@@ -92,7 +93,7 @@ class RawRoutesApp:
 
     def _handler_for(self, exc: Exception) -> Callable[..., Any] | None:
         # The most specific handler the application registered, as Starlette finds it.
-        handlers = self.api.exception_handlers
+        handlers = self.app.exception_handlers
         for kind in type(exc).__mro__:
             handler = handlers.get(kind)
             if handler is not None:

@@ -98,3 +98,9 @@ def test_rooms_without_raw_routes_bring_none() -> None:
         raw_routes = (RawRoute("POST", "/x", _raw),)
 
     assert raw_routes_of([Plain(), Busy()]) == list(Busy.raw_routes)
+
+
+def test_the_layer_keeps_what_it_wraps_as_app() -> None:
+    # Commands find the FastAPI application by walking each layer's ``app``.
+    api = _api()
+    assert RawRoutesApp(api, []).app is api
