@@ -31,6 +31,9 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
         service_key="svc-schemathesis-key-0123456789abcdef",
         ephemeris_providers=["local"],
         rate_limits={"general": "100000/minute", "upstream": "100000/minute"},
+        # Schemathesis sends wrong credentials to every operation on purpose: the
+        # throttle of failed authentications would answer its later checks with 429.
+        auth_failure_limit="100000/minute",
         worker_in_process=False,
         ai_providers=json.dumps(providers),
     )
