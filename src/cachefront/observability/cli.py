@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -189,6 +189,21 @@ def dashboard_url(
     Console(stderr=True).print(f"single use, valid {LOGIN_SECONDS // 60} minutes")
 
 
+def _figures_command(
+    settings: Settings,
+    load: Callable[[AsyncEngine], Awaitable[BaseModel | list[Any]]],
+    as_json: bool,
+    table: Callable[[Any, Console], None],
+) -> None:
+    """Load one figure over a short-lived engine and print it (a table, or JSON)."""
+
+    async def run() -> BaseModel | list[Any]:
+        async with _engine(settings) as engine:
+            return await load(engine)
+
+    _show(asyncio.run(run()), as_json, table)
+
+
 def _show(
     figures: BaseModel | list[Any], as_json: bool, table: Callable[[Any, Console], None]
 ) -> None:
@@ -212,12 +227,12 @@ def errors(
 
     settings = Settings()
     setup_logging(settings.log_level, settings.log_format)
-
-    async def run() -> BaseModel:
-        async with _engine(settings) as engine:
-            return await load_recent_errors(engine, hours=hours, limit=limit)
-
-    _show(asyncio.run(run()), as_json, print_errors)
+    _figures_command(
+        settings,
+        lambda engine: load_recent_errors(engine, hours=hours, limit=limit),
+        as_json,
+        print_errors,
+    )
 
 
 @cli.command()
@@ -228,12 +243,7 @@ def trend(hours: HoursOption = 168, as_json: JsonOption = False) -> None:
 
     settings = Settings()
     setup_logging(settings.log_level, settings.log_format)
-
-    async def run() -> BaseModel:
-        async with _engine(settings) as engine:
-            return await load_trend(engine, hours=hours)
-
-    _show(asyncio.run(run()), as_json, print_trend)
+    _figures_command(settings, lambda engine: load_trend(engine, hours=hours), as_json, print_trend)
 
 
 @cli.command()
@@ -248,12 +258,12 @@ def slowest(
 
     settings = Settings()
     setup_logging(settings.log_level, settings.log_format)
-
-    async def run() -> BaseModel:
-        async with _engine(settings) as engine:
-            return await load_slowest(engine, hours=hours, limit=limit)
-
-    _show(asyncio.run(run()), as_json, print_slowest)
+    _figures_command(
+        settings,
+        lambda engine: load_slowest(engine, hours=hours, limit=limit),
+        as_json,
+        print_slowest,
+    )
 
 
 @cli.command()
@@ -270,13 +280,14 @@ def tasks(
     setup_logging(settings.log_level, settings.log_format)
     schedules = schedules_of(default_registry(settings), settings)
 
-    async def run() -> BaseModel:
-        async with _engine(settings) as engine:
-            return await load_tasks(
-                engine, schedules, history_hours=settings.jobs_retention_hours, runs=runs
-            )
-
-    _show(asyncio.run(run()), as_json, print_tasks)
+    _figures_command(
+        settings,
+        lambda engine: load_tasks(
+            engine, schedules, history_hours=settings.jobs_retention_hours, runs=runs
+        ),
+        as_json,
+        print_tasks,
+    )
 
 
 @cli.command()
@@ -287,12 +298,9 @@ def unread(as_json: JsonOption = False) -> None:
 
     settings = Settings()
     setup_logging(settings.log_level, settings.log_format)
-
-    async def run() -> list[Any]:
-        async with _engine(settings) as engine:
-            return await load_unread(engine, settings.cache_quotas)
-
-    _show(asyncio.run(run()), as_json, print_unread)
+    _figures_command(
+        settings, lambda engine: load_unread(engine, settings.cache_quotas), as_json, print_unread
+    )
 
 
 def _pct(value: float | None) -> str:
