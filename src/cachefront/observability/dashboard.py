@@ -42,6 +42,9 @@ from cachefront.observability.tokens import (
 
 __all__ = ["router"]
 
+# The window every dashboard document reads: up to a month, in hours.
+WindowHours = Annotated[float, Query(gt=0, le=24 * 31, description="Window, in hours")]
+
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
 _STATIC = resources.files("cachefront.observability").joinpath("static")
@@ -93,7 +96,7 @@ async def page(request: Request) -> Response:
 @router.get("/data")
 async def data(
     request: Request,
-    hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window, in hours")] = 24,
+    hours: WindowHours = 24,
 ) -> Response:
     if not await _allowed(request):
         return _refused()
@@ -119,7 +122,7 @@ async def data(
 @router.get("/details")
 async def details(
     request: Request,
-    hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window, in hours")] = 24,
+    hours: WindowHours = 24,
 ) -> Response:
     if not await _allowed(request):
         return _refused()
@@ -132,7 +135,7 @@ async def details(
 @router.get("/rooms")
 async def rooms(
     request: Request,
-    hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window, in hours")] = 24,
+    hours: WindowHours = 24,
 ) -> Response:
     """The rooms' panels read only this, not the whole document ``/data`` is."""
     if not await _allowed(request):
