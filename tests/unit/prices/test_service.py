@@ -40,7 +40,10 @@ def _service(
     batch_max: int = 1000,
 ) -> PricesService:
     clock = clock or Clock(TUESDAY)
-    cache = TieredCache(memory=MemoryStore(), overtime=Overtime(deadline=deadline), clock=clock)
+    # Every part on the one clock: the memory tier expires entries by it too, so a fixed
+    # Tuesday must not read as long past to it.
+    memory = MemoryStore(clock=clock)
+    cache = TieredCache(memory=memory, overtime=Overtime(deadline=deadline), clock=clock)
     return PricesService(
         cache,
         directory,

@@ -37,7 +37,10 @@ def _setup(now: str) -> tuple[PricesService, FakeDirectory, FakeProvider, FakePr
     binance = FakeProvider("binance", known={"BTCUSDT", "ETHUSDT"})
     yahoo = FakeProvider("yahoo", known={"AAPL", "MSFT"})
     clock = Clock(_at(now))
-    cache = TieredCache(memory=MemoryStore(), overtime=Overtime(deadline=1.0), clock=clock)
+    # The memory tier on the same clock, so fixed dates never read as long past to it.
+    cache = TieredCache(
+        memory=MemoryStore(clock=clock), overtime=Overtime(deadline=1.0), clock=clock
+    )
     service = PricesService(
         cache,
         directory,
