@@ -49,21 +49,6 @@ async def app_engines(database_url: str) -> AsyncIterator[AppEngines]:
         await engine.dispose()
 
 
-async def _stored(counters: PostgresCounters, owner: str, now: datetime) -> tuple[int, int]:
-    """The row's own counters, with nothing waiting to be sent added."""
-    async with counters.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT CASE WHEN day = :day THEN day_tokens ELSE 0 END, minute_requests "
-                    "FROM ai_quotas WHERE owner = :owner"
-                ),
-                {"owner": owner, "day": now.date()},
-            )
-        ).one()
-    return int(row[0]), int(row[1])
-
-
 def _caller(name: str) -> Identity:
     return Identity(f"{name}-{uuid.uuid4().hex[:8]}", Role.USER, Kind.KEY)
 
@@ -95,18 +80,12 @@ async def test_holds_admit_up_to_the_limit_and_a_refusal_returns_the_counters(
         fresh = await counters.hold(owner, tomorrow, 10, 100, 3)
         assert (fresh.admitted, fresh.day_tokens, fresh.minute_requests) == (True, 10, 1)
         # Settling gives back what was not used, never below zero, only on its own day.
-        # A settle waits to be sent with others; reads count it meanwhile.
         await counters.settle(owner, tomorrow.date(), 10, 4)
         assert await counters.read(owner, tomorrow) == (4, 1)
-        await counters.send_settled()
-        assert await counters.read(owner, tomorrow) == (4, 1)
-        assert await _stored(counters, owner, tomorrow) == (4, 1)
         await counters.settle(owner, tomorrow.date(), 1000, 0)
-        await counters.send_settled()
-        assert await _stored(counters, owner, tomorrow) == (0, 1)
+        assert await counters.read(owner, tomorrow) == (0, 1)
         await counters.settle(owner, now.date(), 90, 0)
-        await counters.send_settled()
-        assert await _stored(counters, owner, tomorrow) == (0, 1)
+        assert await counters.read(owner, tomorrow) == (0, 1)
     # No identity at all: the gateway without auth holds as the service.
     nobody = await counters.hold(f"ip:{uuid.uuid4().hex[:8]}", now, 5, 100, UNLIMITED)
     assert (nobody.admitted, nobody.day_tokens) == (True, 5)
@@ -173,7 +152,6 @@ async def test_each_hold_and_settle_is_one_statement_in_autocommit(
         admitted = await counters.hold(owner, now, 40, 50, UNLIMITED)
         refused = await counters.hold(owner, now, 40, 50, UNLIMITED)
         await counters.settle(owner, now.date(), 40, 15)
-        await counters.send_settled()
         assert admitted.admitted
         assert not refused.admitted
         assert [_called(s[0]) for s in sent] == ["reserve", "reserve", "settle"]
@@ -186,24 +164,6 @@ async def test_each_hold_and_settle_is_one_statement_in_autocommit(
         assert len(sent) == (3 if per_transaction_role else 2)
         assert not sent[0][1]
         assert await counters.read(owner, now) == (15, 1)
-
-
-async def test_settles_of_a_caller_wait_and_go_as_one_statement(app_engines: AppEngines) -> None:
-    engine = app_engines()
-    counters = PostgresCounters(engine)
-    dave = _caller("dave")
-    owner = owner_of(dave)
-    now = datetime.now(UTC)
-    with acting_as(dave):
-        for _ in range(5):
-            assert (await counters.hold(owner, now, 40, 10_000, UNLIMITED)).admitted
-        sent = _recording(engine)
-        for _ in range(5):
-            await counters.settle(owner, now.date(), 40, 15)
-        assert sent == []  # none on the calls' path
-        await counters.send_settled()
-        assert [_called(s[0]) for s in sent] == ["settle"]
-        assert await _stored(counters, owner, now) == (75, 5)
 
 
 @ROLE_MODES
@@ -242,8 +202,6 @@ async def test_a_hold_for_another_owner_is_refused_by_the_policy(
             await counters.hold(f"key:nobody-{uuid.uuid4().hex[:8]}", now, 500, 100, UNLIMITED)
         )
         await counters.settle(owner_of(alice), now.date(), 10, 0)
-        # Sent as mallory, whose settle the policy keeps from alice's row.
-        await counters.send_settled()
     with acting_as_service():
         assert await PostgresCounters(engine).read(owner_of(alice), now) == (10, 1)
     # Called with no identity at all, the function sees no row and may write none.

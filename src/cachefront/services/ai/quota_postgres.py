@@ -1,4 +1,4 @@
-"""Per-caller quota counters in PostgreSQL: a hold is one statement in one round trip.
+"""Per-caller quota counters in PostgreSQL: a hold or a settle is one statement in one round trip.
 
 A reservation holds a request's maximum against the caller's tokens of the UTC day and
 counts one request of the minute, in one conditional upsert of the caller's row: every
@@ -15,13 +15,6 @@ engine's "begin" event would have (``statement_identity``; that event is told to
 nothing with ``SETS_OWN_IDENTITY``), and the app role too behind a transaction pooler,
 so row-level security still holds the gate to the caller's own row. Work with no
 identity (the gateway run without auth) acts as the service.
-
-A settle needs no round trip of its own on the call's path: the difference waits in a
-``SettleBacklog`` and what a caller's calls settled within ``SETTLE_SECONDS`` goes in
-one statement, under the identity that held it (so the policy still refuses a settle
-of another caller's row). Until then the row stands higher than it is, which can only
-refuse, never admit, too much; reads add what is waiting. Both statements commit
-without waiting for the disk (see ``sql/queries.sql``).
 """
 
 from __future__ import annotations
@@ -37,12 +30,8 @@ from cachefront.auth.identity import current_identity
 from cachefront.auth.isolation import SETS_OWN_IDENTITY, acting_as_service, statement_identity
 from cachefront.db.queries import load_queries
 from cachefront.services.ai.quota_headers import minute_of
-from cachefront.services.ai.settle_backlog import SettleBacklog
 
 __all__ = ["QUERIES", "Held", "PostgresCounters", "as_someone"]
-
-# What a settle is sent as: the statement's identity parameters, the owner and the day.
-_SettleKey = tuple[str | None, str | None, str | None, str, date]
 
 QUERIES = load_queries("cachefront.services.ai")
 
@@ -78,27 +67,17 @@ class PostgresCounters:
         self._single = engine.execution_options(
             isolation_level="AUTOCOMMIT", **{SETS_OWN_IDENTITY: True}
         )
-        self._backlog: SettleBacklog[_SettleKey] = SettleBacklog(
-            self._send_settled, store="postgres"
-        )
 
-    def _identity(self) -> dict[str, str | None]:
+    def _identity(self) -> dict[str, object]:
         with as_someone():
             who = statement_identity(self.engine)
         return {"uid": who.uid, "role": who.role, "app_role": who.app_role}
 
-    def _settle_key(
-        self, owner: str, day: date, who: dict[str, str | None] | None = None
-    ) -> _SettleKey:
-        who = who or self._identity()
-        return (who["uid"], who["role"], who["app_role"], owner, day)
-
     async def hold(
         self, owner: str, now: datetime, tokens: int, day_limit: int, minute_limit: int
     ) -> Held:
-        who = self._identity()
         params = {
-            **who,
+            **self._identity(),
             "owner": owner,
             "day": now.date(),
             "minute": minute_of(now),
@@ -108,46 +87,27 @@ class PostgresCounters:
         }
         async with self._single.connect() as conn:
             row = (await conn.execute(QUERIES.text("hold"), params)).one()
-        # The row still counts holds settled but not sent: what the caller is told
-        # (the x-ratelimit-* headers) leaves them out, as a read does.
-        unsent = self._backlog.unsent(self._settle_key(owner, now.date(), who))
-        return Held(bool(row[0]), max(int(row[1]) + unsent, 0), int(row[2]))
+        return Held(bool(row[0]), int(row[1]), int(row[2]))
 
     async def settle(self, owner: str, day: date, reserved: int, used: int) -> None:
-        # Owed under the identity settling it: another caller's settle stays theirs.
-        self._backlog.owe(self._settle_key(owner, day), used - reserved)
-
-    async def _send_settled(self, waiting: dict[_SettleKey, int]) -> None:
-        # One statement per identity, owner and day: each sets its own identity, so
-        # the policy judges every difference as it would have judged its settle.
-        for uid, role, app_role, owner, day in list(waiting):
-            key = (uid, role, app_role, owner, day)
-            params = {
-                "uid": uid,
-                "role": role,
-                "app_role": app_role,
-                "owner": owner,
-                "day": day,
-                "reserved": 0,
-                "used": waiting[key],
-            }
-            async with self._single.connect() as conn:
-                await conn.execute(QUERIES.text("settle"), params)
-            # Sent: a failure further on must not send it twice.
-            del waiting[key]
-
-    async def send_settled(self) -> None:
-        """Send every settled difference waiting, now."""
-        await self._backlog.send_all()
+        if used == reserved:
+            return
+        params = {
+            **self._identity(),
+            "owner": owner,
+            "day": day,
+            "reserved": reserved,
+            "used": used,
+        }
+        async with self._single.connect() as conn:
+            await conn.execute(QUERIES.text("settle"), params)
 
     async def read(self, owner: str, now: datetime) -> tuple[int, int]:
         params = {"owner": owner, "day": now.date(), "minute": minute_of(now)}
         with as_someone():
             async with self.engine.connect() as conn:
                 row = (await conn.execute(QUERIES.text("quota_now"), params)).first()
-        day_tokens, minute_requests = (int(row[0]), int(row[1])) if row is not None else (0, 0)
-        unsent = self._backlog.unsent(self._settle_key(owner, now.date()))
-        return max(day_tokens + unsent, 0), minute_requests
+        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
     async def aclose(self) -> None:
-        await self._backlog.aclose()
+        return None
